@@ -1,0 +1,1 @@
+"""Reading Sentinel data: GeoTIFF rasters and the SEN12MS-CR layout."""

@@ -1,0 +1,83 @@
+"""Reading Sentinel-1 and Sentinel-2 GeoTIFFs with rasterio, checked against the band metadata.
+
+Every error names the file and what is wrong with it (band count, data type or size), so a bad
+file in a tree of thousands can be found.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning
+
+from equicr.bands import S1_BANDS, S2_BANDS
+
+
+class RasterError(ValueError):
+    """A raster file does not hold what its role requires."""
+
+
+@dataclass(frozen=True)
+class GeoReference:
+    """Where a raster lies: its CRS (WKT or EPSG string, None when unknown) and affine transform."""
+
+    crs: str | None
+    transform: tuple[float, float, float, float, float, float]  # rasterio Affine a, b, c, d, e, f
+
+    @property
+    def is_georeferenced(self) -> bool:
+        """Whether the raster has a CRS (files without one carry the identity transform)."""
+        return self.crs is not None
+
+
+@dataclass(frozen=True)
+class Raster:
+    """Pixel values (bands, H, W) of one file and its georeference."""
+
+    path: Path
+    data: np.ndarray
+    geo: GeoReference
+
+
+#: Expected band names and data type per role.
+ROLES: dict[str, tuple[tuple[str, ...], np.dtype]] = {
+    "s1": (S1_BANDS, np.dtype(np.float32)),
+    "s2": (S2_BANDS, np.dtype(np.uint16)),
+    "s2_cloudy": (S2_BANDS, np.dtype(np.uint16)),
+}
+
+
+def read_raster(path: str | Path, role: str, size: tuple[int, int] | None = None) -> Raster:
+    """Read a GeoTIFF as ``role`` ("s1", "s2" or "s2_cloudy") and check bands, dtype and optionally size.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        RasterError: wrong band count, data type or size, or rasterio cannot read it.
+    """
+    path = Path(path)
+    bands, dtype = ROLES[role]
+    if not path.is_file():
+        raise FileNotFoundError(f"{role} file {path} does not exist")
+    try:
+        with warnings.catch_warnings():
+            # Files without a CRS are allowed (their GeoReference says so); rasterio warns about each.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as dataset:
+                if dataset.count != len(bands):
+                    raise RasterError(f"{path}: {role} needs {len(bands)} bands {bands}, the file has {dataset.count}")
+                if np.dtype(dataset.dtypes[0]) != dtype:
+                    raise RasterError(f"{path}: {role} needs data type {dtype}, the file has {dataset.dtypes[0]}")
+                if size is not None and dataset.shape != tuple(size):
+                    raise RasterError(
+                        f"{path}: {role} needs {size[0]}x{size[1]} px, the file is {dataset.shape[0]}x{dataset.shape[1]}"
+                    )
+                data = dataset.read()
+                crs = dataset.crs.to_string() if dataset.crs else None
+                geo = GeoReference(crs, tuple(dataset.transform)[:6])
+    except rasterio.RasterioIOError as error:
+        raise RasterError(f"{path}: cannot read {role} raster: {error}") from error
+    return Raster(path, data, geo)

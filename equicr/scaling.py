@@ -1,0 +1,110 @@
+"""Conversions between sensor units and the network's units (DSen2-CR's scaling).
+
+Sensor units: Sentinel-2 L1C digital numbers (reflectance x 10000, uint16) and Sentinel-1
+backscatter in dB (float32). Network units: optical DN clipped to [0, 10000] and divided by 2000,
+SAR clipped per band to its dB range and mapped linearly onto [0, 2]. Metric units: optical
+reflectance clipped to [0, 1].
+
+No-data policy, applied on purpose:
+- SAR: a value of exactly 0.0 dB is SEN12MS-CR's fill value and NaN means no measurement. Both
+  are set to the band's lowest backscatter (network value 0: "no return"), the least informative
+  value, and :func:`sar_nodata_mask` reports where that happened.
+- Optical: DN 0 in every band is fill; it stays 0 (network value 0) and :func:`optical_nodata_mask`
+  reports it. NaN cannot occur in DN (integers), so a float optical array with NaN is refused: it
+  means the data was corrupted upstream, and silently filling it would hide that.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+from equicr.bands import S1_BANDS, S2_BANDS
+
+ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, torch.Tensor)
+
+#: Largest valid optical digital number: reflectance 1.0.
+OPTICAL_DN_MAX = 10000.0
+#: Optical network units are DN / 2000 (so reflectance 1.0 maps to 5.0).
+OPTICAL_NETWORK_DIVISOR = 2000.0
+#: Backscatter range kept per SAR band, in dB (lower, upper); values outside are clipped.
+SAR_DB_RANGE: dict[str, tuple[float, float]] = {"VV": (-25.0, 0.0), "VH": (-32.5, 0.0)}
+#: SAR network units span [0, SAR_NETWORK_SPAN].
+SAR_NETWORK_SPAN = 2.0
+#: SEN12MS-CR's SAR fill value, in dB.
+SAR_FILL_DB = 0.0
+#: Sentinel-2 DN fill value.
+OPTICAL_FILL_DN = 0
+
+
+def _sar_bounds() -> tuple[np.ndarray, np.ndarray]:
+    lower = np.array([SAR_DB_RANGE[b][0] for b in S1_BANDS], dtype=np.float32)[:, None, None]
+    upper = np.array([SAR_DB_RANGE[b][1] for b in S1_BANDS], dtype=np.float32)[:, None, None]
+    return lower, upper
+
+
+def _check_bands(array: np.ndarray, bands: tuple[str, ...], what: str) -> None:
+    if array.ndim < 3 or array.shape[-3] != len(bands):
+        raise ValueError(
+            f"{what} must have shape (..., {len(bands)}, H, W) with bands {bands}; got shape {tuple(array.shape)}"
+        )
+
+
+def optical_nodata_mask(dn: np.ndarray) -> np.ndarray:
+    """True where every Sentinel-2 band holds the fill DN, shape (..., H, W)."""
+    _check_bands(dn, S2_BANDS, "optical DN")
+    return np.all(dn == OPTICAL_FILL_DN, axis=-3)
+
+
+def sar_nodata_mask(db: np.ndarray) -> np.ndarray:
+    """True where any SAR band is NaN or exactly the fill value, shape (..., H, W)."""
+    _check_bands(db, S1_BANDS, "SAR dB")
+    return np.any(np.isnan(db) | (db == SAR_FILL_DB), axis=-3)
+
+
+def optical_dn_to_network(dn: np.ndarray) -> np.ndarray:
+    """Sentinel-2 DN of shape (..., 13, H, W) to float32 network units in [0, 5]."""
+    _check_bands(dn, S2_BANDS, "optical DN")
+    if np.issubdtype(dn.dtype, np.floating) and np.isnan(dn).any():
+        raise ValueError("optical DN contain NaN; Sentinel-2 DN are integers, so this input is corrupt")
+    return (np.clip(dn.astype(np.float32), 0.0, OPTICAL_DN_MAX) / OPTICAL_NETWORK_DIVISOR).astype(np.float32)
+
+
+def network_to_optical_dn(x: np.ndarray) -> np.ndarray:
+    """Network units of shape (..., 13, H, W) back to uint16 DN, rounded and clipped to [0, 10000]."""
+    _check_bands(x, S2_BANDS, "optical network values")
+    dn = np.rint(np.asarray(x, dtype=np.float32) * OPTICAL_NETWORK_DIVISOR)
+    return np.clip(dn, 0.0, OPTICAL_DN_MAX).astype(np.uint16)
+
+
+def sar_db_to_network(db: np.ndarray) -> np.ndarray:
+    """Sentinel-1 dB of shape (..., 2, H, W) to float32 network units in [0, 2]; no-data maps to 0."""
+    _check_bands(db, S1_BANDS, "SAR dB")
+    lower, upper = _sar_bounds()
+    db = np.asarray(db, dtype=np.float32)
+    nodata = np.isnan(db) | (db == SAR_FILL_DB)
+    clipped = np.clip(np.where(nodata, lower, db), lower, upper)
+    return ((clipped - lower) / (upper - lower) * SAR_NETWORK_SPAN).astype(np.float32)
+
+
+def network_to_sar_db(x: np.ndarray) -> np.ndarray:
+    """SAR network units of shape (..., 2, H, W) back to dB within each band's range."""
+    _check_bands(x, S1_BANDS, "SAR network values")
+    lower, upper = _sar_bounds()
+    x = np.clip(np.asarray(x, dtype=np.float32), 0.0, SAR_NETWORK_SPAN)
+    return (x / SAR_NETWORK_SPAN * (upper - lower) + lower).astype(np.float32)
+
+
+def optical_dn_to_reflectance(dn: np.ndarray) -> np.ndarray:
+    """Sentinel-2 DN to float32 reflectance clipped to [0, 1]: the units metrics are computed in."""
+    return (np.clip(np.asarray(dn, dtype=np.float32), 0.0, OPTICAL_DN_MAX) / OPTICAL_DN_MAX).astype(np.float32)
+
+
+def network_to_reflectance(x: ArrayOrTensor) -> ArrayOrTensor:
+    """Optical network units to reflectance clipped to [0, 1], for a numpy array or torch tensor.
+
+    Works on tensors so that training computes metrics on model outputs without a copy.
+    """
+    return (x * (OPTICAL_NETWORK_DIVISOR / OPTICAL_DN_MAX)).clip(0.0, 1.0)
