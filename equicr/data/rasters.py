@@ -59,7 +59,6 @@ def read_raster(path: str | Path, role: str, size: tuple[int, int] | None = None
         RasterError: wrong band count, data type or size, or rasterio cannot read it.
     """
     path = Path(path)
-    bands, dtype = ROLES[role]
     if not path.is_file():
         raise FileNotFoundError(f"{role} file {path} does not exist")
     try:
@@ -67,17 +66,22 @@ def read_raster(path: str | Path, role: str, size: tuple[int, int] | None = None
             # Files without a CRS are allowed (their GeoReference says so); rasterio warns about each.
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(path) as dataset:
-                if dataset.count != len(bands):
-                    raise RasterError(f"{path}: {role} needs {len(bands)} bands {bands}, the file has {dataset.count}")
-                if np.dtype(dataset.dtypes[0]) != dtype:
-                    raise RasterError(f"{path}: {role} needs data type {dtype}, the file has {dataset.dtypes[0]}")
-                if size is not None and dataset.shape != tuple(size):
-                    raise RasterError(
-                        f"{path}: {role} needs {size[0]}x{size[1]} px, the file is {dataset.shape[0]}x{dataset.shape[1]}"
-                    )
+                _check_layout(dataset, path, role, size)
                 data = dataset.read()
                 crs = dataset.crs.to_string() if dataset.crs else None
                 geo = GeoReference(crs, tuple(dataset.transform)[:6])
     except rasterio.RasterioIOError as error:
         raise RasterError(f"{path}: cannot read {role} raster: {error}") from error
     return Raster(path, data, geo)
+
+
+def _check_layout(dataset: rasterio.DatasetReader, path: Path, role: str, size: tuple[int, int] | None) -> None:
+    """Refuse an open raster whose band count, data type or size does not fit ``role``."""
+    bands, dtype = ROLES[role]
+    if dataset.count != len(bands):
+        raise RasterError(f"{path}: {role} needs {len(bands)} bands {bands}, the file has {dataset.count}")
+    if np.dtype(dataset.dtypes[0]) != dtype:
+        raise RasterError(f"{path}: {role} needs data type {dtype}, the file has {dataset.dtypes[0]}")
+    if size is not None and dataset.shape != tuple(size):
+        height, width = dataset.shape
+        raise RasterError(f"{path}: {role} needs {size[0]}x{size[1]} px, the file is {height}x{width}")
