@@ -1,0 +1,228 @@
+"""Zarr v3 collections, the contract between ingest, training, declouding and evaluation.
+
+Two kinds, each marked by a versioned schema attribute and checked on open:
+
+- ``patches``: co-registered triplets ``s1`` (N, 2, 256, 256) float32 dB, ``s2_cloudy`` and ``s2``
+  (N, 13, 256, 256) uint16 DN, one chunk per patch, with per-patch ``patch_id``, ``split``,
+  ``cloud_cover``, ``crs``, ``transform`` and ``complete`` (the completion marker: an unwritten
+  chunk and an all-fill chunk look alike, so a patch counts only once ``complete`` is set, after its
+  pixels are written).
+- ``scenes``: one group per scene under ``scenes/``, any size, with ``s1`` and ``s2_cloudy`` and the
+  scene's CRS and transform in its attributes; decloud jobs write their outputs beside them.
+
+Arrays carry ``dimension_names`` so ``xarray.open_zarr`` opens them. Each chunk write to a local
+store is atomic (zarr writes a temporary file and renames it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import zarr
+
+from equicr.bands import S1_BANDS, S2_BANDS
+from equicr.data.rasters import GeoReference
+
+CollectionKind = Literal["patches", "scenes"]
+#: Attribute that marks a store as an EquiCR collection.
+SCHEMA_ATTRIBUTE = "equicr_collection"
+SCHEMA_VERSION = 1
+#: Per-patch metadata arrays are chunked in runs of this many patches.
+METADATA_CHUNK = 1024
+#: Scene pixels are chunked in squares of this size (bands stay in one chunk).
+SCENE_CHUNK = 512
+
+#: Pixel arrays of a triplet: bands, dtype and fill value.
+PIXEL_ARRAYS: dict[str, tuple[tuple[str, ...], str, float]] = {
+    "s1": (S1_BANDS, "float32", 0.0),
+    "s2_cloudy": (S2_BANDS, "uint16", 0),
+    "s2": (S2_BANDS, "uint16", 0),
+}
+#: Name of the band dimension per array; S1 and S2 differ so that xarray can open both in one dataset.
+BAND_DIMENSION: dict[str, str] = {"s1": "s1_band", "s2_cloudy": "s2_band", "s2": "s2_band"}
+
+
+class CollectionError(ValueError):
+    """A store is not the collection it was expected to be."""
+
+
+def _schema(kind: CollectionKind, **extra: Any) -> dict[str, Any]:
+    return {
+        SCHEMA_ATTRIBUTE: {"kind": kind, "version": SCHEMA_VERSION},
+        "s1_bands": list(S1_BANDS),
+        "s2_bands": list(S2_BANDS),
+        **extra,
+    }
+
+
+def open_collection(path: str | Path, kind: CollectionKind, mode: Literal["r", "r+"] = "r") -> zarr.Group:
+    """Open an existing collection and check its schema marker, kind and version."""
+    try:
+        group = zarr.open_group(str(path), mode=mode)
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError) as error:
+        raise CollectionError(f"{path} is not a Zarr group; create it with jobs/ingest.py") from error
+    marker = group.attrs.get(SCHEMA_ATTRIBUTE)
+    if not isinstance(marker, dict):
+        raise CollectionError(
+            f"{path} is a Zarr group but not an EquiCR collection (no '{SCHEMA_ATTRIBUTE}' attribute)"
+        )
+    if marker.get("kind") != kind:
+        raise CollectionError(f"{path} is a '{marker.get('kind')}' collection, expected '{kind}'")
+    if marker.get("version") != SCHEMA_VERSION:
+        raise CollectionError(
+            f"{path} has collection schema version {marker.get('version')}; this code reads version {SCHEMA_VERSION}"
+        )
+    return group
+
+
+# ----------------------------------------------------------------------------------------- patches
+
+
+def create_patches(path: str | Path, patch_ids: list[str], patch_size: int = 256) -> zarr.Group:
+    """Create an empty patches collection for ``patch_ids`` (in this order) and return it."""
+    count = len(patch_ids)
+    group = zarr.open_group(str(path), mode="w-")
+    for name, (bands, dtype, fill) in PIXEL_ARRAYS.items():
+        group.create_array(
+            name, shape=(count, len(bands), patch_size, patch_size), chunks=(1, len(bands), patch_size, patch_size),
+            dtype=dtype, fill_value=fill, dimension_names=["patch", BAND_DIMENSION[name], "y", "x"],
+        )  # fmt: skip
+    chunk = (min(METADATA_CHUNK, max(count, 1)),)
+    group.create_array("patch_id", shape=(count,), chunks=chunk, dtype=str, dimension_names=["patch"])[:] = np.array(
+        patch_ids, dtype=object
+    )
+    group.create_array("split", shape=(count,), chunks=chunk, dtype=str, dimension_names=["patch"])
+    group.create_array("crs", shape=(count,), chunks=chunk, dtype=str, dimension_names=["patch"])
+    group.create_array(
+        "transform", shape=(count, 6), chunks=(chunk[0], 6), dtype="float64", fill_value=np.nan,
+        dimension_names=["patch", "affine"],
+    )  # fmt: skip
+    group.create_array(
+        "cloud_cover", shape=(count,), chunks=chunk, dtype="float32", fill_value=np.nan, dimension_names=["patch"]
+    )
+    group.create_array(
+        "complete", shape=(count,), chunks=chunk, dtype="bool", fill_value=False, dimension_names=["patch"]
+    )
+    group.attrs.update(_schema("patches", patch_size=patch_size))
+    return group
+
+
+def validate_patches(group: zarr.Group, path: str | Path = "") -> int:
+    """Check a patches collection's arrays (names, shapes, dtypes); return the number of patches."""
+    count = group["patch_id"].shape[0] if "patch_id" in group else None
+    if count is None:
+        raise CollectionError(f"{path}: patches collection has no 'patch_id' array")
+    size = group.attrs.get("patch_size", 256)
+    for name, (bands, dtype, _) in PIXEL_ARRAYS.items():
+        expected = (count, len(bands), size, size)
+        if name not in group:
+            raise CollectionError(f"{path}: patches collection lacks the '{name}' array")
+        array = group[name]
+        if array.shape != expected or np.dtype(array.dtype) != np.dtype(dtype):
+            raise CollectionError(
+                f"{path}/{name}: expected shape {expected} {dtype} (bands {bands}), found {array.shape} {array.dtype}"
+            )
+    for name in ("split", "crs", "transform", "cloud_cover", "complete"):
+        if name not in group or group[name].shape[0] != count:
+            raise CollectionError(f"{path}: per-patch array '{name}' is missing or not of length {count}")
+    return count
+
+
+@dataclass(frozen=True)
+class PatchMetadata:
+    """What ingest records per patch besides its pixels."""
+
+    split: str
+    cloud_cover: float
+    geo: GeoReference
+
+
+def write_patch(group: zarr.Group, index: int, s1: np.ndarray, s2_cloudy: np.ndarray, s2: np.ndarray) -> None:
+    """Write one patch's pixels (one chunk per array); completion is marked separately, afterwards."""
+    group["s1"][index] = s1
+    group["s2_cloudy"][index] = s2_cloudy
+    group["s2"][index] = s2
+
+
+def mark_complete(group: zarr.Group, indices: list[int], metadata: list[PatchMetadata]) -> None:
+    """Record the metadata of patches whose pixels are written, then mark them complete.
+
+    Called by one writer only (the ingest driver): per-patch arrays share chunks across patches, so
+    concurrent writers would overwrite each other's values.
+    """
+    if not indices:
+        return
+    order = np.argsort(indices)
+    positions = np.asarray(indices)[order]
+    rows = [metadata[i] for i in order]
+    for start, stop in _runs(positions):
+        selection = slice(int(positions[start]), int(positions[stop - 1]) + 1)
+        chunk = rows[start:stop]
+        group["split"][selection] = np.array([m.split for m in chunk], dtype=object)
+        group["crs"][selection] = np.array([m.geo.crs or "" for m in chunk], dtype=object)
+        group["transform"][selection] = np.array([m.geo.transform for m in chunk], dtype=np.float64)
+        group["cloud_cover"][selection] = np.array([m.cloud_cover for m in chunk], dtype=np.float32)
+        group["complete"][selection] = True
+
+
+def _runs(sorted_positions: np.ndarray) -> list[tuple[int, int]]:
+    """Index ranges [start, stop) of consecutive values in a sorted array."""
+    breaks = np.flatnonzero(np.diff(sorted_positions) != 1) + 1
+    edges = [0, *breaks.tolist(), len(sorted_positions)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def patch_georeference(group: zarr.Group, index: int) -> GeoReference:
+    """The CRS and transform stored for one patch."""
+    crs = str(group["crs"][index]) or None
+    return GeoReference(crs, tuple(float(v) for v in group["transform"][index]))
+
+
+# ------------------------------------------------------------------------------------------ scenes
+
+
+def create_scenes(path: str | Path) -> zarr.Group:
+    """Create an empty scenes collection, or open an existing one to add scenes to."""
+    if Path(path).exists():
+        return open_collection(path, "scenes", mode="r+")
+    group = zarr.open_group(str(path), mode="w-")
+    group.create_group("scenes")
+    group.attrs.update(_schema("scenes"))
+    return group
+
+
+def write_scene(collection: zarr.Group, name: str, s1: np.ndarray, s2_cloudy: np.ndarray, geo: GeoReference) -> None:
+    """Add one scene (any size; S1 and S2 on one grid). The scene counts only once its 'complete' attribute is set."""
+    if s1.shape[1:] != s2_cloudy.shape[1:]:
+        raise CollectionError(f"scene {name}: s1 is {s1.shape[1:]} px but s2_cloudy is {s2_cloudy.shape[1:]} px")
+    scene = collection["scenes"].create_group(name, overwrite=True)
+    scene.attrs.update({"crs": geo.crs, "transform": list(geo.transform), "complete": False})
+    for array_name, data in (("s1", s1), ("s2_cloudy", s2_cloudy)):
+        bands, dtype, fill = PIXEL_ARRAYS[array_name]
+        chunks = (len(bands), min(SCENE_CHUNK, data.shape[1]), min(SCENE_CHUNK, data.shape[2]))
+        array = scene.create_array(
+            array_name,
+            shape=data.shape,
+            chunks=chunks,
+            dtype=dtype,
+            fill_value=fill,
+            dimension_names=[BAND_DIMENSION[array_name], "y", "x"],
+        )
+        array[:] = data.astype(dtype, copy=False)
+    scene.attrs["complete"] = True
+
+
+def scene_names(collection: zarr.Group, complete_only: bool = True) -> list[str]:
+    """Names of the scenes in a collection, sorted; by default only those fully written."""
+    scenes = collection["scenes"]
+    names = sorted(name for name, _ in scenes.groups())
+    return [n for n in names if not complete_only or scenes[n].attrs.get("complete", False)]
+
+
+def scene_georeference(collection: zarr.Group, name: str) -> GeoReference:
+    """The CRS and transform of one scene."""
+    attrs = collection["scenes"][name].attrs
+    return GeoReference(attrs["crs"], tuple(attrs["transform"]))

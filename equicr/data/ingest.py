@@ -1,0 +1,162 @@
+"""Ingest GeoTIFFs into Zarr collections: SEN12MS-CR trees into ``patches``, S1/S2 scene pairs into ``scenes``.
+
+Resumable and idempotent: a patch's pixels are written first (one atomic chunk per array) and its
+``complete`` flag only afterwards, by the driver, so an interrupted run leaves no patch that looks
+complete but is not, and a rerun writes exactly the patches still missing. Bad triplets are
+reported by file and left incomplete; the rest is ingested. With ``use_ray`` the batches run as
+Ray tasks on whatever cluster ``ray.init()`` joins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from equicr.data.clouds import detect_clouds
+from equicr.data.collection import (
+    CollectionError,
+    PatchMetadata,
+    create_patches,
+    create_scenes,
+    mark_complete,
+    open_collection,
+    scene_names,
+    validate_patches,
+    write_patch,
+    write_scene,
+)
+from equicr.data.rasters import RasterError, read_raster
+from equicr.data.sen12mscr import SPLITS, index_tree, read_triplet
+
+#: Patches handed to one task at a time.
+INGEST_BATCH = 16
+
+
+@dataclass
+class IngestReport:
+    """What an ingest run did: items written now, found already complete, and failures with reasons."""
+
+    written: int = 0
+    already_complete: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for the console."""
+        return f"{self.written} written, {self.already_complete} already complete, {len(self.failures)} failed"
+
+
+def ingest_batch(collection_path: str, items: list[tuple[int, dict[str, str], str]]) -> tuple[list, list, list]:
+    """Read, cloud-score and write a batch of triplets; returns (indices, metadata, failures).
+
+    Runs in the driver or as a Ray task: it only writes pixel chunks, which belong to one patch each.
+    """
+    group = open_collection(collection_path, "patches", mode="r+")
+    indices, metadata, failures = [], [], []
+    for index, paths, split in items:
+        try:
+            triplet = read_triplet({kind: Path(p) for kind, p in paths.items()})
+            cover = float(detect_clouds(triplet.s2_cloudy).cover[0])
+            write_patch(group, index, triplet.s1, triplet.s2_cloudy, triplet.s2)
+        except (RasterError, FileNotFoundError, ValueError) as error:
+            failures.append(str(error))
+            continue
+        indices.append(index)
+        metadata.append(PatchMetadata(split, cover, triplet.geo))
+    return indices, metadata, failures
+
+
+def ingest_sen12mscr(
+    root: str | Path,
+    out: str | Path,
+    splits: tuple[str, ...] = SPLITS,
+    limit: int | None = None,
+    use_ray: bool = False,
+    progress: bool = True,
+) -> IngestReport:
+    """Ingest the triplets of a SEN12MS-CR tree (the chosen splits, the first ``limit`` by id) into ``out``."""
+    unknown = set(splits) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"unknown splits {sorted(unknown)}; choose from {SPLITS}")
+    records, problems = index_tree(root)
+    records = [r for r in records if r.split in splits][:limit]
+    report = IngestReport(failures=list(problems))
+    patch_ids = [r.patch_id for r in records]
+    group = _open_or_create_patches(out, patch_ids)
+    complete = group["complete"][:]
+    report.already_complete = int(complete.sum())
+    todo = [
+        (i, {kind: str(p) for kind, p in r.paths.items()}, r.split) for i, r in enumerate(records) if not complete[i]
+    ]
+    batches = [todo[start : start + INGEST_BATCH] for start in range(0, len(todo), INGEST_BATCH)]
+    with tqdm(total=len(todo), desc="ingest patches", unit="patch", disable=not progress) as bar:
+        for indices, metadata, failures in _run_batches(str(out), batches, use_ray):
+            mark_complete(group, indices, metadata)
+            report.written += len(indices)
+            report.failures.extend(failures)
+            bar.update(len(indices) + len(failures))
+    return report
+
+
+def _open_or_create_patches(out: str | Path, patch_ids: list[str]):
+    if not Path(out).exists():
+        return create_patches(out, patch_ids)
+    group = open_collection(out, "patches", mode="r+")
+    validate_patches(group, out)
+    existing = [str(v) for v in group["patch_id"][:]]
+    if existing != patch_ids:
+        raise CollectionError(
+            f"{out} was created from a different selection of patches ({len(existing)} patches, "
+            f"{len(patch_ids)} now); rerun with the same root, splits and limit, or choose another output"
+        )
+    return group
+
+
+def _run_batches(out: str, batches: list, use_ray: bool) -> Iterator[tuple[list, list, list]]:
+    """Results of :func:`ingest_batch` per batch, computed here or as Ray tasks, in completion order."""
+    if not use_ray:
+        for batch in batches:
+            yield ingest_batch(out, batch)
+        return
+    import ray
+
+    ray.init(ignore_reinit_error=True)
+    remote_batch = ray.remote(ingest_batch)
+    pending = [remote_batch.remote(out, batch) for batch in batches]
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(done[0])
+
+
+def ingest_scenes(
+    pairs: list[tuple[str, str | Path, str | Path]], out: str | Path, progress: bool = True
+) -> IngestReport:
+    """Ingest co-registered (name, S1 GeoTIFF, cloudy S2 GeoTIFF) pairs of any size as scenes.
+
+    A pair on different grids (size, CRS or transform) is refused and reported; complete scenes
+    already in the collection are skipped.
+    """
+    collection = create_scenes(out)
+    done = set(scene_names(collection))
+    report = IngestReport()
+    for name, s1_path, s2_path in tqdm(pairs, desc="ingest scenes", unit="scene", disable=not progress):
+        if name in done:
+            report.already_complete += 1
+            continue
+        try:
+            s1, s2 = read_raster(s1_path, "s1"), read_raster(s2_path, "s2_cloudy")
+            if s1.data.shape[1:] != s2.data.shape[1:] or s1.geo != s2.geo:
+                raise RasterError(
+                    f"scene {name}: {s1_path} ({s1.data.shape[1]}x{s1.data.shape[2]} px, {s1.geo}) and {s2_path} "
+                    f"({s2.data.shape[1]}x{s2.data.shape[2]} px, {s2.geo}) are not on the same grid"
+                )
+            if np.isnan(s1.data).all():
+                raise RasterError(f"scene {name}: {s1_path} holds no valid SAR value")
+            write_scene(collection, name, s1.data, s2.data, s1.geo)
+            report.written += 1
+        except (RasterError, FileNotFoundError) as error:
+            report.failures.append(str(error))
+    return report
