@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from equicr.data.collection import CollectionError
 from equicr.data.ingest import ingest_scenes, ingest_sen12mscr
 from equicr.data.sen12mscr import SPLITS
 from equicr.data.synthetic import write_synthetic_patches, write_synthetic_scenes
@@ -48,6 +49,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        return run(args)
+    except (FileNotFoundError, CollectionError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
     if args.command == "synthetic":
         if args.scenes:
             sizes = [(args.size + 7 * i, args.size + 5 * i + 3) for i in range(args.count)]

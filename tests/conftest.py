@@ -37,3 +37,17 @@ def real_triplet_paths() -> list[dict[str, Path]]:
     """The ten non-georeferenced real triplets, as paths per role."""
     names = sorted(path.name for path in (REAL_TRIPLETS_DIR / "s1").glob("*.tif"))
     return [{kind: REAL_TRIPLETS_DIR / kind / name for kind in ("s1", "s2_cloudy", "s2")} for name in names]
+
+
+@pytest.fixture(scope="session")
+def local_ray(tmp_path_factory):
+    """A private local Ray instance for the session (never `ray stop`: that kills every Ray process here)."""
+    import os
+
+    import ray
+
+    temporary = tmp_path_factory.mktemp("ray")
+    os.environ["RAY_TMPDIR"] = str(temporary)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _temp_dir=str(temporary), log_to_driver=False)
+    yield ray
+    ray.shutdown()

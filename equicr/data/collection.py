@@ -83,6 +83,8 @@ def open_collection(path: str | Path, kind: CollectionKind, mode: Literal["r", "
 
 def create_patches(path: str | Path, patch_ids: list[str], patch_size: int = 256) -> zarr.Group:
     """Create an empty patches collection for ``patch_ids`` (in this order) and return it."""
+    if Path(path).exists():
+        raise CollectionError(f"{path} already exists; open it to resume, or choose another path")
     count = len(patch_ids)
     group = zarr.open_group(str(path), mode="w-")
     for name, (bands, dtype, fill) in PIXEL_ARRAYS.items():

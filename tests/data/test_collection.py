@@ -1,0 +1,70 @@
+"""Zarr collections: schema, validation errors, and xarray access."""
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+
+from equicr.data.collection import (
+    CollectionError,
+    create_patches,
+    create_scenes,
+    open_collection,
+    scene_names,
+    validate_patches,
+    write_scene,
+)
+from equicr.data.rasters import GeoReference
+
+GEO = GeoReference("EPSG:32632", (10.0, 0.0, 500000.0, 0.0, -10.0, 5000000.0))
+
+
+def test_store_that_is_not_a_collection_is_refused(tmp_path):
+    with pytest.raises(CollectionError, match="is not a Zarr group"):
+        open_collection(tmp_path / "nothing.zarr", "patches")
+    zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")
+    with pytest.raises(CollectionError, match="not an EquiCR collection"):
+        open_collection(tmp_path / "plain.zarr", "patches")
+
+
+def test_wrong_kind_and_version_are_refused(tmp_path):
+    create_scenes(tmp_path / "scenes.zarr")
+    with pytest.raises(CollectionError, match="is a 'scenes' collection, expected 'patches'"):
+        open_collection(tmp_path / "scenes.zarr", "patches")
+    group = zarr.open_group(str(tmp_path / "scenes.zarr"), mode="r+")
+    group.attrs["equicr_collection"] = {"kind": "scenes", "version": 99}
+    with pytest.raises(CollectionError, match="schema version 99"):
+        open_collection(tmp_path / "scenes.zarr", "scenes")
+
+
+def test_wrong_array_shape_is_refused(tmp_path):
+    group = create_patches(tmp_path / "p.zarr", ["a", "b"], patch_size=16)
+    validate_patches(group)
+    del group["s1"]
+    group.create_array("s1", shape=(2, 3, 16, 16), dtype="float32")
+    with pytest.raises(CollectionError, match=r"s1: expected shape \(2, 2, 16, 16\) float32"):
+        validate_patches(open_collection(tmp_path / "p.zarr", "patches"), tmp_path / "p.zarr")
+
+
+def test_existing_collection_is_never_overwritten(tmp_path):
+    create_patches(tmp_path / "p.zarr", ["a"], patch_size=16)
+    with pytest.raises(CollectionError, match="already exists"):
+        create_patches(tmp_path / "p.zarr", ["a"], patch_size=16)
+
+
+def test_scenes_of_any_size_open_in_xarray(tmp_path):
+    collection = create_scenes(tmp_path / "s.zarr")
+    rng = np.random.default_rng(0)
+    write_scene(
+        collection, "odd", rng.normal(-12, 3, (2, 37, 53)).astype("float32"), np.ones((13, 37, 53), "uint16"), GEO
+    )
+    assert scene_names(collection) == ["odd"]
+    scene = xr.open_zarr(str(tmp_path / "s.zarr"), group="scenes/odd", consolidated=False)
+    assert scene["s2_cloudy"].dims == ("s2_band", "y", "x") and scene["s2_cloudy"].shape == (13, 37, 53)
+    assert scene.attrs["crs"] == "EPSG:32632" and scene.attrs["transform"] == list(GEO.transform)
+
+
+def test_scene_on_two_grids_is_refused(tmp_path):
+    collection = create_scenes(tmp_path / "s.zarr")
+    with pytest.raises(CollectionError, match=r"s1 is \(10, 10\) px but s2_cloudy is \(10, 11\) px"):
+        write_scene(collection, "bad", np.ones((2, 10, 10), "float32"), np.ones((13, 10, 11), "uint16"), GEO)
