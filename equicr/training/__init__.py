@@ -1,0 +1,1 @@
+"""Distributed training with Ray Train: configuration, the per-worker loop, and the launcher."""

@@ -1,0 +1,78 @@
+"""The training configuration, its presets, and where runs and the embedded default data live."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from equicr.models import ModelConfig
+from equicr.paths import REPO_ROOT
+
+Precision = Literal["fp32", "bf16"]
+#: Where runs and the embedded default data go when no storage is given.
+DEFAULT_STORAGE = REPO_ROOT / "runs"
+DEFAULT_DATA = REPO_ROOT / "data" / "synthetic-default.zarr"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs; the defaults are the paper's optimiser settings."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)  # architecture, width, blocks, input mode
+    data: str | None = None  # patches collection (path or URI); None = the embedded synthetic default
+    subset_size: int | None = None  # train on a nested subset of this many patches (paper: 100, 1000, all)
+    augment: bool = False  # random rot90 and flip of each training sample
+    epochs: int = 10  # passes over the training subset
+    batch_size: int = 8  # global batch, split evenly over the workers (paper: 8)
+    learning_rate: float = 3e-4  # Adam (paper: 3e-4)
+    precision: Precision = "fp32"  # "bf16" trains under bfloat16 autocast
+    num_workers: int = 1  # Ray Train workers (data-parallel replicas); 0 runs in this process
+    use_gpu: bool = False  # one GPU per worker
+    cpus_per_worker: int = 1  # CPU cores per worker (Ray sets each worker's torch threads to this)
+    loader_workers: int = 0  # DataLoader worker processes per Ray worker
+    max_failures: int = 2  # times a crashed worker group is restarted from the last checkpoint
+    seed: int = 0  # weight initialisation, subset choice and shuffling
+    run_name: str = "equicr-demo"  # resuming reruns the same name under the same storage
+    storage_path: str = str(DEFAULT_STORAGE)  # local folder or object-store URI for checkpoints
+
+    def __post_init__(self) -> None:
+        if self.batch_size % max(self.num_workers, 1):
+            raise ValueError(f"batch_size {self.batch_size} does not split evenly over {self.num_workers} workers")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', not {self.precision!r}")
+
+    @property
+    def worker_batch_size(self) -> int:
+        """Samples per step on each worker."""
+        return self.batch_size // max(self.num_workers, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (the model config nested), for Ray's train_loop_config and checkpoints."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Rebuild from :meth:`to_dict` output."""
+        values = dict(values)
+        values["model"] = ModelConfig.from_dict(values["model"])
+        return cls(**values)
+
+
+#: Named starting points; command-line flags override single fields.
+PRESETS: dict[str, TrainConfig] = {
+    # A few minutes on 2 CPU cores: small EquiCR on small synthetic patches.
+    "demo": TrainConfig(
+        model=ModelConfig("equicr", width=4, num_blocks=2), epochs=4, cpus_per_worker=2, run_name="equicr-demo"
+    ),
+    # The paper's full-size run on a GPU cluster (DESIGN.md section 4): 4 GPU workers x batch 8.
+    "paper": TrainConfig(
+        model=ModelConfig("equicr"),
+        epochs=30,
+        num_workers=4,
+        use_gpu=True,
+        precision="fp32",
+        loader_workers=4,
+        run_name="equicr-paper",
+    ),  # fmt: skip
+}

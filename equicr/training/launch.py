@@ -1,0 +1,74 @@
+"""Launch a training run with Ray Train's TorchTrainer, on a cluster or an embedded local Ray."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from pathlib import Path
+
+from ray.train import CheckpointConfig, FailureConfig, Result, RunConfig, ScalingConfig
+from ray.train.torch import TorchTrainer
+
+from equicr.data.synthetic import write_synthetic_patches
+from equicr.training.config import DEFAULT_DATA, TrainConfig
+from equicr.training.loop import train_loop_per_worker
+
+#: The embedded default data set: small synthetic patches, made on first use.
+DEFAULT_DATA_PATCHES = 96
+DEFAULT_DATA_SIZE = 48
+#: Checkpoints kept per run besides the latest: the best by validation PSNR.
+CHECKPOINTS_KEPT = 2
+
+
+def ensure_default_data(path: Path = DEFAULT_DATA) -> str:
+    """The embedded synthetic collection, written on first use (atomically: a temporary folder, then rename)."""
+    if not path.exists():
+        print(
+            f"making the default synthetic collection {path} ({DEFAULT_DATA_PATCHES} patches of {DEFAULT_DATA_SIZE} px)"
+        )
+        temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        shutil.rmtree(temporary, ignore_errors=True)
+        write_synthetic_patches(temporary, DEFAULT_DATA_PATCHES, DEFAULT_DATA_SIZE, seed=0)
+        os.replace(temporary, path)
+    return str(path)
+
+
+def make_trainer(config: TrainConfig) -> TorchTrainer:
+    """The TorchTrainer for a run; rerunning with the same run name and storage resumes it."""
+    # Ray Train's print patch would log each worker print a second time.
+    os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
+    if config.data is None:
+        config = dataclasses.replace(config, data=ensure_default_data())
+    return TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=config.to_dict(),
+        scaling_config=ScalingConfig(
+            num_workers=config.num_workers,
+            use_gpu=config.use_gpu,
+            resources_per_worker={"CPU": config.cpus_per_worker, **({"GPU": 1} if config.use_gpu else {})},
+        ),
+        run_config=RunConfig(
+            name=config.run_name,
+            storage_path=config.storage_path,
+            failure_config=FailureConfig(max_failures=config.max_failures),
+            checkpoint_config=CheckpointConfig(
+                num_to_keep=CHECKPOINTS_KEPT, checkpoint_score_attribute="val_psnr", checkpoint_score_order="max"
+            ),
+        ),
+    )
+
+
+def run_training(config: TrainConfig) -> Result:
+    """Train (or resume) a run to completion and return Ray's result."""
+    return make_trainer(config).fit()
+
+
+def best_checkpoint_file(result: Result) -> Path | None:
+    """The checkpoint file with the best validation PSNR among those the run kept."""
+    from equicr.training.loop import CHECKPOINT_FILE
+
+    if not result.best_checkpoints:
+        return None
+    best, _ = max(result.best_checkpoints, key=lambda pair: pair[1]["val_psnr"])
+    return Path(best.path) / CHECKPOINT_FILE

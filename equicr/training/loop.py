@@ -1,0 +1,174 @@
+"""The per-worker training loop Ray Train runs, and the epoch helpers it is made of.
+
+Each worker builds the model, restores the latest checkpoint when Ray hands one over (resume and
+fault tolerance), wraps the model in DDP, reads its own share of the training split, and per epoch
+trains, evaluates its share of the validation split, and reports metrics summed over all workers.
+Rank 0 attaches the checkpoint and writes the metric history file.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import pyarrow.fs
+import ray.train
+import ray.train.torch
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler, Subset
+
+from equicr.checkpoint import load_weights, read_checkpoint, save_checkpoint
+from equicr.data.dataset import PatchDataset
+from equicr.metrics import HIGHER_IS_BETTER, image_metrics
+from equicr.models import build_model
+from equicr.scaling import network_to_reflectance
+from equicr.training.config import TrainConfig
+
+#: File name of the checkpoint inside each Ray checkpoint directory, and of the metric history.
+CHECKPOINT_FILE = "model.pt"
+HISTORY_FILE = "history.json"
+
+
+def autocast(device: torch.device, precision: str):
+    """bfloat16 autocast when asked for, else nothing."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    precision: str = "fp32",
+) -> dict[str, float]:
+    """One pass of L1 training; returns the summed loss over samples and the number of samples."""
+    model.train()
+    loss_sum, samples = 0.0, 0
+    for batch in loader:
+        inputs, target = batch["inputs"].to(device), batch["target"].to(device)
+        with autocast(device, precision):
+            prediction = model(inputs)
+        loss = F.l1_loss(prediction.float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += float(loss.detach()) * len(inputs)
+        samples += len(inputs)
+    return {"loss_sum": loss_sum, "samples": samples}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> dict[str, float]:
+    """Sums of the per-image metrics (on reflectance) over a loader, plus the image count."""
+    model.eval()
+    sums = dict.fromkeys(HIGHER_IS_BETTER, 0.0)
+    count = 0
+    for batch in loader:
+        prediction = model(batch["inputs"].to(device)).float()
+        per_image = image_metrics(
+            network_to_reflectance(prediction), network_to_reflectance(batch["target"].to(device))
+        )
+        for name, values in per_image.items():
+            sums[name] += float(values.clamp(max=100.0).sum())  # a perfect image's inf PSNR counts as 100 dB
+        count += len(prediction)
+    model.train()
+    return {**sums, "count": count}
+
+
+def all_reduce_sums(values: dict[str, float], device: torch.device) -> dict[str, float]:
+    """Sum each value over all workers (identity when not distributed)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return values
+    keys = sorted(values)
+    tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return dict(zip(keys, tensor.tolist(), strict=True))
+
+
+def write_history(storage_path: str, run_name: str, history: list[dict]) -> None:
+    """Write the metric history as JSON beside the run's checkpoints (local path or object-store URI)."""
+    filesystem, root = pyarrow.fs.FileSystem.from_uri(storage_path)
+    directory = f"{root.rstrip('/')}/{run_name}"
+    filesystem.create_dir(directory, recursive=True)
+    with filesystem.open_output_stream(f"{directory}/{HISTORY_FILE}") as stream:
+        stream.write(json.dumps(history, indent=2).encode())
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def train_loop_per_worker(loop_config: dict) -> None:
+    """What every Ray Train worker runs; ``loop_config`` is :meth:`TrainConfig.to_dict` output."""
+    config = TrainConfig.from_dict(loop_config)
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    device = ray.train.torch.get_device()
+    torch.manual_seed(config.seed)  # identical initial weights on every rank (DDP also broadcasts them)
+
+    restored = ray.train.get_checkpoint()
+    model = build_model(config.model, initialize=restored is None)  # a checkpoint overwrites the weights
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    start_epoch, history = 0, []
+    if restored is not None:
+        with restored.as_directory() as directory:
+            checkpoint = read_checkpoint(Path(directory) / CHECKPOINT_FILE, expected_config=config.model)
+        load_weights(model, checkpoint.weights, source="Ray checkpoint")
+        optimizer.load_state_dict(checkpoint.optimizer_state)
+        start_epoch = checkpoint.metadata["epoch"] + 1
+        history = checkpoint.metadata["history"]
+    # escnn keeps large basis buffers that never change: no need to broadcast them every step.
+    model = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"broadcast_buffers": False})
+
+    data = config.data
+    train_set = PatchDataset(data, "train", config.model.input_mode, config.subset_size, config.seed, config.augment)
+    sampler = DistributedSampler(train_set, num_replicas=max(world, 1), rank=rank, shuffle=True, seed=config.seed)
+    train_loader = DataLoader(
+        train_set, batch_size=config.worker_batch_size, sampler=sampler, num_workers=config.loader_workers
+    )
+    val_set = PatchDataset(data, "val", config.model.input_mode)
+    val_loader = DataLoader(
+        Subset(val_set, range(rank, len(val_set), max(world, 1))), batch_size=config.worker_batch_size
+    )
+
+    for epoch in range(start_epoch, config.epochs):
+        sampler.set_epoch(epoch)
+        started = time.perf_counter()
+        train_sums = all_reduce_sums(train_one_epoch(model, train_loader, optimizer, device, config.precision), device)
+        seconds = time.perf_counter() - started
+        val_sums = all_reduce_sums(evaluate(_unwrap(model), val_loader, device), device)
+        metrics = {
+            "epoch": epoch,
+            "train_loss": train_sums["loss_sum"] / max(train_sums["samples"], 1),
+            **{f"val_{name}": val_sums[name] / max(val_sums["count"], 1) for name in HIGHER_IS_BETTER},
+            "samples_per_second": train_sums["samples"] / seconds,
+        }
+        history.append(metrics)
+        with tempfile.TemporaryDirectory() as directory:
+            checkpoint = None
+            if rank == 0:
+                save_checkpoint(
+                    Path(directory) / CHECKPOINT_FILE, _unwrap(model), config.model, optimizer,
+                    epoch=epoch, metrics=metrics, history=history, train_config=config.to_dict(),
+                )  # fmt: skip
+                write_history(config.storage_path, config.run_name, history)
+                checkpoint = ray.train.Checkpoint.from_directory(directory)
+                print(format_progress(metrics, config.epochs), flush=True)
+            ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def format_progress(metrics: dict, epochs: int) -> str:
+    """One progress line: epoch, loss, validation metrics and throughput."""
+    return (
+        f"epoch {metrics['epoch'] + 1}/{epochs}  loss {metrics['train_loss']:.4f}  "
+        f"val PSNR {metrics['val_psnr']:.2f} dB  MAE {metrics['val_mae']:.4f}  SSIM {metrics['val_ssim']:.4f}  "
+        f"SAM {metrics['val_sam']:.2f} deg  {metrics['samples_per_second']:.1f} samples/s"
+    )

