@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python jobs/demo.py
+	$(BIN)/python jobs/train.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

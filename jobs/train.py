@@ -77,12 +77,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from equicr.training.launch import best_checkpoint_file, run_training
+    from equicr.training.launch import best_checkpoint_file, cloudy_input_metrics, run_training, with_data
 
-    config = config_from_args(parse_args(argv))
+    config = with_data(config_from_args(parse_args(argv)))
     print(
         f"training {config.model} for {config.epochs} epochs on {config.num_workers} worker(s); run {config.run_name}"
     )
+    baseline = cloudy_input_metrics(config.data)
+    print("baseline, the cloudy input itself on val:  " + "  ".join(f"{k} {v:.4f}" for k, v in baseline.items()))
     result = run_training(config)
     if result.error:
         print(f"training failed: {result.error}", file=sys.stderr)

@@ -10,7 +10,7 @@ from equicr.models import ModelConfig, build_model
 @pytest.mark.parametrize("architecture", ["equicr", "dsen2cr"])
 def test_loaded_model_gives_the_saved_models_outputs(tmp_path, architecture):
     config = ModelConfig(architecture, width=3, num_blocks=2)
-    model = build_model(config).eval()  # saved from eval mode, with escnn's filter cache filled
+    model = build_model(config, identity_start=False).eval()  # saved from eval mode, with escnn's filter cache filled
     x = torch.rand(1, 15, 12, 12)
     with torch.no_grad():
         expected = model(x)
@@ -25,9 +25,9 @@ def test_loaded_model_gives_the_saved_models_outputs(tmp_path, architecture):
 def test_loading_into_an_eval_mode_model_does_not_leave_stale_filters(tmp_path):
     """escnn caches expanded filters in eval mode; load_weights must not keep the old cache."""
     config = ModelConfig(width=3, num_blocks=1)
-    source = build_model(config).eval()
+    source = build_model(config, identity_start=False).eval()
     path = save_checkpoint(tmp_path / "model.pt", source, config)
-    target = build_model(config).eval()  # different weights, cache already filled
+    target = build_model(config, identity_start=False).eval()  # different weights, cache already filled
     load_weights(target, read_checkpoint(path).weights)
     target.eval()
     x = torch.rand(1, 15, 9, 9)

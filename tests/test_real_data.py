@@ -36,7 +36,7 @@ def test_small_model_on_real_patches_gives_finite_metrics(real_triplet_paths, ar
         np.stack([np.concatenate([optical_dn_to_network(t["s2_cloudy"]), sar_db_to_network(t["s1"])]) for t in batch])
     )
     target = torch.from_numpy(np.stack([optical_dn_to_reflectance(t["s2"]) for t in batch]))
-    model = build_model(ModelConfig(architecture, width=2, num_blocks=1)).eval()
+    model = build_model(ModelConfig(architecture, width=2, num_blocks=1), identity_start=False).eval()
     with torch.no_grad():
         prediction = network_to_reflectance(model(inputs))
     metrics = image_metrics(prediction, target)

@@ -21,16 +21,19 @@ __all__ = [
 ]
 
 
-def build_model(config: ModelConfig, initialize: bool = True) -> nn.Module:
+def build_model(config: ModelConfig, initialize: bool = True, identity_start: bool = True) -> nn.Module:
     """The network ``config`` describes, in train mode.
 
     Args:
         config: architecture, width, depth, input mode and group.
         initialize: draw He-initialised weights; pass False when a checkpoint will overwrite them.
+        identity_start: zero the output convolution, so the untrained network returns its cloudy input
+            through the long skip and training starts from the "leave the clouds in" baseline. Pass
+            False for a network whose every layer is random (equivariance and export checks).
     """
     if config.architecture == "equicr":
-        return EquiCR(config, initialize=initialize)
-    return build_dsen2cr(config)
+        return EquiCR(config, initialize=initialize, identity_start=identity_start)
+    return build_dsen2cr(config, identity_start=identity_start)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -61,7 +61,7 @@ class EquivariantResidualBlock(enn.EquivariantModule):
 class EquiCR(nn.Module):
     """The equivariant cloud-removal network; takes and returns plain tensors in network units."""
 
-    def __init__(self, config: ModelConfig, initialize: bool = True) -> None:
+    def __init__(self, config: ModelConfig, initialize: bool = True, identity_start: bool = True) -> None:
         super().__init__()
         if config.architecture != "equicr":
             raise ValueError(f"EquiCR needs architecture 'equicr', got {config.architecture!r}")
@@ -76,6 +76,12 @@ class EquiCR(nn.Module):
         self.tail = r2conv3x3(feature_type, self.out_type)
         if initialize:
             initialise_he(self)
+        if initialize and identity_start:
+            # Start from the "leave the clouds in" baseline: with the output convolution at zero the
+            # untrained network returns its cloudy input through the long skip.
+            with torch.no_grad():
+                self.tail.weights.zero_()
+                self.tail.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.blocks(self.head(enn.GeometricTensor(x, self.in_type)))

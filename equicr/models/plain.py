@@ -50,8 +50,8 @@ def conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
     return conv
 
 
-def build_dsen2cr(config: ModelConfig) -> CloudRemovalNet:
-    """DSen2-CR (Meraner et al. 2020) at ``config.width`` channels."""
+def build_dsen2cr(config: ModelConfig, identity_start: bool = True) -> CloudRemovalNet:
+    """DSen2-CR (Meraner et al. 2020) at ``config.width`` channels; see :func:`equicr.models.build_model`."""
     width = config.width
     blocks = [
         ScaledResidualBlock(
@@ -60,9 +60,12 @@ def build_dsen2cr(config: ModelConfig) -> CloudRemovalNet:
         )
         for _ in range(config.num_blocks)
     ]
+    tail = conv3x3(width, config.out_channels)
+    if identity_start:
+        nn.init.zeros_(tail.weight)
     return CloudRemovalNet(
         head=nn.Sequential(conv3x3(config.in_channels, width), nn.ReLU(inplace=True)),
         blocks=nn.Sequential(*blocks),
-        tail=conv3x3(width, config.out_channels),
+        tail=tail,
         skip_channels=config.out_channels if config.long_skip else 0,
     )

@@ -63,7 +63,11 @@ class TrainConfig:
 PRESETS: dict[str, TrainConfig] = {
     # A few minutes on 2 CPU cores: small EquiCR on small synthetic patches.
     "demo": TrainConfig(
-        model=ModelConfig("equicr", width=4, num_blocks=2), epochs=4, cpus_per_worker=2, run_name="equicr-demo"
+        model=ModelConfig("equicr", width=6, num_blocks=3),
+        epochs=15,
+        learning_rate=1e-3,
+        cpus_per_worker=2,
+        run_name="equicr-demo",
     ),
     # The paper's full-size run on a GPU cluster (DESIGN.md section 4): 4 GPU workers x batch 8.
     "paper": TrainConfig(

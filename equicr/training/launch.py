@@ -7,10 +7,14 @@ import os
 import shutil
 from pathlib import Path
 
+import torch
 from ray.train import CheckpointConfig, FailureConfig, Result, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
+from equicr.data.dataset import PatchDataset
 from equicr.data.synthetic import write_synthetic_patches
+from equicr.metrics import image_metrics, mean_metrics
+from equicr.scaling import network_to_reflectance
 from equicr.training.config import DEFAULT_DATA, TrainConfig
 from equicr.training.loop import train_loop_per_worker
 
@@ -34,12 +38,16 @@ def ensure_default_data(path: Path = DEFAULT_DATA) -> str:
     return str(path)
 
 
+def with_data(config: TrainConfig) -> TrainConfig:
+    """The config with the embedded default data filled in when it names none."""
+    return config if config.data is not None else dataclasses.replace(config, data=ensure_default_data())
+
+
 def make_trainer(config: TrainConfig) -> TorchTrainer:
     """The TorchTrainer for a run; rerunning with the same run name and storage resumes it."""
     # Ray Train's print patch would log each worker print a second time.
     os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
-    if config.data is None:
-        config = dataclasses.replace(config, data=ensure_default_data())
+    config = with_data(config)
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config=config.to_dict(),
@@ -62,6 +70,16 @@ def make_trainer(config: TrainConfig) -> TorchTrainer:
 def run_training(config: TrainConfig) -> Result:
     """Train (or resume) a run to completion and return Ray's result."""
     return make_trainer(config).fit()
+
+
+def cloudy_input_metrics(data: str, split: str = "val") -> dict[str, float]:
+    """Mean metrics of the "leave the clouds in" baseline: the cloudy input scored against the clear target."""
+    dataset = PatchDataset(data, split, input_mode="opt")
+    per_image = [
+        image_metrics(network_to_reflectance(sample["inputs"][None]), network_to_reflectance(sample["target"][None]))
+        for sample in dataset
+    ]
+    return mean_metrics({name: torch.cat([m[name] for m in per_image]) for name in per_image[0]})
 
 
 def best_checkpoint_file(result: Result) -> Path | None:

@@ -22,7 +22,7 @@ def small(architecture: str = "equicr", **overrides) -> ModelConfig:
 @pytest.mark.parametrize("size", SIZES)
 def test_equicr_is_rotation_equivariant(input_mode, size):
     config = small(input_mode=input_mode)
-    model = build_model(config).eval()
+    model = build_model(config, identity_start=False).eval()
     x = torch.rand(2, config.in_channels, *size) * 2
     for k in QUARTER_TURNS:
         assert relative_equivariance_error(model, x, k) < EQUIVARIANCE_TOLERANCE
@@ -30,14 +30,14 @@ def test_equicr_is_rotation_equivariant(input_mode, size):
 
 def test_equicr_p4m_is_also_reflection_equivariant():
     config = small(group="p4m", width=2)
-    model = build_model(config).eval()
+    model = build_model(config, identity_start=False).eval()
     x = torch.rand(1, config.in_channels, 13, 14)
     for k in (0, *QUARTER_TURNS):
         assert relative_equivariance_error(model, x, k, flip=True) < EQUIVARIANCE_TOLERANCE
 
 
 def test_p4_model_is_not_reflection_equivariant():
-    model = build_model(small()).eval()
+    model = build_model(small(), identity_start=False).eval()
     x = torch.rand(1, 15, 16, 16)
     assert relative_equivariance_error(model, x, 0, flip=True) > 1e-3
 
@@ -45,7 +45,7 @@ def test_p4_model_is_not_reflection_equivariant():
 @pytest.mark.parametrize("size", SIZES)
 def test_each_block_is_equivariant(size):
     """Head, every residual block and the tail on their own, with escnn's own field transforms."""
-    model = build_model(small(num_blocks=3)).eval()
+    model = build_model(small(num_blocks=3), identity_start=False).eval()
     gspace = make_gspace("p4")
     blocks = [model.head, *model.blocks, model.tail]
     assert sum(isinstance(block, EquivariantResidualBlock) for block in blocks) == 3
@@ -61,7 +61,7 @@ def test_each_block_is_equivariant(size):
 
 def test_the_check_fails_on_dsen2cr():
     config = small("dsen2cr", width=8)
-    model = build_model(config).eval()
+    model = build_model(config, identity_start=False).eval()
     x = torch.rand(2, config.in_channels, 17, 17)
     errors = [relative_equivariance_error(model, x, k) for k in QUARTER_TURNS]
     assert min(errors) > 1e-2, errors  # a plain CNN is far from equivariant

@@ -67,7 +67,7 @@ def test_he_initialisation_draws_with_escnn_variances():
 @pytest.mark.parametrize("input_mode", ["sar+opt", "opt", "sar"])
 def test_export_equals_escnn(input_mode):
     config = ModelConfig(width=4, num_blocks=2, input_mode=input_mode)
-    model = build_model(config)
+    model = build_model(config, identity_start=False)
     plain = model.export()
     assert isinstance(plain, CloudRemovalNet)
     assert not any(type(m).__module__.startswith("escnn") for m in plain.modules())
@@ -107,3 +107,12 @@ def test_equal_parameter_config_matches_counts():
     counts = [count_parameters(build_model(c, initialize=False)) for c in (equicr, dsen2cr)]
     assert dsen2cr.architecture == "dsen2cr" and dsen2cr.num_blocks == 2
     assert abs(counts[0] - counts[1]) / counts[0] < 0.05, counts
+
+
+@pytest.mark.parametrize("architecture", ["equicr", "dsen2cr"])
+def test_untrained_network_returns_its_cloudy_input(architecture):
+    """The output convolution starts at zero, so training starts from the leave-the-clouds-in baseline."""
+    model = build_model(ModelConfig(architecture, width=3, num_blocks=2)).eval()
+    x = torch.rand(2, 15, 11, 11)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), x[:, :13])

@@ -1,0 +1,90 @@
+"""The real CLI path: `ray start --head` in a private folder, then `ray job submit -- python jobs/train.py`."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from equicr.checkpoint import load_model
+from equicr.data.synthetic import write_synthetic_patches
+from equicr.paths import REPO_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop_cluster(folder: str) -> None:
+    """Kill only the Ray processes of the cluster rooted at ``folder`` (never `ray stop`: it kills every Ray)."""
+    mine = {}
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if folder in " ".join(process.info["cmdline"] or []):
+                # Agents and workers rename themselves ("ray::DashboardAgent"): take the daemons' children too.
+                for member in [process, *process.children(recursive=True)]:
+                    mine[member.pid] = member
+        except psutil.Error:
+            continue
+    mine = list(mine.values())
+    for process in mine:
+        process.terminate()
+    _, alive = psutil.wait_procs(mine, timeout=10)
+    for process in alive:
+        process.kill()
+
+
+@pytest.fixture
+def ray_cluster():
+    folder = tempfile.mkdtemp(prefix="rc", dir="/tmp")  # short: Ray's socket paths have a length limit
+    env = {
+        **os.environ,
+        "HOME": folder,
+        "RAY_TMPDIR": folder,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+    env.pop("RAY_ADDRESS", None)
+    dashboard_port = free_port()
+    start = [
+        "ray", "start", "--head", f"--port={free_port()}", f"--temp-dir={folder}", "--num-cpus=2",
+        "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
+        f"--ray-client-server-port={free_port()}", "--disable-usage-stats",
+    ]  # fmt: skip
+    try:
+        subprocess.run(start, env=env, check=True, capture_output=True, text=True, timeout=120)
+        yield env, f"http://127.0.0.1:{dashboard_port}", Path(folder)
+    finally:
+        stop_cluster(folder)
+        assert not [p for p in psutil.process_iter(["cmdline"]) if folder in " ".join(p.info["cmdline"] or [])]
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_ray_job_submit_trains_and_leaves_a_loadable_checkpoint(ray_cluster):
+    env, address, folder = ray_cluster
+    data = write_synthetic_patches(folder / "data.zarr", count=20, size=24, seed=4)
+    storage = folder / "runs"
+    submit = [
+        "ray", "job", "submit", f"--address={address}", "--working-dir", ".", "--",
+        "python", "jobs/train.py", "--data", str(data), "--width", "2", "--blocks", "1", "--epochs", "2",
+        "--workers", "2", "--cpus-per-worker", "1", "--storage", str(storage), "--run-name", "cli",
+    ]  # fmt: skip
+    started = time.time()
+    result = subprocess.run(submit, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=420)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "succeeded" in output, output[-2000:]
+    assert "epoch 2/2" in output
+    checkpoints = sorted(storage.glob("cli/checkpoint_*/model.pt"))
+    assert checkpoints, f"no checkpoint under {storage} after {time.time() - started:.0f} s"
+    model, checkpoint = load_model(checkpoints[-1])
+    assert checkpoint.config.width == 2 and checkpoint.metadata["epoch"] in (0, 1)
