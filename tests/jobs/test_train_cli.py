@@ -45,14 +45,14 @@ def stop_cluster(folder: str) -> None:
 @pytest.fixture
 def ray_cluster():
     folder = tempfile.mkdtemp(prefix="rc", dir="/tmp")  # short: Ray's socket paths have a length limit
+    # A clean environment: this process may have joined another Ray (tests/conftest.py) and inherited its settings.
     env = {
-        **os.environ,
+        **{key: value for key, value in os.environ.items() if not key.startswith("RAY_")},
         "HOME": folder,
         "RAY_TMPDIR": folder,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "RAY_USAGE_STATS_ENABLED": "0",
     }
-    env.pop("RAY_ADDRESS", None)
     dashboard_port = free_port()
     start = [
         "ray", "start", "--head", f"--port={free_port()}", f"--temp-dir={folder}", "--num-cpus=2",
@@ -60,7 +60,8 @@ def ray_cluster():
         f"--ray-client-server-port={free_port()}", "--disable-usage-stats",
     ]  # fmt: skip
     try:
-        subprocess.run(start, env=env, check=True, capture_output=True, text=True, timeout=120)
+        started = subprocess.run(start, env=env, capture_output=True, text=True, timeout=120)
+        assert started.returncode == 0, started.stdout + started.stderr
         yield env, f"http://127.0.0.1:{dashboard_port}", Path(folder)
     finally:
         stop_cluster(folder)
@@ -79,7 +80,11 @@ def test_ray_job_submit_trains_and_leaves_a_loadable_checkpoint(ray_cluster):
         "--workers", "2", "--cpus-per-worker", "1", "--storage", str(storage), "--run-name", "cli",
     ]  # fmt: skip
     started = time.time()
-    result = subprocess.run(submit, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=420)
+    for _ in range(30):  # the job agent comes up a little after `ray start` returns
+        result = subprocess.run(submit, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=420)
+        if "No available agent to submit job" not in result.stderr:
+            break
+        time.sleep(2)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "succeeded" in output, output[-2000:]

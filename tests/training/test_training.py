@@ -69,7 +69,9 @@ def test_loop_in_process_reports_and_writes_history(collection, tmp_path, local_
 
 @pytest.mark.slow
 def test_two_worker_ddp_loss_falls(collection, tmp_path, local_ray):
-    result = run_training(tiny_config(collection, tmp_path, num_workers=2, epochs=3))
+    # Data and storage given as URIs, as on object storage (file:// goes through the same fsspec/pyarrow paths).
+    config = tiny_config(f"file://{collection}", f"file://{tmp_path}", num_workers=2, epochs=3)
+    result = run_training(config)
     assert result.error is None
     history = read_history(tmp_path)
     assert len(history) == 3 and history[-1]["train_loss"] < history[0]["train_loss"]

@@ -1,0 +1,86 @@
+"""Export a cloud-removal network to a single self-describing ONNX file.
+
+EquiCR goes escnn -> ``export()`` (plain ``Conv2d`` with expanded filters) -> ``torch.onnx.export``;
+DSen2-CR is plain already. Batch, height and width are dynamic. The graph holds only Conv, Relu,
+Add, Mul and Slice. ``weights_dtype="float16"`` stores the weights in half precision (half the
+file) and casts them back to float32 in the graph, so computation stays float32.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import helper, numpy_helper
+from torch import nn
+
+from equicr.deploy.metadata import INPUT_NAME, OUTPUT_NAME, build_metadata
+from equicr.models import ModelConfig, count_parameters
+from equicr.models.equivariant import EquiCR
+
+#: ONNX opset of exported files.
+OPSET = 18
+WEIGHT_DTYPES = ("float32", "float16")
+
+
+def plain_torch_model(model: nn.Module) -> nn.Module:
+    """The network as plain PyTorch modules in eval mode (escnn models are exported first)."""
+    return model.export() if isinstance(model, EquiCR) else model.eval()
+
+
+def export_onnx(
+    model: nn.Module,
+    config: ModelConfig,
+    out: str | Path,
+    checkpoint_sha256: str | None = None,
+    weights_dtype: str = "float32",
+) -> Path:
+    """Write ``model`` to ``out`` as ONNX with dynamic batch, height and width and EquiCR metadata."""
+    if weights_dtype not in WEIGHT_DTYPES:
+        raise ValueError(f"weights_dtype must be one of {WEIGHT_DTYPES}, not {weights_dtype!r}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plain = plain_torch_model(model)
+    example = torch.rand(
+        1, config.in_channels, 2 * config.receptive_field_radius + 8, 2 * config.receptive_field_radius + 9
+    )
+    dynamic = {0: "batch", 2: "height", 3: "width"}
+    with tempfile.TemporaryDirectory() as folder:
+        traced = Path(folder) / "model.onnx"
+        torch.onnx.export(
+            plain, (example,), str(traced), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: dynamic, OUTPUT_NAME: dynamic}, opset_version=OPSET,
+            dynamo=True, external_data=False, verbose=False,
+        )  # fmt: skip
+        graph = onnx.load(str(traced))
+    if weights_dtype == "float16":
+        store_weights_as_float16(graph)
+    metadata = build_metadata(config, count_parameters(model), checkpoint_sha256, weights_dtype)
+    onnx.helper.set_model_props(graph, metadata)
+    onnx.checker.check_model(graph)
+    temporary = out.with_name(f".{out.name}.tmp")
+    onnx.save(graph, str(temporary))
+    temporary.replace(out)  # a failed export never leaves a file that looks finished
+    return out
+
+
+def store_weights_as_float16(graph: onnx.ModelProto) -> None:
+    """Replace each float32 initializer by a float16 copy plus a Cast back to float32 at the graph's start."""
+    casts, kept = [], []
+    for initializer in graph.graph.initializer:
+        if initializer.data_type != onnx.TensorProto.FLOAT:
+            kept.append(initializer)
+            continue
+        half = numpy_helper.from_array(
+            numpy_helper.to_array(initializer).astype(np.float16), f"{initializer.name}_fp16"
+        )
+        kept.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [initializer.name], to=onnx.TensorProto.FLOAT))
+    del graph.graph.initializer[:]
+    graph.graph.initializer.extend(kept)
+    nodes = casts + list(graph.graph.node)
+    del graph.graph.node[:]
+    graph.graph.node.extend(nodes)

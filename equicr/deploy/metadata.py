@@ -1,0 +1,86 @@
+"""What an exported ONNX file says about itself, stored as ONNX ``metadata_props`` (string key/value pairs).
+
+A deployment machine reads these through ONNX Runtime alone (``session.get_modelmeta()``) to know
+the band order, the scaling between sensor and network units, and where the file came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from equicr.bands import S1_BANDS, S2_BANDS, input_bands
+from equicr.models import ModelConfig
+from equicr.scaling import OPTICAL_DN_MAX, OPTICAL_NETWORK_DIVISOR, SAR_DB_RANGE, SAR_FILL_DB, SAR_NETWORK_SPAN
+
+#: Prefix of every metadata key this project writes.
+KEY_PREFIX = "equicr."
+#: Libraries whose versions are recorded in the file.
+RECORDED_LIBRARIES = ("equicr", "torch", "escnn", "onnx", "onnxruntime", "numpy")
+INPUT_NAME, OUTPUT_NAME = "inputs", "prediction"
+
+
+def scaling_constants() -> dict[str, Any]:
+    """The numbers that turn sensor units into network units and back (see :mod:`equicr.scaling`)."""
+    return {
+        "optical_dn_max": OPTICAL_DN_MAX,
+        "optical_network_divisor": OPTICAL_NETWORK_DIVISOR,
+        "sar_db_range": {band: list(SAR_DB_RANGE[band]) for band in S1_BANDS},
+        "sar_network_span": SAR_NETWORK_SPAN,
+        "sar_fill_db": SAR_FILL_DB,
+    }
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries that produced the file."""
+    versions = {}
+    for name in RECORDED_LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_metadata(
+    config: ModelConfig, parameter_count: int, checkpoint_sha256: str | None, weights_dtype: str
+) -> dict[str, str]:
+    """The metadata of one exported model, every value a string (JSON where structured)."""
+    values = {
+        "model_config": config.to_dict(),
+        "input_name": INPUT_NAME,
+        "output_name": OUTPUT_NAME,
+        "input_bands": list(input_bands(config.input_mode)),
+        "output_bands": list(S2_BANDS),
+        "scaling": scaling_constants(),
+        "symmetry_group": config.group,
+        "rotation_equivariant": config.architecture == "equicr",
+        "receptive_field_radius": config.receptive_field_radius,
+        "trainable_parameters": parameter_count,
+        "checkpoint_sha256": checkpoint_sha256,
+        "weights_dtype": weights_dtype,
+        "library_versions": library_versions(),
+    }
+    return {KEY_PREFIX + key: json.dumps(value) for key, value in values.items()}
+
+
+def parse_metadata(properties: dict[str, str]) -> dict[str, Any]:
+    """This project's metadata from a file's key/value pairs, JSON decoded, without the key prefix."""
+    parsed = {
+        key[len(KEY_PREFIX) :]: json.loads(value) for key, value in properties.items() if key.startswith(KEY_PREFIX)
+    }
+    if "model_config" not in parsed:
+        raise ValueError("the ONNX file carries no EquiCR metadata (was it exported with export/to_onnx.py?)")
+    return parsed

@@ -1,0 +1,74 @@
+"""Run an exported model with ONNX Runtime from the file alone: sensor units in, Sentinel-2 DN out.
+
+The session picks TensorRT or CUDA where ONNX Runtime offers them and the CPU otherwise, and
+reports which provider actually runs: ``onnxruntime-gpu`` without a usable GPU silently falls back
+to the CPU, so the requested list says nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from equicr.bands import S1_BANDS, S2_BANDS
+from equicr.deploy.metadata import parse_metadata, scaling_constants
+from equicr.scaling import network_to_optical_dn, optical_dn_to_network, sar_db_to_network
+
+#: Execution providers in order of preference.
+PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+def choose_providers(available: list[str] | None = None) -> list[str]:
+    """The preferred providers this ONNX Runtime build offers, best first."""
+    available = ort.get_available_providers() if available is None else available
+    return [provider for provider in PREFERRED_PROVIDERS if provider in available]
+
+
+class CloudRemovalSession:
+    """An ONNX Runtime session of an EquiCR or DSen2-CR file, with the file's own metadata."""
+
+    def __init__(self, path: str | Path, providers: list[str] | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"ONNX file {self.path} does not exist")
+        self.requested_providers = providers or choose_providers()
+        self.session = ort.InferenceSession(str(self.path), providers=self.requested_providers)
+        self.metadata = parse_metadata(self.session.get_modelmeta().custom_metadata_map)
+        if self.metadata["scaling"] != scaling_constants():
+            raise ValueError(
+                f"{self.path} was exported with scaling {self.metadata['scaling']}, "
+                f"this version of equicr uses {scaling_constants()}"
+            )
+        self.input_bands = tuple(self.metadata["input_bands"])
+
+    @property
+    def active_provider(self) -> str:
+        """The provider that actually runs the graph (the first one the session kept)."""
+        return self.session.get_providers()[0]
+
+    def run_network(self, inputs: np.ndarray) -> np.ndarray:
+        """Network units in (N, C, H, W) float32, network units out (N, 13, H, W)."""
+        name = self.metadata["input_name"]
+        return self.session.run(None, {name: np.ascontiguousarray(inputs, dtype=np.float32)})[0]
+
+    def network_inputs(self, s1_db: np.ndarray | None, s2_cloudy_dn: np.ndarray | None) -> np.ndarray:
+        """Stack and scale the sensor images this model's input bands need, (N, C, H, W) float32."""
+        parts = []
+        if self.input_bands[: len(S2_BANDS)] == S2_BANDS:
+            if s2_cloudy_dn is None:
+                raise ValueError(f"{self.path.name} needs the cloudy Sentinel-2 image (bands {S2_BANDS})")
+            parts.append(optical_dn_to_network(s2_cloudy_dn))
+        if self.input_bands[-len(S1_BANDS) :] == S1_BANDS:
+            if s1_db is None:
+                raise ValueError(f"{self.path.name} needs the Sentinel-1 image (bands {S1_BANDS})")
+            parts.append(sar_db_to_network(s1_db))
+        return np.concatenate(parts, axis=-3)
+
+    def predict_dn(self, s1_db: np.ndarray | None, s2_cloudy_dn: np.ndarray | None) -> np.ndarray:
+        """Cloud-free Sentinel-2 DN (uint16) from S1 dB and cloudy S2 DN, each (N, bands, H, W) or (bands, H, W)."""
+        inputs = self.network_inputs(s1_db, s2_cloudy_dn)
+        batched = inputs[None] if inputs.ndim == 3 else inputs
+        dn = network_to_optical_dn(self.run_network(batched))
+        return dn[0] if inputs.ndim == 3 else dn

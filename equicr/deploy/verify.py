@@ -1,0 +1,150 @@
+"""Verification of an exported ONNX file: the deployment gate.
+
+Checks, each against a stated tolerance:
+
+- parity: ONNX Runtime against the PyTorch model on random inputs and on real SEN12MS-CR patches,
+  as the largest absolute error relative to the largest absolute reference output;
+- rotation equivariance of the graph itself in ONNX Runtime, ``|ORT(rot_k x) - rot_k ORT(x)| /
+  |ORT(x)|`` for k = 1, 2, 3 on an even and an odd size. A file whose metadata says it is not
+  equivariant (DSen2-CR) gets its error measured and reported, not required;
+- the checkpoint, when given, is the one the file was exported from (SHA-256 in the metadata).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from equicr.data.sen12mscr import index_tree, read_triplet
+from equicr.deploy.metadata import file_sha256
+from equicr.deploy.runtime import CloudRemovalSession
+from equicr.equivariance import EQUIVARIANCE_TOLERANCE, QUARTER_TURNS, relative_equivariance_error
+from equicr.paths import SEN12MSCR_MINI_DIR
+
+#: Largest ORT-vs-PyTorch error relative to the output's scale, per stored weight precision.
+#: float32 measured about 2e-6 at full size; float16 weights round each weight to 11 significant bits.
+PARITY_TOLERANCE = {"float32": 1e-4, "float16": 2e-2}
+#: Sizes of the equivariance inputs: one even, one odd.
+EQUIVARIANCE_SIZES = ((32, 32), (33, 33))
+
+
+@dataclass
+class Check:
+    """One verification result."""
+
+    name: str
+    passed: bool
+    measured: float | None = None
+    tolerance: float | None = None
+    detail: str = ""
+
+
+@dataclass
+class VerificationReport:
+    """All checks of one file, and what ran them."""
+
+    file: str
+    sha256: str
+    provider: str
+    metadata: dict[str, Any]
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """Whether every check passed."""
+        return all(check.passed for check in self.checks)
+
+    def to_json(self) -> str:
+        """The report as JSON, with the overall verdict."""
+        return json.dumps({**asdict(self), "passed": self.passed}, indent=2)
+
+    def summary(self) -> str:
+        """A few lines for a person."""
+        lines = [f"{'PASSED' if self.passed else 'FAILED'}: {self.file} on {self.provider}"]
+        for check in self.checks:
+            measured = "" if check.measured is None else f" {check.measured:.2e}"
+            bound = "" if check.tolerance is None else f" (tolerance {check.tolerance:.0e})"
+            lines.append(
+                f"  [{'ok' if check.passed else 'FAIL'}] {check.name}{measured}{bound} {check.detail}".rstrip()
+            )
+        return "\n".join(lines)
+
+
+def real_patch_inputs(session: CloudRemovalSession, root: Path = SEN12MSCR_MINI_DIR) -> np.ndarray:
+    """Network inputs of the real SEN12MS-CR patches for this file's input mode, (N, C, 256, 256)."""
+    records, _ = index_tree(root)
+    triplets = [read_triplet(record.paths) for record in records]
+    s1 = np.stack([t.s1 for t in triplets])
+    s2_cloudy = np.stack([t.s2_cloudy for t in triplets])
+    return session.network_inputs(s1, s2_cloudy)
+
+
+def parity_check(name: str, session: CloudRemovalSession, reference: nn.Module, inputs: np.ndarray) -> Check:
+    """ORT against the PyTorch model on ``inputs``."""
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(inputs)).numpy()
+    got = session.run_network(inputs)
+    error = float(np.abs(got - expected).max())
+    scale = float(np.abs(expected).max()) or 1.0
+    tolerance = PARITY_TOLERANCE[session.metadata["weights_dtype"]]
+    detail = f"max abs error {error:.2e} on {inputs.shape[0]}x{inputs.shape[2]}x{inputs.shape[3]} px"
+    return Check(name, error / scale < tolerance, error / scale, tolerance, detail)
+
+
+def equivariance_checks(session: CloudRemovalSession, rng: np.random.Generator) -> list[Check]:
+    """Rotation equivariance of the ONNX graph in ONNX Runtime."""
+    expected = bool(session.metadata["rotation_equivariant"])
+
+    def network(x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.run_network(x.numpy()))
+
+    checks = []
+    for height, width in EQUIVARIANCE_SIZES:
+        x = torch.from_numpy(rng.uniform(0, 2, (1, len(session.input_bands), height, width)).astype(np.float32))
+        error = max(relative_equivariance_error(network, x, k) for k in QUARTER_TURNS)
+        name = f"rotation equivariance {height}x{width}, k=1,2,3"
+        if expected:
+            checks.append(Check(name, error < EQUIVARIANCE_TOLERANCE, error, EQUIVARIANCE_TOLERANCE))
+        else:
+            detail = f"not equivariant: the {session.metadata['symmetry_group']} model has no rotation symmetry"
+            checks.append(Check(name, True, error, None, detail))
+    return checks
+
+
+def verify_onnx(
+    path: str | Path,
+    reference: nn.Module | None = None,
+    checkpoint: str | Path | None = None,
+    real_patches: bool = True,
+    seed: int = 0,
+) -> VerificationReport:
+    """Verify an ONNX file; parity needs the ``reference`` PyTorch model (or the ``checkpoint`` to load it from)."""
+    session = CloudRemovalSession(path)
+    report = VerificationReport(str(path), file_sha256(path), session.active_provider, session.metadata)
+    rng = np.random.default_rng(seed)
+    if checkpoint is not None:
+        from equicr.checkpoint import load_model
+
+        recorded = session.metadata.get("checkpoint_sha256")
+        actual = file_sha256(checkpoint)
+        detail = "" if recorded == actual else f"file was exported from {recorded}, checkpoint is {actual}"
+        report.checks.append(Check("exported from this checkpoint", recorded == actual, detail=detail))
+        if reference is None:
+            reference, _ = load_model(checkpoint)
+    if reference is not None:
+        reference.eval()
+        random_inputs = rng.uniform(0, 2, (2, len(session.input_bands), 37, 46)).astype(np.float32)
+        report.checks.append(parity_check("parity with PyTorch, random inputs", session, reference, random_inputs))
+        if real_patches:
+            inputs = real_patch_inputs(session)
+            report.checks.append(
+                parity_check("parity with PyTorch, real SEN12MS-CR patches", session, reference, inputs)
+            )
+    report.checks.extend(equivariance_checks(session, rng))
+    return report

@@ -1,0 +1,36 @@
+"""Re-verify an existing ONNX file before it ships: metadata, equivariance, and parity when given the checkpoint.
+
+    python export/verify.py equicr.onnx [--checkpoint model.pt] [--report report.json]
+
+Exits non-zero when any check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from equicr.deploy.verify import verify_onnx
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("onnx_file", type=Path)
+    parser.add_argument("--checkpoint", type=Path, help="the checkpoint the file claims to come from: adds parity")
+    parser.add_argument("--report", type=Path, help="write the verification JSON here")
+    parser.add_argument("--skip-real-patches", action="store_true", help="parity on random inputs only")
+    args = parser.parse_args(argv)
+    try:
+        report = verify_onnx(args.onnx_file, checkpoint=args.checkpoint, real_patches=not args.skip_real_patches)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.report:
+        args.report.write_text(report.to_json())
+    print(report.summary())
+    return 0 if report.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""ONNX export and verification: every architecture and input mode, corrupted graphs, metadata, runtime loader."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import numpy_helper
+
+from equicr.bands import S2_BANDS, input_bands
+from equicr.checkpoint import save_checkpoint
+from equicr.data.sen12mscr import index_tree, read_triplet
+from equicr.deploy.export import export_onnx
+from equicr.deploy.metadata import file_sha256
+from equicr.deploy.runtime import CloudRemovalSession, choose_providers
+from equicr.deploy.verify import verify_onnx
+from equicr.models import ModelConfig, build_model
+from equicr.paths import REPO_ROOT
+from equicr.scaling import network_to_optical_dn
+
+CASES = [("equicr", "sar+opt"), ("equicr", "opt"), ("equicr", "sar"), ("dsen2cr", "sar+opt")]
+
+
+def small_model(architecture="equicr", input_mode="sar+opt"):
+    config = ModelConfig(architecture, width=3 if architecture == "equicr" else 6, num_blocks=2, input_mode=input_mode)
+    return build_model(config, identity_start=False).eval(), config
+
+
+@pytest.mark.parametrize(("architecture", "input_mode"), CASES)
+def test_export_and_verify_every_architecture_and_mode(tmp_path, architecture, input_mode):
+    model, config = small_model(architecture, input_mode)
+    path = export_onnx(model, config, tmp_path / "model.onnx")
+    report = verify_onnx(path, reference=model)
+    assert report.passed, report.summary()
+    names = [check.name for check in report.checks]
+    assert any("real SEN12MS-CR" in name for name in names) and sum("equivariance" in n for n in names) == 2
+    graph = onnx.load(str(path))
+    assert {node.op_type for node in graph.graph.node} <= {"Conv", "Relu", "Add", "Mul", "Slice", "Constant"}
+    equivariance = [c for c in report.checks if "equivariance" in c.name]
+    if architecture == "equicr":
+        assert all(c.measured < 1e-5 for c in equivariance)
+    else:  # measured, reported, not required
+        assert all(c.measured > 1e-2 and "not equivariant" in c.detail for c in equivariance)
+
+
+def test_dynamic_batch_height_and_width(tmp_path):
+    model, config = small_model()
+    session = CloudRemovalSession(export_onnx(model, config, tmp_path / "m.onnx"))
+    for shape in [(1, 15, 20, 20), (3, 15, 31, 47)]:
+        assert session.run_network(np.zeros(shape, np.float32)).shape == (shape[0], 13, *shape[2:])
+
+
+def corrupt_one_weight(path, out):
+    graph = onnx.load(str(path))
+    weight = next(i for i in graph.graph.initializer if len(i.dims) == 4 and i.dims[0] > 1)
+    values = numpy_helper.to_array(weight).copy()
+    values.flat[0] += 0.5
+    weight.CopyFrom(numpy_helper.from_array(values, weight.name))
+    onnx.save(graph, str(out))
+    return out
+
+
+def test_changed_weight_fails_parity_and_equivariance(tmp_path):
+    model, config = small_model()
+    path = export_onnx(model, config, tmp_path / "model.onnx")
+    report = verify_onnx(corrupt_one_weight(path, tmp_path / "bad.onnx"), reference=model, real_patches=False)
+    assert not report.passed
+    failed = {check.name for check in report.checks if not check.passed}
+    assert "parity with PyTorch, random inputs" in failed
+    assert any("rotation equivariance" in name for name in failed)
+    assert "FAILED" in report.summary() and "[FAIL] rotation equivariance" in report.summary()
+
+
+def test_non_equivariant_layer_spliced_in_fails_equivariance(tmp_path):
+    """A DSen2-CR graph carrying EquiCR's metadata (as if a plain layer replaced an equivariant one)."""
+    equicr, config = small_model("equicr")
+    dsen2cr, _ = small_model("dsen2cr")
+    path = export_onnx(equicr, config, tmp_path / "equicr.onnx")
+    plain = export_onnx(dsen2cr, dsen2cr_config := ModelConfig("dsen2cr", width=6, num_blocks=2), tmp_path / "p.onnx")
+    spliced = onnx.load(str(plain))
+    onnx.helper.set_model_props(spliced, {p.key: p.value for p in onnx.load(str(path)).metadata_props})
+    onnx.save(spliced, str(tmp_path / "spliced.onnx"))
+    report = verify_onnx(tmp_path / "spliced.onnx")
+    assert not report.passed and dsen2cr_config.group == "trivial"
+    assert all(not c.passed for c in report.checks if "equivariance" in c.name)
+
+
+def test_metadata_round_trip(tmp_path):
+    model, config = small_model(input_mode="opt")
+    checkpoint = save_checkpoint(tmp_path / "model.pt", model, config)
+    path = export_onnx(model, config, tmp_path / "model.onnx", checkpoint_sha256=file_sha256(checkpoint))
+    metadata = CloudRemovalSession(path).metadata
+    assert ModelConfig.from_dict(metadata["model_config"]) == config
+    assert metadata["input_bands"] == list(input_bands("opt")) and metadata["output_bands"] == list(S2_BANDS)
+    assert metadata["symmetry_group"] == "p4" and metadata["rotation_equivariant"] is True
+    assert metadata["trainable_parameters"] == sum(p.numel() for p in model.parameters())
+    assert metadata["checkpoint_sha256"] == file_sha256(checkpoint)
+    assert metadata["scaling"]["sar_db_range"] == {"VV": [-25.0, 0.0], "VH": [-32.5, 0.0]}
+    assert {"torch", "escnn", "onnx", "onnxruntime"} <= set(metadata["library_versions"])
+    # readable without equicr: plain ONNX Runtime
+    raw = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+    assert json.loads(raw["equicr.model_config"])["input_mode"] == "opt"
+
+
+def test_runtime_loader_gives_the_pytorch_dn_on_real_patches(tmp_path, mini_dir):
+    model, config = small_model()
+    session = CloudRemovalSession(export_onnx(model, config, tmp_path / "model.onnx"))
+    records, _ = index_tree(mini_dir)
+    triplet = read_triplet(records[0].paths)
+    dn = session.predict_dn(triplet.s1, triplet.s2_cloudy)
+    assert dn.dtype == np.uint16 and dn.shape == (13, 256, 256)
+    with torch.no_grad():
+        expected = network_to_optical_dn(
+            model(torch.from_numpy(session.network_inputs(triplet.s1, triplet.s2_cloudy))[None]).numpy()
+        )[0]
+    assert np.abs(dn.astype(int) - expected.astype(int)).max() <= 1  # at most one DN of float rounding
+
+
+def test_provider_reporting_without_a_gpu(tmp_path):
+    model, config = small_model()
+    session = CloudRemovalSession(export_onnx(model, config, tmp_path / "model.onnx"))
+    assert choose_providers(["CUDAExecutionProvider", "CPUExecutionProvider"]) == [
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    ]
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        assert session.active_provider == "CPUExecutionProvider"
+        # asking for CUDA on a machine without it still runs, on the CPU, and says so
+        fallback = CloudRemovalSession(session.path, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+        assert fallback.active_provider == "CPUExecutionProvider"
+    else:
+        assert session.active_provider in ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def test_float16_weights_halve_the_file_within_their_tolerance(tmp_path):
+    model, config = small_model()
+    full = export_onnx(model, config, tmp_path / "fp32.onnx")
+    half = export_onnx(model, config, tmp_path / "fp16.onnx", weights_dtype="float16")
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    report = verify_onnx(half, reference=model, real_patches=False)
+    assert report.passed, report.summary()
+    parity = next(c for c in report.checks if c.name.startswith("parity"))
+    assert parity.tolerance == 2e-2 and parity.measured > 0
+
+
+def test_cli_exports_verifies_and_refuses_a_foreign_checkpoint(tmp_path):
+    model, config = small_model()
+    checkpoint = save_checkpoint(tmp_path / "model.pt", model, config)
+    out = tmp_path / "model.onnx"
+    run = [sys.executable, "export/to_onnx.py", "--checkpoint", str(checkpoint), "--out", str(out)]
+    result = subprocess.run(run, cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASSED" in result.stdout and json.loads(out.with_suffix(".verification.json").read_text())["passed"]
+    other, _ = small_model()
+    foreign = save_checkpoint(tmp_path / "other.pt", other, config)
+    verify = [sys.executable, "export/verify.py", str(out), "--checkpoint", str(foreign), "--skip-real-patches"]
+    result = subprocess.run(verify, cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 1 and "[FAIL] exported from this checkpoint" in result.stdout
