@@ -58,6 +58,9 @@ def ray_cluster():
         "ray", "start", "--head", f"--port={free_port()}", f"--temp-dir={folder}", "--num-cpus=2",
         "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
         f"--ray-client-server-port={free_port()}", "--disable-usage-stats",
+        # Agents default to fixed ports, which another Ray on this host (the test session's own) already holds.
+        f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+        f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
     ]  # fmt: skip
     try:
         started = subprocess.run(start, env=env, capture_output=True, text=True, timeout=120)
@@ -80,7 +83,7 @@ def test_ray_job_submit_trains_and_leaves_a_loadable_checkpoint(ray_cluster):
         "--workers", "2", "--cpus-per-worker", "1", "--storage", str(storage), "--run-name", "cli",
     ]  # fmt: skip
     started = time.time()
-    for _ in range(30):  # the job agent comes up a little after `ray start` returns
+    for _ in range(15):  # the job agent comes up a little after `ray start` returns
         result = subprocess.run(submit, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=420)
         if "No available agent to submit job" not in result.stderr:
             break
