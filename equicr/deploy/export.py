@@ -47,12 +47,12 @@ def export_onnx(
     example = torch.rand(
         1, config.in_channels, 2 * config.receptive_field_radius + 8, 2 * config.receptive_field_radius + 9
     )
-    dynamic = {0: "batch", 2: "height", 3: "width"}
+    dynamic = {axis: torch.export.Dim.DYNAMIC for axis in (0, 2, 3)}  # batch, height, width
     with tempfile.TemporaryDirectory() as folder:
         traced = Path(folder) / "model.onnx"
         torch.onnx.export(
             plain, (example,), str(traced), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: dynamic, OUTPUT_NAME: dynamic}, opset_version=OPSET,
+            dynamic_shapes=(dynamic,), opset_version=OPSET,
             dynamo=True, external_data=False, verbose=False,
         )  # fmt: skip
         graph = onnx.load(str(traced))

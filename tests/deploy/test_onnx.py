@@ -137,10 +137,11 @@ def test_provider_reporting_without_a_gpu(tmp_path):
 
 
 def test_float16_weights_halve_the_file_within_their_tolerance(tmp_path):
-    model, config = small_model()
+    config = ModelConfig(width=8, num_blocks=2)  # wide enough for the weights to dominate the file
+    model = build_model(config, identity_start=False).eval()
     full = export_onnx(model, config, tmp_path / "fp32.onnx")
     half = export_onnx(model, config, tmp_path / "fp16.onnx", weights_dtype="float16")
-    assert half.stat().st_size < 0.6 * full.stat().st_size
+    assert half.stat().st_size < 0.6 * full.stat().st_size, (half.stat().st_size, full.stat().st_size)
     report = verify_onnx(half, reference=model, real_patches=False)
     assert report.passed, report.summary()
     parity = next(c for c in report.checks if c.name.startswith("parity"))
