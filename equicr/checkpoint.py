@@ -136,3 +136,15 @@ def load_model(
     if eval_mode:
         model.eval()
     return model, checkpoint
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or the best one (by validation PSNR) of a training run's folder."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    candidates = sorted(path.glob("checkpoint_*/model.pt")) if path.is_dir() else []
+    if not candidates:
+        raise FileNotFoundError(f"{path} is neither a checkpoint file nor a run folder with checkpoint_*/model.pt")
+    scored = [(read_checkpoint(c).metadata.get("metrics", {}).get("val_psnr", float("-inf")), c) for c in candidates]
+    return max(scored)[1]

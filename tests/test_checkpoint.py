@@ -81,3 +81,16 @@ def test_save_leaves_no_temporary_file(tmp_path):
     config = ModelConfig("dsen2cr", width=2, num_blocks=1)
     save_checkpoint(tmp_path / "run" / "model.pt", build_model(config), config)
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["model.pt"]
+
+
+def test_run_folder_resolves_to_its_best_checkpoint(tmp_path):
+    from equicr.checkpoint import resolve_checkpoint
+
+    config = ModelConfig("dsen2cr", width=2, num_blocks=1)
+    model = build_model(config)
+    for name, psnr in [("checkpoint_a", 20.0), ("checkpoint_b", 25.0), ("checkpoint_c", 22.0)]:
+        save_checkpoint(tmp_path / name / "model.pt", model, config, metrics={"val_psnr": psnr})
+    assert resolve_checkpoint(tmp_path) == tmp_path / "checkpoint_b" / "model.pt"
+    assert resolve_checkpoint(tmp_path / "checkpoint_a" / "model.pt").parent.name == "checkpoint_a"
+    with pytest.raises(FileNotFoundError, match="neither a checkpoint file nor a run folder"):
+        resolve_checkpoint(tmp_path / "checkpoint_a")
