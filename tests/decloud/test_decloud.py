@@ -1,0 +1,222 @@
+"""Declouding scenes collections: tiling exactness, backends, resumability, bad scenes, COG export, real data."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import rasterio
+import zarr
+
+from equicr.checkpoint import save_checkpoint
+from equicr.data.clouds import detect_clouds
+from equicr.data.collection import create_scenes, open_collection, write_scene
+from equicr.data.ingest import ingest_scenes
+from equicr.data.sen12mscr import index_tree
+from equicr.data.synthetic import make_scene, write_synthetic_scenes
+from equicr.decloud.geotiff import export_cog
+from equicr.decloud.pipeline import DONE_ARRAY, OUTPUT_ARRAY, PROBABILITY_ARRAY, decloud_whole_image, run_decloud
+from equicr.decloud.tiling import plan_units
+from equicr.deploy.export import export_onnx
+from equicr.models import ModelConfig, build_model
+from equicr.paths import REPO_ROOT
+
+#: Tiled and whole-image outputs may differ by one DN where float round-off crosses a rounding boundary.
+MAX_DN_DIFFERENCE = 1
+MAX_DIFFERING_FRACTION = 1e-3
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    config = ModelConfig(width=2, num_blocks=2)
+    return save_checkpoint(
+        tmp_path_factory.mktemp("model") / "model.pt", build_model(config, identity_start=False), config
+    )
+
+
+@pytest.fixture
+def scenes(tmp_path):
+    return write_synthetic_scenes(tmp_path / "scenes.zarr", [(70, 93), (41, 40)], seed=1)
+
+
+def scene_arrays(path, name):
+    return open_collection(path, "scenes")["scenes"][name]
+
+
+def compare(a, b):
+    difference = np.abs(a.astype(np.int32) - b.astype(np.int32))
+    return int(difference.max()), float((difference > 0).mean())
+
+
+def test_units_tile_the_scene_exactly_with_clipped_halos():
+    units = plan_units("s", 70, 93, 32, 6)
+    covered = np.zeros((70, 93), dtype=int)
+    for unit in units:
+        covered[unit.core.slices] += 1
+        assert unit.core.row_start % 32 == 0 and unit.core.col_start % 32 == 0  # aligned with output chunks
+        assert unit.read.row_start == max(unit.core.row_start - 6, 0) and unit.read.col_stop == min(
+            unit.core.col_stop + 6, 93
+        )
+    assert (covered == 1).all() and len(units) == 9
+
+
+def test_tiled_output_equals_whole_image_inference(scenes, checkpoint):
+    summary = run_decloud(scenes, checkpoint, tile_size=32, use_ray=False, progress=False)
+    assert summary.scenes_done == ["scene_0", "scene_1"] and summary.units_processed == 9 + 4
+    for name in summary.scenes_done:
+        scene = scene_arrays(scenes, name)
+        whole = decloud_whole_image(checkpoint, scene["s1"][:], scene["s2_cloudy"][:])
+        worst, fraction = compare(scene[OUTPUT_ARRAY][:], whole)
+        assert worst <= MAX_DN_DIFFERENCE and fraction < MAX_DIFFERING_FRACTION
+        record = scene.attrs["decloud"]
+        assert record["complete"] and record["halo"] == 6 and record["model_config"]["width"] == 2
+
+
+def test_a_halo_below_the_receptive_field_breaks_exactness(scenes, checkpoint):
+    """The exactness check can fail: without a halo, tile seams differ from whole-image inference."""
+    run_decloud(scenes, checkpoint, scenes=["scene_0"], tile_size=32, halo=0, use_ray=False, progress=False)
+    scene = scene_arrays(scenes, "scene_0")
+    worst, fraction = compare(
+        scene[OUTPUT_ARRAY][:], decloud_whole_image(checkpoint, scene["s1"][:], scene["s2_cloudy"][:])
+    )
+    assert worst > 10 and fraction > 0.01
+
+
+def test_torch_and_onnx_backends_agree(scenes, checkpoint, tmp_path):
+    from equicr.checkpoint import load_model
+
+    model, loaded = load_model(checkpoint)
+    onnx_file = export_onnx(model, loaded.config, tmp_path / "model.onnx")
+    run_decloud(scenes, checkpoint, scenes=["scene_1"], tile_size=32, use_ray=False, progress=False)
+    torch_output = scene_arrays(scenes, "scene_1")[OUTPUT_ARRAY][:]
+    run_decloud(scenes, onnx_file, scenes=["scene_1"], tile_size=32, overwrite=True, use_ray=False, progress=False)
+    worst, fraction = compare(scene_arrays(scenes, "scene_1")[OUTPUT_ARRAY][:], torch_output)
+    assert worst <= MAX_DN_DIFFERENCE and fraction < MAX_DIFFERING_FRACTION
+
+
+def test_other_model_output_is_not_silently_mixed(scenes, checkpoint, tmp_path):
+    from equicr.decloud.pipeline import DecloudError
+
+    run_decloud(scenes, checkpoint, scenes=["scene_1"], tile_size=32, use_ray=False, progress=False)
+    with pytest.raises(DecloudError, match="different parameters; pass --overwrite"):
+        run_decloud(scenes, checkpoint, scenes=["scene_1"], tile_size=16, use_ray=False, progress=False)
+
+
+def test_bad_scenes_are_isolated_with_their_reason(tmp_path, checkpoint):
+    path = tmp_path / "mixed.zarr"
+    collection = create_scenes(path)
+    rng = np.random.default_rng(2)
+    good = make_scene(rng, (40, 40))
+    write_scene(collection, "good", good.s1, good.s2_cloudy, good.geo)
+    with_nan = good.s1.copy()
+    with_nan[0, 3, 4] = np.nan
+    write_scene(collection, "nan", with_nan, good.s2_cloudy, good.geo)
+    write_scene(collection, "bands", good.s1, good.s2_cloudy, good.geo)
+    del collection["scenes/bands/s2_cloudy"]
+    collection["scenes/bands"].create_array("s2_cloudy", shape=(12, 40, 40), dtype="uint16")
+    write_scene(collection, "grid", good.s1, good.s2_cloudy, good.geo)
+    del collection["scenes/grid/s1"]
+    collection["scenes/grid"].create_array("s1", shape=(2, 40, 39), dtype="float32")
+    summary = run_decloud(path, checkpoint, tile_size=32, use_ray=False, progress=False)
+    assert summary.scenes_done == ["good"]
+    assert summary.scenes_failed == {
+        "bands": "'s2_cloudy' has shape (12, 40, 40), expected (13, H, W) with bands "
+        "('B01', 'B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B09', 'B10', 'B11', 'B12')",
+        "grid": "s1 is (40, 39) px but s2_cloudy is (40, 40) px: not one grid",
+        "nan": "s1 holds 1 NaN pixels",
+    }
+    for name in ("bands", "grid", "nan"):
+        assert OUTPUT_ARRAY not in scene_arrays(path, name) and "decloud" not in scene_arrays(path, name).attrs
+    assert open_collection(path, "scenes").attrs["last_decloud_run"]["scenes_failed"]["nan"] == "s1 holds 1 NaN pixels"
+
+
+def test_keep_clear_pixels_and_store_the_cloud_probability(tmp_path, checkpoint):
+    path = tmp_path / "half.zarr"
+    collection = create_scenes(path)
+    scene = make_scene(np.random.default_rng(4), (64, 64), cover=0.4)
+    write_scene(collection, "half", scene.s1, scene.s2_cloudy, scene.geo)
+    run_decloud(path, checkpoint, tile_size=32, keep_clear=True, use_ray=False, progress=False)
+    stored = scene_arrays(path, "half")
+    probability = stored[PROBABILITY_ARRAY][:]
+    assert np.isfinite(probability).all() and probability.min() >= 0 and probability.max() <= 1
+    clouds = detect_clouds(scene.s2_cloudy)  # the whole scene at once: tiles read with a halo must agree
+    np.testing.assert_allclose(probability, clouds.probability[0], atol=1e-6)
+    clear, cloudy = ~clouds.mask[0], clouds.mask[0]
+    assert 0.1 < clear.mean() < 0.9
+    output = stored[OUTPUT_ARRAY][:]
+    assert np.array_equal(output[:, clear], scene.s2_cloudy[:, clear])  # clear pixels kept as they were
+    predicted = decloud_whole_image(checkpoint, scene.s1, scene.s2_cloudy)
+    assert compare(output[:, cloudy], predicted[:, cloudy])[0] <= MAX_DN_DIFFERENCE  # cloudy ones predicted
+
+
+def test_cog_export_keeps_the_georeference(scenes, checkpoint, tmp_path):
+    run_decloud(scenes, checkpoint, scenes=["scene_0"], tile_size=32, use_ray=False, progress=False)
+    out = export_cog(scenes, "scene_0", tmp_path / "scene_0.tif")
+    scene = scene_arrays(scenes, "scene_0")
+    with rasterio.open(out) as dataset:
+        assert dataset.crs.to_string() == scene.attrs["crs"]
+        assert tuple(dataset.transform)[:6] == tuple(scene.attrs["transform"])
+        assert dataset.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert dataset.descriptions[8] == "B8A"
+        np.testing.assert_array_equal(dataset.read(), scene[OUTPUT_ARRAY][:])
+
+
+def test_real_patch_keeps_its_georeference(mini_dir, tmp_path, checkpoint):
+    record = index_tree(mini_dir)[0][0]
+    ingest_scenes([("real", record.paths["s1"], record.paths["s2_cloudy"])], tmp_path / "real.zarr", progress=False)
+    summary = run_decloud(tmp_path / "real.zarr", checkpoint, tile_size=128, use_ray=False, progress=False)
+    assert summary.scenes_done == ["real"]
+    out = export_cog(tmp_path / "real.zarr", "real", tmp_path / "real.tif")
+    with rasterio.open(out) as declouded, rasterio.open(record.paths["s2_cloudy"]) as source:
+        assert declouded.crs == source.crs and declouded.crs.to_string() == "EPSG:32650"
+        assert declouded.transform == source.transform and declouded.shape == source.shape == (256, 256)
+        assert declouded.count == 13 and declouded.dtypes[0] == "uint16"
+
+
+@pytest.mark.slow
+def test_ray_data_actor_pool_gives_the_same_output(scenes, checkpoint, tmp_path, local_ray):
+    reference = tmp_path / "reference.zarr"
+    shutil.copytree(scenes, reference)
+    run_decloud(reference, checkpoint, tile_size=32, use_ray=False, progress=False)
+    summary = run_decloud(scenes, checkpoint, tile_size=32, pool_size=2, batch_size=2, use_ray=True, progress=False)
+    assert summary.scenes_done == ["scene_0", "scene_1"]
+    for name in summary.scenes_done:
+        assert np.array_equal(
+            scene_arrays(scenes, name)[OUTPUT_ARRAY][:], scene_arrays(reference, name)[OUTPUT_ARRAY][:]
+        )
+
+
+@pytest.mark.slow
+def test_killed_job_then_rerun_gives_identical_output(tmp_path, checkpoint):
+    path = write_synthetic_scenes(tmp_path / "big.zarr", [(160, 176)], seed=3)
+    reference = tmp_path / "reference.zarr"
+    shutil.copytree(path, reference)
+    run_decloud(reference, checkpoint, tile_size=16, use_ray=False, progress=False)
+
+    command = [sys.executable, "jobs/decloud.py", "--collection", str(path), "--model", str(checkpoint),
+               "--tile-size", "16", "--batch-size", "1"]  # fmt: skip
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")}, "RAY_TMPDIR": str(tmp_path)}
+    job = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    markers = path / "scenes" / "scene_0" / DONE_ARRAY / "c"
+    deadline = time.time() + 180
+    while time.time() < deadline and (not markers.exists() or sum(1 for _ in markers.rglob("*")) < 20):
+        time.sleep(0.1)
+    os.killpg(job.pid, signal.SIGKILL)  # the driver and everything it started
+    job.wait()
+    done = zarr.open_group(str(path), mode="r")["scenes/scene_0"][DONE_ARRAY][:]
+    assert 0 < done.sum() < done.size, "the kill should land mid-run"
+    assert not scene_arrays(path, "scene_0").attrs["decloud"]["complete"]
+
+    rerun = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "already done" in rerun.stdout
+    assert np.array_equal(
+        scene_arrays(path, "scene_0")[OUTPUT_ARRAY][:], scene_arrays(reference, "scene_0")[OUTPUT_ARRAY][:]
+    )
+    assert scene_arrays(path, "scene_0").attrs["decloud"]["complete"]
