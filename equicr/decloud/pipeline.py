@@ -23,9 +23,9 @@ from tqdm import tqdm
 
 from equicr.bands import S1_BANDS, S2_BANDS, has_optical_input
 from equicr.data.clouds import detect_clouds
-from equicr.data.collection import BAND_DIMENSION, open_collection, scene_names
+from equicr.data.collection import BAND_DIMENSION, SCENE_CHUNK, open_collection, scene_names
 from equicr.decloud.predictors import load_predictor
-from equicr.decloud.tiling import WorkUnit, plan_units, tile_grid
+from equicr.decloud.tiling import plan_units, tile_grid, unit_at
 from equicr.scaling import network_to_optical_dn, optical_dn_to_network, sar_db_to_network
 
 #: Output tile side in pixels: one work unit and one output chunk.
@@ -72,7 +72,10 @@ def scene_problem(scene: zarr.Group) -> str | None:
             return f"'{name}' has shape {scene[name].shape}, expected ({len(bands)}, H, W) with bands {bands}"
     if scene["s1"].shape[1:] != scene["s2_cloudy"].shape[1:]:
         return f"s1 is {scene['s1'].shape[1:]} px but s2_cloudy is {scene['s2_cloudy'].shape[1:]} px: not one grid"
-    nan_count = int(np.isnan(scene["s1"][:]).sum())
+    nan_count = 0
+    rows = scene["s1"].shape[1]
+    for start in range(0, rows, SCENE_CHUNK):  # block by block: memory stays bounded for any scene size
+        nan_count += int(np.isnan(scene["s1"][:, start : start + SCENE_CHUNK]).sum())
     if nan_count:
         return f"s1 holds {nan_count} NaN pixels"
     return None
@@ -156,12 +159,6 @@ class DecloudActor:
             scene[PROBABILITY_ARRAY][core_rows, core_cols] = clouds.probability[0][crop_rows, crop_cols]
         scene[OUTPUT_ARRAY][:, core_rows, core_cols] = output
         scene[DONE_ARRAY][tile_row, tile_col] = True  # only after the data: a crash in between redoes the unit
-
-
-def unit_at(scene: str, height: int, width: int, tile_size: int, halo: int, tile_row: int, tile_col: int) -> WorkUnit:
-    """The work unit at one tile position."""
-    _, cols = tile_grid(height, width, tile_size)
-    return plan_units(scene, height, width, tile_size, halo)[tile_row * cols + tile_col]
 
 
 def model_record(model: str, tile_size: int, halo: int | None, keep_clear: bool) -> tuple[dict, int]:

@@ -50,21 +50,22 @@ def tile_grid(height: int, width: int, tile_size: int) -> tuple[int, int]:
     return -(-height // tile_size), -(-width // tile_size)
 
 
-def plan_units(scene: str, height: int, width: int, tile_size: int, halo: int) -> list[WorkUnit]:
-    """Every work unit of a scene, row by row; the last row and column may be smaller."""
+def unit_at(scene: str, height: int, width: int, tile_size: int, halo: int, tile_row: int, tile_col: int) -> WorkUnit:
+    """The work unit at one tile position: its core tile and the halo-extended window, clipped to the scene."""
     if tile_size < 1 or halo < 0:
         raise ValueError(f"tile_size must be positive and halo non-negative, got {tile_size}, {halo}")
+    core = Window(
+        tile_row * tile_size, min((tile_row + 1) * tile_size, height),
+        tile_col * tile_size, min((tile_col + 1) * tile_size, width),
+    )  # fmt: skip
+    read = Window(
+        max(core.row_start - halo, 0), min(core.row_stop + halo, height),
+        max(core.col_start - halo, 0), min(core.col_stop + halo, width),
+    )  # fmt: skip
+    return WorkUnit(scene, tile_row, tile_col, core, read)
+
+
+def plan_units(scene: str, height: int, width: int, tile_size: int, halo: int) -> list[WorkUnit]:
+    """Every work unit of a scene, row by row; the last row and column may be smaller."""
     rows, cols = tile_grid(height, width, tile_size)
-    units = []
-    for tile_row in range(rows):
-        for tile_col in range(cols):
-            core = Window(
-                tile_row * tile_size, min((tile_row + 1) * tile_size, height),
-                tile_col * tile_size, min((tile_col + 1) * tile_size, width),
-            )  # fmt: skip
-            read = Window(
-                max(core.row_start - halo, 0), min(core.row_stop + halo, height),
-                max(core.col_start - halo, 0), min(core.col_stop + halo, width),
-            )  # fmt: skip
-            units.append(WorkUnit(scene, tile_row, tile_col, core, read))
-    return units
+    return [unit_at(scene, height, width, tile_size, halo, r, c) for r in range(rows) for c in range(cols)]

@@ -5,6 +5,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -199,13 +200,15 @@ def test_killed_job_then_rerun_gives_identical_output(tmp_path, checkpoint):
 
     command = [sys.executable, "jobs/decloud.py", "--collection", str(path), "--model", str(checkpoint),
                "--tile-size", "16", "--batch-size", "1"]  # fmt: skip
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")}, "RAY_TMPDIR": str(tmp_path)}
+    ray_folder = tempfile.mkdtemp(prefix="rd", dir="/tmp")  # short: Ray's socket paths have a length limit
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")}, "RAY_TMPDIR": ray_folder}
     job = subprocess.Popen(
         command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     markers = path / "scenes" / "scene_0" / DONE_ARRAY / "c"
     deadline = time.time() + 180
-    while time.time() < deadline and (not markers.exists() or sum(1 for _ in markers.rglob("*")) < 20):
+    while time.time() < deadline and (not markers.exists() or sum(p.is_file() for p in markers.rglob("*")) < 20):
+        assert job.poll() is None, "the job ended before it could be killed"
         time.sleep(0.1)
     os.killpg(job.pid, signal.SIGKILL)  # the driver and everything it started
     job.wait()
@@ -220,3 +223,4 @@ def test_killed_job_then_rerun_gives_identical_output(tmp_path, checkpoint):
         scene_arrays(path, "scene_0")[OUTPUT_ARRAY][:], scene_arrays(reference, "scene_0")[OUTPUT_ARRAY][:]
     )
     assert scene_arrays(path, "scene_0").attrs["decloud"]["complete"]
+    shutil.rmtree(ray_folder, ignore_errors=True)
