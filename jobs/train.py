@@ -77,7 +77,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from equicr.training.launch import best_checkpoint_file, cloudy_input_metrics, run_training, with_data
+    from equicr.training.launch import (
+        best_checkpoint_file,
+        cloudy_input_metrics,
+        run_training,
+        save_validation_panels,
+        with_data,
+    )
 
     config = with_data(config_from_args(parse_args(argv)))
     print(
@@ -90,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"training failed: {result.error}", file=sys.stderr)
         return 1
     print(f"final metrics: { {k: round(v, 4) for k, v in result.metrics.items()} }")
-    print(f"best checkpoint: {best_checkpoint_file(result)}")
+    best = best_checkpoint_file(result)
+    print(f"best checkpoint: {best}")
+    if best is not None and best.is_file():
+        panels = save_validation_panels(best, config.data, best.parent / "validation_samples.png")
+        print(f"validation samples (cloudy, SAR, prediction, target): {panels}")
     print(f"metric history: {config.storage_path}/{config.run_name}/history.json")
     return 0
 
