@@ -1,0 +1,109 @@
+"""Evaluate a model (checkpoint or ONNX file) on a split of a patches collection and write the report.
+
+Files written to the output folder: ``per_image.csv`` (one row per patch), ``summary.json`` and
+``summary.md`` (means, and medians per cloud-cover bin), ``cover_bins.png`` (median PSNR and SSIM
+per bin, the paper's Fig. 3) and ``samples.png`` (cloudy input, SAR, prediction, target).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from equicr.data.dataset import PatchDataset  # noqa: E402
+from equicr.decloud.predictors import load_predictor  # noqa: E402
+from equicr.evaluation.aggregate import METRICS, cover_bin_medians, markdown_table, mean_of_records  # noqa: E402
+from equicr.metrics import image_metrics  # noqa: E402
+from equicr.plots import sar_false_colour, save_panels, true_colour  # noqa: E402
+from equicr.scaling import network_to_optical_dn, network_to_reflectance, network_to_sar_db  # noqa: E402
+
+
+def evaluate_split(model: str | Path, collection: str | Path, split: str = "test", progress: bool = True) -> list[dict]:
+    """Per-image metrics (on reflectance) and cloud cover of every complete patch of ``split``."""
+    predictor = load_predictor(model)
+    dataset = PatchDataset(collection, split, input_mode=predictor.config.input_mode)
+    records = []
+    for sample in tqdm(dataset, desc=f"evaluate {split}", unit="patch", disable=not progress):
+        prediction = torch.from_numpy(predictor.predict(sample["inputs"][None].numpy()))
+        metrics = image_metrics(network_to_reflectance(prediction), network_to_reflectance(sample["target"][None]))
+        records.append(
+            {
+                "patch_id": sample["patch_id"],
+                "cloud_cover": sample["cloud_cover"],
+                **{k: float(v[0]) for k, v in metrics.items()},
+            }
+        )
+    return records
+
+
+def write_report(records: list[dict], out: str | Path, title: str) -> dict:
+    """Write the CSV, JSON, Markdown and the cover-bin chart; return the summary."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "per_image.csv", "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=["patch_id", "cloud_cover", *METRICS])
+        writer.writeheader()
+        writer.writerows(records)
+    summary = {"title": title, "mean": mean_of_records(records), "cover_bins": cover_bin_medians(records)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    markdown = [
+        f"# {title}",
+        "",
+        "Mean over images:",
+        "",
+        markdown_table([summary["mean"]], ["images", *METRICS]),
+        "",
+        "Median per cloud-cover bin (s2cloudless cover of the cloudy input):",
+        "",
+        markdown_table(summary["cover_bins"], ["bin", "images", *METRICS]),
+        "",
+    ]
+    (out / "summary.md").write_text("\n".join(markdown))
+    plot_cover_bins({title: summary["cover_bins"]}, out / "cover_bins.png")
+    return summary
+
+
+def plot_cover_bins(runs: dict[str, list[dict]], path: Path) -> Path:
+    """Grouped bars of median PSNR and SSIM per cloud-cover bin, one colour per run."""
+    figure, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+    labels = [row["bin"] for row in next(iter(runs.values()))]
+    width = 0.8 / len(runs)
+    for axis, metric, unit in ((axes[0], "psnr", "dB"), (axes[1], "ssim", "")):
+        for offset, (name, rows) in enumerate(runs.items()):
+            positions = np.arange(len(labels)) + (offset - (len(runs) - 1) / 2) * width
+            axis.bar(positions, [row[metric] for row in rows], width, label=name)
+        axis.set_xticks(np.arange(len(labels)), labels, rotation=45, fontsize=8)
+        axis.set_xlabel("cloud cover of the input")
+        axis.set_ylabel(f"median {metric.upper()} {unit}".strip())
+    axes[0].legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def save_samples(model: str | Path, collection: str | Path, split: str, indices: list[int], path: Path) -> Path:
+    """Panels of cloudy input, SAR, prediction and target for the chosen samples of a split (Fig. 2)."""
+    predictor = load_predictor(model)
+    everything = PatchDataset(collection, split, input_mode="sar+opt")
+    mode_inputs = PatchDataset(collection, split, input_mode=predictor.config.input_mode)
+    rows, titles = [], []
+    for index in indices:
+        sample, inputs = everything[index], mode_inputs[index]["inputs"][None].numpy()
+        rows.append({
+            "cloudy input": true_colour(network_to_optical_dn(sample["inputs"][:13].numpy())),
+            "SAR (VV)": sar_false_colour(network_to_sar_db(sample["inputs"][13:].numpy())),
+            "prediction": true_colour(network_to_optical_dn(predictor.predict(inputs))[0]),
+            "cloud-free target": true_colour(network_to_optical_dn(sample["target"].numpy())),
+        })  # fmt: skip
+        titles.append(f"{sample['patch_id']} (cover {sample['cloud_cover']:.0%})")
+    return save_panels(path, rows, titles)

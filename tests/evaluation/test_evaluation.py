@@ -1,0 +1,66 @@
+"""Evaluation: aggregation and cloud-cover binning, and the report of a tiny run."""
+
+import csv
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from equicr.checkpoint import save_checkpoint
+from equicr.data.synthetic import write_synthetic_patches
+from equicr.evaluation.aggregate import (
+    cover_bin_index,
+    cover_bin_label,
+    cover_bin_medians,
+    markdown_table,
+    mean_of_records,
+)
+from equicr.models import ModelConfig, build_model
+from equicr.paths import REPO_ROOT
+
+
+def record(cover, psnr, mae=0.1, ssim=0.5, sam=10.0):
+    return {"patch_id": f"p{cover}", "cloud_cover": cover, "psnr": psnr, "mae": mae, "ssim": ssim, "sam": sam}
+
+
+def test_bins_include_0_and_100_percent_cover():
+    assert cover_bin_index(0.0) == 0 and cover_bin_index(0.0999) == 0 and cover_bin_index(0.1) == 1
+    assert cover_bin_index(0.95) == 9 and cover_bin_index(1.0) == 9
+    assert [cover_bin_label(i) for i in (0, 9)] == ["0-10%", "90-100%"]
+    with pytest.raises(ValueError, match="cloud cover must lie in"):
+        cover_bin_index(1.2)
+
+
+def test_medians_per_bin_keep_empty_bins():
+    rows = cover_bin_medians([record(0.0, 30), record(0.05, 34), record(0.07, 40), record(1.0, 20), record(0.93, 22)])
+    assert len(rows) == 10
+    assert rows[0] == {"bin": "0-10%", "images": 3, "psnr": 34.0, "mae": 0.1, "ssim": 0.5, "sam": 10.0}
+    assert rows[9]["images"] == 2 and rows[9]["psnr"] == 21.0
+    assert rows[4]["images"] == 0 and math.isnan(rows[4]["psnr"])
+    assert "| 40-50% | 0 | - | - | - | - |" in markdown_table(rows, ["bin", "images", "psnr", "mae", "ssim", "sam"])
+
+
+def test_means_leave_out_infinite_psnr():
+    means = mean_of_records([record(0.1, math.inf), record(0.2, 30.0), record(0.3, 32.0, mae=0.3)])
+    assert means["psnr"] == 31.0 and means["mae"] == pytest.approx((0.1 + 0.1 + 0.3) / 3) and means["images"] == 3
+
+
+def test_report_of_a_tiny_run(tmp_path):
+    collection = write_synthetic_patches(tmp_path / "p.zarr", count=20, size=24, seed=6)
+    config = ModelConfig(width=2, num_blocks=1)
+    checkpoint = save_checkpoint(tmp_path / "model.pt", build_model(config), config)
+    out = tmp_path / "report"
+    command = [sys.executable, "jobs/evaluate.py", "--model", str(checkpoint), "--collection", str(collection),
+               "--split", "test", "--out", str(out), "--samples", "0", "1"]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = list(csv.DictReader((out / "per_image.csv").read_text().splitlines()))
+    assert len(rows) == 2 and set(rows[0]) == {"patch_id", "cloud_cover", "psnr", "mae", "ssim", "sam"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["mean"]["images"] == 2 and len(summary["cover_bins"]) == 10
+    assert summary["mean"]["psnr"] == pytest.approx(sum(float(r["psnr"]) for r in rows) / 2)
+    assert "Median per cloud-cover bin" in (out / "summary.md").read_text()
+    for picture in ("cover_bins.png", "samples.png"):
+        assert (out / picture).stat().st_size > 5_000
