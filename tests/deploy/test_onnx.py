@@ -161,3 +161,24 @@ def test_cli_exports_verifies_and_refuses_a_foreign_checkpoint(tmp_path):
     verify = [sys.executable, "export/verify.py", str(out), "--checkpoint", str(foreign), "--skip-real-patches"]
     result = subprocess.run(verify, cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 1 and "[FAIL] exported from this checkpoint" in result.stdout
+
+
+def test_standalone_deployment_script_matches_the_runtime_loader(tmp_path, mini_dir):
+    """docs/run_onnx_standalone.py uses only numpy, rasterio and onnxruntime, and gives the same DN."""
+    source = (REPO_ROOT / "docs" / "run_onnx_standalone.py").read_text()
+    assert "equicr" not in source.replace("equicr.", "").replace("EquiCR", "")  # no import of this project
+    model, config = small_model()
+    path = export_onnx(model, config, tmp_path / "model.onnx")
+    record = index_tree(mini_dir)[0][0]
+    out = tmp_path / "declouded.tif"
+    command = [sys.executable, str(REPO_ROOT / "docs" / "run_onnx_standalone.py"), str(path),
+               str(record.paths["s1"]), str(record.paths["s2_cloudy"]), str(out)]  # fmt: skip
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    triplet = read_triplet(record.paths)
+    expected = CloudRemovalSession(path).predict_dn(triplet.s1, triplet.s2_cloudy)
+    import rasterio
+
+    with rasterio.open(out) as dataset:
+        assert dataset.crs.to_string() == "EPSG:32650"
+        assert np.abs(dataset.read().astype(int) - expected.astype(int)).max() <= 1
