@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import fsspec
 import numpy as np
 import zarr
 
@@ -47,6 +48,12 @@ BAND_DIMENSION: dict[str, str] = {"s1": "s1_band", "s2_cloudy": "s2_band", "s2":
 
 class CollectionError(ValueError):
     """A store is not the collection it was expected to be."""
+
+
+def store_exists(path: str | Path) -> bool:
+    """Whether anything is stored at a local path or object-store URI (fsspec resolves the scheme)."""
+    filesystem, location = fsspec.core.url_to_fs(str(path))
+    return filesystem.exists(location)
 
 
 def _schema(kind: CollectionKind, **extra: Any) -> dict[str, Any]:
@@ -83,7 +90,7 @@ def open_collection(path: str | Path, kind: CollectionKind, mode: Literal["r", "
 
 def create_patches(path: str | Path, patch_ids: list[str], patch_size: int = 256) -> zarr.Group:
     """Create an empty patches collection for ``patch_ids`` (in this order) and return it."""
-    if Path(path).exists():
+    if store_exists(path):
         raise CollectionError(f"{path} already exists; open it to resume, or choose another path")
     count = len(patch_ids)
     group = zarr.open_group(str(path), mode="w-")
@@ -188,7 +195,7 @@ def patch_georeference(group: zarr.Group, index: int) -> GeoReference:
 
 def create_scenes(path: str | Path) -> zarr.Group:
     """Create an empty scenes collection, or open an existing one to add scenes to."""
-    if Path(path).exists():
+    if store_exists(path):
         return open_collection(path, "scenes", mode="r+")
     group = zarr.open_group(str(path), mode="w-")
     group.create_group("scenes")

@@ -25,6 +25,7 @@ from equicr.data.collection import (
     mark_complete,
     open_collection,
     scene_names,
+    store_exists,
     validate_patches,
     write_patch,
     write_scene,
@@ -102,7 +103,7 @@ def ingest_sen12mscr(
 
 
 def _open_or_create_patches(out: str | Path, patch_ids: list[str]):
-    if not Path(out).exists():
+    if not store_exists(out):
         return create_patches(out, patch_ids)
     group = open_collection(out, "patches", mode="r+")
     validate_patches(group, out)

@@ -30,9 +30,11 @@ def tree(tmp_path):
 
 
 def test_real_geotiffs_round_trip_through_ingest(mini_dir, tmp_path):
-    report = ingest_sen12mscr(mini_dir, tmp_path / "real.zarr", progress=False)
+    out = f"file://{tmp_path}/real.zarr"  # a URI, as for object storage: fsspec resolves the scheme
+    report = ingest_sen12mscr(mini_dir, out, progress=False)
     assert report.written == 2 and report.failures == []
-    group = open_collection(tmp_path / "real.zarr", "patches")
+    assert ingest_sen12mscr(mini_dir, out, progress=False).already_complete == 2
+    group = open_collection(out, "patches")
     records, _ = index_tree(mini_dir)
     for index, record in enumerate(records):
         triplet = read_triplet(record.paths)
