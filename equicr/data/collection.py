@@ -50,9 +50,19 @@ class CollectionError(ValueError):
     """A store is not the collection it was expected to be."""
 
 
+def zarr_location(path: str | Path) -> str:
+    """What to hand zarr for a path or URI.
+
+    ``file://`` URIs become plain paths (zarr's local store writes chunks atomically and creates
+    folders); other URIs (``s3://``, ``gs://``) go to zarr's fsspec store.
+    """
+    text = str(path)
+    return text[len("file://") :] if text.startswith("file://") else text
+
+
 def store_exists(path: str | Path) -> bool:
     """Whether anything is stored at a local path or object-store URI (fsspec resolves the scheme)."""
-    filesystem, location = fsspec.core.url_to_fs(str(path))
+    filesystem, location = fsspec.core.url_to_fs(zarr_location(path))
     return filesystem.exists(location)
 
 
@@ -68,7 +78,7 @@ def _schema(kind: CollectionKind, **extra: Any) -> dict[str, Any]:
 def open_collection(path: str | Path, kind: CollectionKind, mode: Literal["r", "r+"] = "r") -> zarr.Group:
     """Open an existing collection and check its schema marker, kind and version."""
     try:
-        group = zarr.open_group(str(path), mode=mode)
+        group = zarr.open_group(zarr_location(path), mode=mode)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError) as error:
         raise CollectionError(f"{path} is not a Zarr group; create it with jobs/ingest.py") from error
     marker = group.attrs.get(SCHEMA_ATTRIBUTE)
@@ -93,7 +103,7 @@ def create_patches(path: str | Path, patch_ids: list[str], patch_size: int = 256
     if store_exists(path):
         raise CollectionError(f"{path} already exists; open it to resume, or choose another path")
     count = len(patch_ids)
-    group = zarr.open_group(str(path), mode="w-")
+    group = zarr.open_group(zarr_location(path), mode="w-")
     for name, (bands, dtype, fill) in PIXEL_ARRAYS.items():
         group.create_array(
             name, shape=(count, len(bands), patch_size, patch_size), chunks=(1, len(bands), patch_size, patch_size),
@@ -197,7 +207,7 @@ def create_scenes(path: str | Path) -> zarr.Group:
     """Create an empty scenes collection, or open an existing one to add scenes to."""
     if store_exists(path):
         return open_collection(path, "scenes", mode="r+")
-    group = zarr.open_group(str(path), mode="w-")
+    group = zarr.open_group(zarr_location(path), mode="w-")
     group.create_group("scenes")
     group.attrs.update(_schema("scenes"))
     return group
