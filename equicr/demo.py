@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from equicr.data.rasters import read_raster
+from equicr.data.sen12mscr import index_tree
 from equicr.equivariance import EQUIVARIANCE_TOLERANCE, max_rotation_error
 from equicr.metrics import image_metrics, mean_metrics
 from equicr.models import ModelConfig, build_model, count_parameters, equal_parameter_config
@@ -28,17 +29,6 @@ from equicr.scaling import (
 )
 
 
-def find_triplet(root: Path) -> dict[str, Path]:
-    """The first complete s1 / s2_cloudy / s2 triplet under a SEN12MS-CR tree."""
-    for s1_path in sorted(root.glob("*_s1/s1_*/*.tif")):
-        paths = {"s1": s1_path}
-        for kind in ("s2_cloudy", "s2"):
-            paths[kind] = Path(str(s1_path).replace("_s1/s1_", f"_{kind}/{kind}_").replace("_s1_", f"_{kind}_"))
-        if all(path.is_file() for path in paths.values()):
-            return paths
-    raise FileNotFoundError(f"no complete s1/s2_cloudy/s2 triplet under {root}")
-
-
 def format_metrics(name: str, values: dict[str, float]) -> str:
     """One aligned line of the four metrics."""
     return (
@@ -50,7 +40,10 @@ def format_metrics(name: str, values: dict[str, float]) -> str:
 def run_demo(data_dir: Path = SEN12MSCR_MINI_DIR, width: int = 4, num_blocks: int = 2, seed: int = 0) -> dict:
     """Run the pass and print what it finds; returns the numbers for tests."""
     torch.manual_seed(seed)
-    paths = find_triplet(data_dir)
+    records, _ = index_tree(data_dir)
+    if not records:
+        raise FileNotFoundError(f"no complete s1/s2_cloudy/s2 triplet under {data_dir}")
+    paths = records[0].paths
     s1, cloudy, clear = (read_raster(paths[kind], kind) for kind in ("s1", "s2_cloudy", "s2"))
     print(
         f"patch {paths['s1'].name.replace('_s1_', '_*_')}  CRS {s1.geo.crs}  {s1.data.shape[1]}x{s1.data.shape[2]} px"

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from equicr.data.rasters import read_raster
-from equicr.demo import find_triplet
+from equicr.data.sen12mscr import index_tree
 from equicr.paths import REAL_TRIPLETS_DIR, SEN12MSCR_MINI_DIR
 
 
@@ -28,7 +28,7 @@ def mini_dir() -> Path:
 @pytest.fixture(scope="session")
 def real_triplet(mini_dir: Path) -> dict[str, np.ndarray]:
     """One real georeferenced triplet as arrays: s1 (dB), s2_cloudy and s2 (DN)."""
-    paths = find_triplet(mini_dir)
+    paths = index_tree(mini_dir)[0][0].paths
     return {kind: read_raster(path, kind).data for kind, path in paths.items()}
 
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from equicr.data.rasters import RasterError, read_raster
-from equicr.demo import find_triplet, run_demo
+from equicr.data.sen12mscr import index_tree
+from equicr.demo import run_demo
 from equicr.equivariance import EQUIVARIANCE_TOLERANCE
 from equicr.metrics import image_metrics
 from equicr.models import ModelConfig, build_model
@@ -13,7 +14,7 @@ from equicr.scaling import network_to_reflectance, optical_dn_to_network, optica
 
 
 def test_real_patches_are_read_with_their_georeference(mini_dir):
-    paths = find_triplet(mini_dir)
+    paths = index_tree(mini_dir)[0][0].paths
     rasters = {kind: read_raster(path, kind, size=(256, 256)) for kind, path in paths.items()}
     assert rasters["s1"].data.dtype == np.float32 and rasters["s1"].data.shape == (2, 256, 256)
     assert rasters["s2"].data.dtype == np.uint16 and rasters["s2"].data.shape == (13, 256, 256)
@@ -22,7 +23,7 @@ def test_real_patches_are_read_with_their_georeference(mini_dir):
 
 
 def test_wrong_role_names_the_file_and_band_count(mini_dir):
-    s1_path = find_triplet(mini_dir)["s1"]
+    s1_path = index_tree(mini_dir)[0][0].paths["s1"]
     with pytest.raises(RasterError, match=rf"{s1_path.name}: s2 needs 13 bands .* the file has 2"):
         read_raster(s1_path, "s2")
     with pytest.raises(RasterError, match="needs 128x128 px, the file is 256x256"):

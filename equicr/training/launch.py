@@ -16,7 +16,7 @@ from equicr.data.synthetic import write_synthetic_patches
 from equicr.metrics import image_metrics, mean_metrics
 from equicr.scaling import network_to_reflectance
 from equicr.training.config import DEFAULT_DATA, TrainConfig
-from equicr.training.loop import train_loop_per_worker
+from equicr.training.loop import CHECKPOINT_FILE, train_loop_per_worker
 
 #: The embedded default data set: small synthetic patches, made on first use.
 DEFAULT_DATA_PATCHES = 96
@@ -84,8 +84,6 @@ def cloudy_input_metrics(data: str, split: str = "val") -> dict[str, float]:
 
 def best_checkpoint_file(result: Result) -> Path | None:
     """The checkpoint file with the best validation PSNR among those the run kept."""
-    from equicr.training.loop import CHECKPOINT_FILE
-
     if not result.best_checkpoints:
         return None
     best, _ = max(result.best_checkpoints, key=lambda pair: pair[1]["val_psnr"])
