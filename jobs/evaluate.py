@@ -5,6 +5,11 @@ r"""Evaluate a checkpoint or ONNX file on a split of a patches collection and wr
 
 Writes per_image.csv, summary.json, summary.md, cover_bins.png (median metrics per cloud-cover bin,
 the paper's Fig. 3) and samples.png (cloudy input, SAR, prediction, target) to --out.
+
+Compare evaluated runs side by side (Table I: architecture x input mode; Table II: x training-set size):
+
+    python jobs/evaluate.py --compare EquiCR sar+opt outputs/a --compare DSen2-CR sar+opt outputs/b \
+        --out outputs/table1 --title "Table I"
 """
 
 from __future__ import annotations
@@ -19,13 +24,29 @@ from equicr.evaluation.report import evaluate_split, save_samples, write_report
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="checkpoint, run folder, or .onnx file")
-    parser.add_argument("--collection", required=True, help="patches collection")
+    parser.add_argument("--model", help="checkpoint, run folder, or .onnx file")
+    parser.add_argument("--collection", help="patches collection")
+    parser.add_argument(
+        "--compare", nargs=3, action="append", metavar=("ROW", "COLUMN", "REPORT_DIR"),
+        help="compare evaluated runs instead: a row label, a column label and a report folder (repeat)",
+    )  # fmt: skip
     parser.add_argument("--split", default="test", choices=["train", "val", "test"], help="(default: %(default)s)")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
     parser.add_argument("--title", help="report title (default: model and split)")
     parser.add_argument("--samples", type=int, nargs="*", default=[0, 1, 2, 3], help="sample indices to draw")
     args = parser.parse_args(argv)
+    if args.compare:
+        from equicr.evaluation.compare import load_runs, write_comparison
+
+        try:
+            path = write_comparison(load_runs(args.compare), args.out, args.title or "Comparison")
+        except FileNotFoundError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(path.read_text())
+        return 0
+    if not (args.model and args.collection):
+        parser.error("--model and --collection are required (or use --compare)")
     try:
         records = evaluate_split(args.model, args.collection, args.split)
         summary = write_report(records, args.out, args.title or f"{args.model} on {args.split}")

@@ -64,3 +64,22 @@ def test_report_of_a_tiny_run(tmp_path):
     assert "Median per cloud-cover bin" in (out / "summary.md").read_text()
     for picture in ("cover_bins.png", "samples.png"):
         assert (out / picture).stat().st_size > 5_000
+
+
+def test_comparison_tables_from_stored_results(tmp_path):
+    from equicr.evaluation.compare import comparison_tables, load_runs, write_comparison
+    from equicr.evaluation.report import write_report
+
+    runs = []
+    for row, column, psnr in [("EquiCR", "sar+opt", 32.0), ("DSen2-CR", "sar+opt", 31.0), ("EquiCR", "opt", 29.0)]:
+        folder = tmp_path / f"{row}-{column}"
+        write_report([record(0.5, psnr), record(0.95, psnr + 2)], folder, f"{row} {column}")
+        runs.append((row, column, str(folder)))
+    summaries = load_runs(runs)
+    tables = comparison_tables(summaries, corner="architecture")
+    assert "| architecture | sar+opt | opt |" in tables
+    assert "| EquiCR | 33.0000 | 30.0000 |" in tables and "| DSen2-CR | 32.0000 | - |" in tables
+    path = write_comparison(summaries, tmp_path / "table", "Table I", corner="architecture")
+    assert path.read_text().startswith("# Table I") and (tmp_path / "table" / "cover_bins.png").stat().st_size > 5_000
+    with pytest.raises(FileNotFoundError, match="run jobs/evaluate.py for EquiCR / sar"):
+        load_runs([("EquiCR", "sar", str(tmp_path / "missing"))])
