@@ -15,7 +15,7 @@ import dataclasses
 import sys
 
 from equicr.bands import INPUT_MODES
-from equicr.models import ARCHITECTURES
+from equicr.models import ARCHITECTURES, equal_parameter_config
 from equicr.training.config import PRESETS, TrainConfig
 
 #: Command-line flags that override fields of the model config, and of the training config.
@@ -68,10 +68,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     model_changes = {
         field: getattr(args, flag) for flag, field in MODEL_FLAGS.items() if getattr(args, flag) is not None
     }
-    if "architecture" in model_changes and model_changes["architecture"] != preset.model.architecture:
-        model_changes.setdefault("width", None)  # the paper's width for the new architecture unless given
-        model_changes.setdefault("group", None)
+    architecture = model_changes.pop("architecture", preset.model.architecture)
     model = dataclasses.replace(preset.model, **model_changes)
+    if architecture != model.architecture:
+        # The other architecture at the preset's parameter count, as the paper compares them.
+        width = model_changes.get("width")
+        model = equal_parameter_config(model, architecture)
+        model = dataclasses.replace(model, width=width or model.width, group=model_changes.get("group"))
     changes = {field: getattr(args, flag) for flag, field in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
     return dataclasses.replace(preset, model=model, **changes)
 
