@@ -139,6 +139,10 @@ def train_loop_per_worker(loop_config: dict) -> None:
         Subset(val_set, range(rank, len(val_set), max(world, 1))), batch_size=config.worker_batch_size
     )
 
+    if restored is not None and rank == 0:
+        remaining = max(config.epochs - start_epoch, 0)
+        note = "" if remaining else "; nothing left to do (raise --epochs or pick another --run-name)"
+        print(f"resuming {config.run_name} after epoch {start_epoch} of {config.epochs}{note}", flush=True)
     for epoch in range(start_epoch, config.epochs):
         sampler.set_epoch(epoch)
         started = time.perf_counter()
