@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from equicr.data.rasters import read_raster
@@ -21,10 +20,9 @@ from equicr.metrics import image_metrics, mean_metrics
 from equicr.models import ModelConfig, build_model, count_parameters, equal_parameter_config
 from equicr.paths import SEN12MSCR_MINI_DIR
 from equicr.scaling import (
+    network_inputs,
     network_to_reflectance,
-    optical_dn_to_network,
     optical_dn_to_reflectance,
-    sar_db_to_network,
     sar_nodata_mask,
 )
 
@@ -50,7 +48,7 @@ def run_demo(data_dir: Path = SEN12MSCR_MINI_DIR, width: int = 4, num_blocks: in
     )
     print(f"  SAR no-data pixels (0 dB or NaN): {int(sar_nodata_mask(s1.data).sum())}")
 
-    inputs = torch.from_numpy(np.concatenate([optical_dn_to_network(cloudy.data), sar_db_to_network(s1.data)]))[None]
+    inputs = torch.from_numpy(network_inputs(s1.data, cloudy.data, "sar+opt"))[None]
     target = torch.from_numpy(optical_dn_to_reflectance(clear.data))[None]
     baseline = torch.from_numpy(optical_dn_to_reflectance(cloudy.data))[None]
     results = {"baseline": mean_metrics(image_metrics(baseline, target))}

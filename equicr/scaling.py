@@ -108,3 +108,23 @@ def network_to_reflectance(x: ArrayOrTensor) -> ArrayOrTensor:
     Works on tensors so that training computes metrics on model outputs without a copy.
     """
     return (x * (OPTICAL_NETWORK_DIVISOR / OPTICAL_DN_MAX)).clip(0.0, 1.0)
+
+
+def network_inputs(s1_db: np.ndarray | None, s2_cloudy_dn: np.ndarray | None, input_mode: str) -> np.ndarray:
+    """The network input of ``input_mode`` from sensor images, (..., C, H, W) float32.
+
+    Channels follow :func:`equicr.bands.input_bands`: cloudy optical first, then SAR. The image a
+    mode does not use may be None; a missing image the mode needs is refused by name.
+    """
+    parts = []
+    if input_mode in ("sar+opt", "opt"):
+        if s2_cloudy_dn is None:
+            raise ValueError(f"input mode {input_mode!r} needs the cloudy Sentinel-2 image (bands {S2_BANDS})")
+        parts.append(optical_dn_to_network(s2_cloudy_dn))
+    if input_mode in ("sar+opt", "sar"):
+        if s1_db is None:
+            raise ValueError(f"input mode {input_mode!r} needs the Sentinel-1 image (bands {S1_BANDS})")
+        parts.append(sar_db_to_network(s1_db))
+    if not parts:
+        raise ValueError(f"unknown input mode {input_mode!r}")
+    return np.concatenate(parts, axis=-3)

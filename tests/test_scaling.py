@@ -6,6 +6,7 @@ from equicr.bands import S1_BANDS, S2_BANDS, S2_RGB_BANDS, band_indices, input_b
 from equicr.scaling import (
     OPTICAL_DN_MAX,
     SAR_DB_RANGE,
+    network_inputs,
     network_to_optical_dn,
     network_to_reflectance,
     network_to_sar_db,
@@ -100,3 +101,14 @@ def test_scaling_real_patch(real_triplet):
     assert np.isfinite(sar).all() and np.isfinite(optical).all()
     assert sar.min() >= 0 and sar.max() <= 2 and optical.min() >= 0 and optical.max() <= 5
     np.testing.assert_array_equal(network_to_optical_dn(optical), np.minimum(real_triplet["s2_cloudy"], 10000))
+
+
+def test_network_inputs_follow_the_input_mode_band_order():
+    s1 = np.full((2, 3, 3), -12.5, dtype=np.float32)
+    s2 = np.full((13, 3, 3), 2000, dtype=np.uint16)
+    both = network_inputs(s1, s2, "sar+opt")
+    assert both.shape == (15, 3, 3) and both[0, 0, 0] == 1.0 and both[13, 0, 0] == 1.0  # optical first
+    assert network_inputs(None, s2, "opt").shape == (13, 3, 3)
+    assert network_inputs(s1[None], None, "sar").shape == (1, 2, 3, 3)
+    with pytest.raises(ValueError, match="'sar' needs the Sentinel-1 image"):
+        network_inputs(None, s2, "sar")

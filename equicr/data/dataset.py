@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from equicr.bands import InputMode
 from equicr.data.collection import open_collection, validate_patches
 from equicr.equivariance import transform_grid
-from equicr.scaling import optical_dn_to_network, sar_db_to_network
+from equicr.scaling import network_inputs, optical_dn_to_network
 
 
 def split_indices(collection_path: str | Path, split: str, subset_size: int | None = None, seed: int = 0) -> np.ndarray:
@@ -75,15 +75,8 @@ class PatchDataset(Dataset):
         if self._group is None:
             self._group = open_collection(self.collection_path, "patches")
         index = int(self.indices[item])
-        optical = optical_dn_to_network(self._group["s2_cloudy"][index])
-        sar = sar_db_to_network(self._group["s1"][index])
+        inputs = network_inputs(self._group["s1"][index], self._group["s2_cloudy"][index], self.input_mode)
         target = optical_dn_to_network(self._group["s2"][index])
-        if self.input_mode == "sar":
-            inputs = sar
-        elif self.input_mode == "opt":
-            inputs = optical
-        else:
-            inputs = np.concatenate([optical, sar])
         inputs_t, target_t = torch.from_numpy(inputs), torch.from_numpy(target)
         if self.augment:
             quarter_turns = int(torch.randint(0, 4, ()))

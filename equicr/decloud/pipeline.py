@@ -21,12 +21,12 @@ import numpy as np
 import zarr
 from tqdm import tqdm
 
-from equicr.bands import S1_BANDS, S2_BANDS, has_optical_input
+from equicr.bands import S1_BANDS, S2_BANDS
 from equicr.data.clouds import detect_clouds
 from equicr.data.collection import BAND_DIMENSION, SCENE_CHUNK, open_collection, scene_names
 from equicr.decloud.predictors import load_predictor
 from equicr.decloud.tiling import plan_units, tile_grid, unit_at
-from equicr.scaling import network_to_optical_dn, optical_dn_to_network, sar_db_to_network
+from equicr.scaling import network_inputs, network_to_optical_dn
 
 #: Output tile side in pixels: one work unit and one output chunk.
 DEFAULT_TILE_SIZE = 256
@@ -79,16 +79,6 @@ def scene_problem(scene: zarr.Group) -> str | None:
     if nan_count:
         return f"s1 holds {nan_count} NaN pixels"
     return None
-
-
-def network_inputs(s1: np.ndarray, s2_cloudy: np.ndarray, input_mode: str) -> np.ndarray:
-    """Sensor windows to the network input of ``input_mode``, (1, C, H, W)."""
-    parts = []
-    if has_optical_input(input_mode):
-        parts.append(optical_dn_to_network(s2_cloudy))
-    if input_mode != "opt":
-        parts.append(sar_db_to_network(s1))
-    return np.concatenate(parts)[None]
 
 
 def prepare_output(scene: zarr.Group, name: str, record: dict, tile_size: int, overwrite: bool) -> None:
@@ -147,7 +137,7 @@ class DecloudActor:
         rows, cols = unit.read.slices
         s1, s2_cloudy = scene["s1"][:, rows, cols], scene["s2_cloudy"][:, rows, cols]
         prediction = network_to_optical_dn(
-            self.predictor.predict(network_inputs(s1, s2_cloudy, self.predictor.config.input_mode))
+            self.predictor.predict(network_inputs(s1, s2_cloudy, self.predictor.config.input_mode)[None])
         )[0]
         crop_rows, crop_cols = unit.crop
         output = prediction[:, crop_rows, crop_cols]
@@ -257,4 +247,4 @@ def _results(todo: list[dict], actor_args: dict, batch_size: int, pool_size: int
 def decloud_whole_image(model: str | Path, s1: np.ndarray, s2_cloudy: np.ndarray) -> np.ndarray:
     """Reference: the whole scene through the model at once (no tiling), as DN."""
     predictor = load_predictor(model)
-    return network_to_optical_dn(predictor.predict(network_inputs(s1, s2_cloudy, predictor.config.input_mode)))[0]
+    return network_to_optical_dn(predictor.predict(network_inputs(s1, s2_cloudy, predictor.config.input_mode)[None]))[0]

@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from equicr.bands import S1_BANDS, S2_BANDS
 from equicr.deploy.metadata import parse_metadata, scaling_constants
-from equicr.scaling import network_to_optical_dn, optical_dn_to_network, sar_db_to_network
+from equicr.scaling import network_inputs, network_to_optical_dn
 
 #: Execution providers in order of preference.
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -54,17 +53,8 @@ class CloudRemovalSession:
         return self.session.run(None, {name: np.ascontiguousarray(inputs, dtype=np.float32)})[0]
 
     def network_inputs(self, s1_db: np.ndarray | None, s2_cloudy_dn: np.ndarray | None) -> np.ndarray:
-        """Stack and scale the sensor images this model's input bands need, (N, C, H, W) float32."""
-        parts = []
-        if self.input_bands[: len(S2_BANDS)] == S2_BANDS:
-            if s2_cloudy_dn is None:
-                raise ValueError(f"{self.path.name} needs the cloudy Sentinel-2 image (bands {S2_BANDS})")
-            parts.append(optical_dn_to_network(s2_cloudy_dn))
-        if self.input_bands[-len(S1_BANDS) :] == S1_BANDS:
-            if s1_db is None:
-                raise ValueError(f"{self.path.name} needs the Sentinel-1 image (bands {S1_BANDS})")
-            parts.append(sar_db_to_network(s1_db))
-        return np.concatenate(parts, axis=-3)
+        """Stack and scale the sensor images this model's input mode needs, (..., C, H, W) float32."""
+        return network_inputs(s1_db, s2_cloudy_dn, self.metadata["model_config"]["input_mode"])
 
     def predict_dn(self, s1_db: np.ndarray | None, s2_cloudy_dn: np.ndarray | None) -> np.ndarray:
         """Cloud-free Sentinel-2 DN (uint16) from S1 dB and cloudy S2 DN, each (N, bands, H, W) or (bands, H, W)."""

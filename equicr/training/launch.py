@@ -92,25 +92,7 @@ def best_checkpoint_file(result: Result) -> Path | None:
 
 def save_validation_panels(checkpoint: Path, data: str, out: Path, count: int = 4) -> Path:
     """PNG of cloudy input, SAR, prediction and cloud-free target for the first validation patches."""
-    from equicr.checkpoint import load_model
-    from equicr.plots import sar_false_colour, save_panels, true_colour
-    from equicr.scaling import network_to_optical_dn, network_to_sar_db
+    from equicr.evaluation.report import save_samples
 
-    model, loaded = load_model(checkpoint)
-    mode = loaded.config.input_mode
-    dataset = PatchDataset(data, "val", input_mode="sar+opt")
-    rows, titles = [], []
-    for item in range(min(count, len(dataset))):
-        sample = dataset[item]
-        both = sample["inputs"][None]
-        inputs = {"sar+opt": both, "opt": both[:, :13], "sar": both[:, 13:]}[mode]
-        with torch.no_grad():
-            prediction = network_to_optical_dn(model(inputs).numpy())[0]
-        rows.append({
-            "cloudy input": true_colour(network_to_optical_dn(both[0, :13].numpy())),
-            "SAR (VV)": sar_false_colour(network_to_sar_db(both[0, 13:].numpy())),
-            "prediction": true_colour(prediction),
-            "cloud-free target": true_colour(network_to_optical_dn(sample["target"].numpy())),
-        })  # fmt: skip
-        titles.append(f"{sample['patch_id']} (cover {sample['cloud_cover']:.0%})")
-    return save_panels(out, rows, titles)
+    available = len(PatchDataset(data, "val"))
+    return save_samples(checkpoint, data, "val", list(range(min(count, available))), out)
