@@ -19,12 +19,15 @@ import sys
 from pathlib import Path
 
 from equicr.data.collection import CollectionError
-from equicr.evaluation.report import evaluate_split, save_samples, write_report
+from equicr.evaluation.report import save_samples, write_report
+from equicr.evaluation.scoring import CLOUDY_INPUT, RAY_MIN_PATCHES, evaluate_split
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", help="checkpoint, run folder, or .onnx file")
+    parser.add_argument(
+        "--model", help=f"checkpoint, run folder, .onnx file, or {CLOUDY_INPUT!r} for the cloudy-input baseline"
+    )
     parser.add_argument("--collection", help="patches collection")
     parser.add_argument(
         "--compare", nargs=3, action="append", metavar=("ROW", "COLUMN", "REPORT_DIR"),
@@ -33,6 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test", choices=["train", "val", "test"], help="(default: %(default)s)")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
     parser.add_argument("--title", help="report title (default: model and split)")
+    parser.add_argument(
+        "--ray",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"score on a Ray Data actor pool (default: when the split has {RAY_MIN_PATCHES} patches or more)",
+    )
+    parser.add_argument("--actors", type=int, default=1, help="Ray Data scoring actors (default: %(default)s)")
+    parser.add_argument("--gpus-per-actor", type=float, default=0, help="GPUs per scoring actor (default: CPU)")
     parser.add_argument("--samples", type=int, nargs="*", default=[0, 1, 2, 3], help="sample indices to draw")
     args = parser.parse_args(argv)
     if args.compare:
@@ -48,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.model and args.collection):
         parser.error("--model and --collection are required (or use --compare)")
     try:
-        records = evaluate_split(args.model, args.collection, args.split)
+        records = evaluate_split(args.model, args.collection, args.split, args.ray, args.actors, args.gpus_per_actor)
         summary = write_report(records, args.out, args.title or f"{args.model} on {args.split}")
         chosen = [i for i in args.samples if i < len(records)]
         if chosen:

@@ -27,7 +27,8 @@ MODEL_FLAGS = {
     "group": "group",
 }
 TRAIN_FLAGS = {
-    "data": "data", "subset_size": "subset_size", "augment": "augment", "epochs": "epochs",
+    "data": "data", "subset_size": "subset_size",
+    "min_samples_per_epoch": "min_samples_per_epoch", "augment": "augment", "epochs": "epochs",
     "batch_size": "batch_size", "lr": "learning_rate", "precision": "precision", "workers": "num_workers",
     "gpu": "use_gpu", "cpus_per_worker": "cpus_per_worker", "loader_workers": "loader_workers",
     "max_failures": "max_failures", "seed": "seed", "run_name": "run_name", "storage": "storage_path",
@@ -46,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run = parser.add_argument_group("training (default: the preset's)")
     run.add_argument("--data", help="patches collection; omitted: the embedded synthetic default")
     run.add_argument("--subset-size", type=int, help="train on a nested subset of N patches (Table II)")
+    run.add_argument(
+        "--min-samples-per-epoch", type=int, help="repeat a small subset within each epoch up to N samples"
+    )
     run.add_argument("--augment", action="store_true", default=None, help="random rot90 and flips")
     run.add_argument("--epochs", type=int)
     run.add_argument("--batch-size", type=int, help="global batch, split over workers (paper: 8)")

@@ -84,13 +84,29 @@ def ingest_sen12mscr(
         raise ValueError(f"unknown splits {sorted(unknown)}; choose from {SPLITS}")
     records, problems = index_tree(root)
     records = [r for r in records if r.split in splits][:limit]
-    report = IngestReport(failures=list(problems))
-    patch_ids = [r.patch_id for r in records]
-    group = _open_or_create_patches(out, patch_ids)
+    report = ingest_triplets([(r.patch_id, r.paths, r.split) for r in records], out, use_ray, progress)
+    report.failures[:0] = problems
+    return report
+
+
+def ingest_triplets(
+    triplets: list[tuple[str, dict[str, Path], str]],
+    out: str | Path,
+    use_ray: bool = False,
+    progress: bool = True,
+) -> IngestReport:
+    """Ingest (patch id, {"s1", "s2_cloudy", "s2"} paths, split) triplets into the patches collection ``out``.
+
+    Rerunning with the same triplets resumes; a different selection of patches is refused.
+    """
+    report = IngestReport()
+    group = _open_or_create_patches(out, [patch_id for patch_id, _, _ in triplets])
     complete = group["complete"][:]
     report.already_complete = int(complete.sum())
     todo = [
-        (i, {kind: str(p) for kind, p in r.paths.items()}, r.split) for i, r in enumerate(records) if not complete[i]
+        (i, {kind: str(p) for kind, p in paths.items()}, split)
+        for i, (_, paths, split) in enumerate(triplets)
+        if not complete[i]
     ]
     batches = [todo[start : start + INGEST_BATCH] for start in range(0, len(todo), INGEST_BATCH)]
     with tqdm(total=len(todo), desc="ingest patches", unit="patch", disable=not progress) as bar:

@@ -120,3 +120,20 @@ def read_triplet(paths: dict[str, Path], size: tuple[int, int] | None = (PATCH_S
                 f"{rasters[kind].geo} != {reference.geo}"
             )
     return Triplet(rasters["s1"].data, rasters["s2_cloudy"].data, rasters["s2"].data, reference.geo)
+
+
+def real_evaluation_triplets(shared_data: Path) -> list[tuple[str, dict[str, Path], str]]:
+    """Every real triplet in the shared data folder as (patch id, paths, "test"), for an evaluation collection.
+
+    The two georeferenced SEN12MS-CR patches (``sen12mscr-mini``) and the ten non-georeferenced
+    ones (``real-triplets``, named ``real_<file stem>``); see the folder's README.
+    """
+    records, problems = index_tree(shared_data / "sen12mscr-mini")
+    if problems:
+        raise RasterError(f"{shared_data / 'sen12mscr-mini'}: {problems}")
+    triplets = [(record.patch_id, record.paths, "test") for record in records]
+    loose = shared_data / "real-triplets"
+    for s1 in sorted((loose / "s1").glob("*.tif")):
+        paths = {kind: loose / kind / s1.name for kind in KINDS}
+        triplets.append((f"real_{s1.stem}", paths, "test"))
+    return triplets

@@ -10,6 +10,8 @@ The spectra are plausible enough that s2cloudless finds the clouds.
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,6 +199,22 @@ def write_synthetic_patches(
         cover = float(detect_clouds(scene.s2_cloudy).cover[0])
         mark_complete(group, [index], [PatchMetadata(split, cover, scene.geo)])
     return Path(out)
+
+
+def ensure_synthetic_patches(
+    path: Path, count: int, size: int, seed: int = 0, split_fractions: tuple[float, float] = (0.8, 0.1)
+) -> Path:
+    """A synthetic patches collection at ``path``, written on first use (to a temporary folder, then renamed).
+
+    An interrupted first run leaves only the temporary folder, so a later call never finds a partial collection.
+    """
+    if not path.exists():
+        print(f"making the synthetic collection {path} ({count} patches of {size} px)")
+        temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        shutil.rmtree(temporary, ignore_errors=True)
+        write_synthetic_patches(temporary, count, size, seed, split_fractions)
+        os.replace(temporary, path)
+    return path
 
 
 def write_synthetic_scenes(out: str | Path, sizes: list[tuple[int, int]], seed: int = 0) -> Path:

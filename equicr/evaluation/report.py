@@ -1,4 +1,4 @@
-"""Evaluate a model (checkpoint or ONNX file) on a split of a patches collection and write the report.
+"""Write the evaluation report of per-image metrics (see :mod:`equicr.evaluation.scoring`).
 
 Files written to the output folder: ``per_image.csv`` (one row per patch), ``summary.json`` and
 ``summary.md`` (means, and medians per cloud-cover bin), ``cover_bins.png`` (median PSNR and SSIM
@@ -16,33 +16,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
 from equicr.data.dataset import PatchDataset  # noqa: E402
-from equicr.decloud.predictors import load_predictor  # noqa: E402
 from equicr.evaluation.aggregate import METRICS, cover_bin_medians, markdown_table, mean_of_records  # noqa: E402
-from equicr.metrics import image_metrics  # noqa: E402
+from equicr.evaluation.scoring import predictor_for  # noqa: E402
 from equicr.plots import sar_false_colour, save_panels, true_colour  # noqa: E402
-from equicr.scaling import network_to_optical_dn, network_to_reflectance, network_to_sar_db  # noqa: E402
-
-
-def evaluate_split(model: str | Path, collection: str | Path, split: str = "test", progress: bool = True) -> list[dict]:
-    """Per-image metrics (on reflectance) and cloud cover of every complete patch of ``split``."""
-    predictor = load_predictor(model)
-    dataset = PatchDataset(collection, split, input_mode=predictor.config.input_mode)
-    records = []
-    for sample in tqdm(dataset, desc=f"evaluate {split}", unit="patch", disable=not progress):
-        prediction = torch.from_numpy(predictor.predict(sample["inputs"][None].numpy()))
-        metrics = image_metrics(network_to_reflectance(prediction), network_to_reflectance(sample["target"][None]))
-        records.append(
-            {
-                "patch_id": sample["patch_id"],
-                "cloud_cover": sample["cloud_cover"],
-                **{k: float(v[0]) for k, v in metrics.items()},
-            }
-        )
-    return records
+from equicr.scaling import network_to_optical_dn, network_to_sar_db  # noqa: E402
 
 
 def write_report(records: list[dict], out: str | Path, title: str) -> dict:
@@ -93,7 +72,7 @@ def plot_cover_bins(runs: dict[str, list[dict]], path: Path) -> Path:
 
 def save_samples(model: str | Path, collection: str | Path, split: str, indices: list[int], path: Path) -> Path:
     """Panels of cloudy input, SAR, prediction and target for the chosen samples of a split (Fig. 2)."""
-    predictor = load_predictor(model)
+    predictor = predictor_for(model)
     everything = PatchDataset(collection, split, input_mode="sar+opt")
     mode_inputs = PatchDataset(collection, split, input_mode=predictor.config.input_mode)
     rows, titles = [], []

@@ -6,12 +6,13 @@ import dataclasses
 
 from torch import nn
 
-from equicr.models.config import ARCHITECTURES, ModelConfig
+from equicr.models.config import ARCHITECTURE_NAMES, ARCHITECTURES, ModelConfig
 from equicr.models.equivariant import EquiCR
 from equicr.models.plain import CloudRemovalNet, build_dsen2cr
 
 __all__ = [
     "ARCHITECTURES",
+    "ARCHITECTURE_NAMES",
     "CloudRemovalNet",
     "EquiCR",
     "ModelConfig",

@@ -23,6 +23,7 @@ class TrainConfig:
     data: str | None = None  # patches collection (path or URI); None = the embedded synthetic default
     subset_size: int | None = None  # train on a nested subset of this many patches (paper: 100, 1000, all)
     augment: bool = False  # random rot90 and flip of each training sample
+    min_samples_per_epoch: int | None = None  # repeat the (sub)set within an epoch up to this many samples
     epochs: int = 10  # passes over the training subset
     batch_size: int = 8  # global batch, split evenly over the workers (paper: 8)
     learning_rate: float = 3e-4  # Adam (paper: 3e-4)

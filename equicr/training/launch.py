@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 from pathlib import Path
 
-import torch
 from ray.train import CheckpointConfig, FailureConfig, Result, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
 from equicr.data.dataset import PatchDataset
-from equicr.data.synthetic import write_synthetic_patches
-from equicr.metrics import image_metrics, mean_metrics
-from equicr.scaling import network_to_reflectance
+from equicr.data.synthetic import ensure_synthetic_patches
 from equicr.training.config import DEFAULT_DATA, TrainConfig
 from equicr.training.loop import CHECKPOINT_FILE, train_loop_per_worker
 
@@ -26,16 +22,8 @@ CHECKPOINTS_KEPT = 2
 
 
 def ensure_default_data(path: Path = DEFAULT_DATA) -> str:
-    """The embedded synthetic collection, written on first use (atomically: a temporary folder, then rename)."""
-    if not path.exists():
-        print(
-            f"making the default synthetic collection {path} ({DEFAULT_DATA_PATCHES} patches of {DEFAULT_DATA_SIZE} px)"
-        )
-        temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        shutil.rmtree(temporary, ignore_errors=True)
-        write_synthetic_patches(temporary, DEFAULT_DATA_PATCHES, DEFAULT_DATA_SIZE, seed=0)
-        os.replace(temporary, path)
-    return str(path)
+    """The embedded synthetic collection, written on first use."""
+    return str(ensure_synthetic_patches(path, DEFAULT_DATA_PATCHES, DEFAULT_DATA_SIZE, seed=0))
 
 
 def with_data(config: TrainConfig) -> TrainConfig:
@@ -74,12 +62,11 @@ def run_training(config: TrainConfig) -> Result:
 
 def cloudy_input_metrics(data: str, split: str = "val") -> dict[str, float]:
     """Mean metrics of the "leave the clouds in" baseline: the cloudy input scored against the clear target."""
-    dataset = PatchDataset(data, split, input_mode="opt")
-    per_image = [
-        image_metrics(network_to_reflectance(sample["inputs"][None]), network_to_reflectance(sample["target"][None]))
-        for sample in dataset
-    ]
-    return mean_metrics({name: torch.cat([m[name] for m in per_image]) for name in per_image[0]})
+    from equicr.evaluation.aggregate import mean_of_records
+    from equicr.evaluation.scoring import CLOUDY_INPUT, evaluate_split
+
+    means = mean_of_records(evaluate_split(CLOUDY_INPUT, data, split, use_ray=False, progress=False))
+    return {name: value for name, value in means.items() if name != "images"}
 
 
 def best_checkpoint_file(result: Result) -> Path | None:

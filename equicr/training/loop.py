@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, Subset
 
 from equicr.checkpoint import load_weights, read_checkpoint, save_checkpoint
 from equicr.data.dataset import PatchDataset
@@ -102,6 +102,18 @@ def write_history(storage_path: str, run_name: str, history: list[dict]) -> None
         stream.write(json.dumps(history, indent=2).encode())
 
 
+def repeated(dataset: Dataset, min_samples: int | None) -> Dataset:
+    """``dataset`` repeated a whole number of times, enough to hold ``min_samples`` (unchanged when None).
+
+    Training subsets of different sizes for the same number of steps (the paper's Table II) keeps the
+    comparison about the amount of data, not the amount of training.
+    """
+    if min_samples is None or len(dataset) >= min_samples:
+        return dataset
+    copies = -(-min_samples // len(dataset))
+    return ConcatDataset([dataset] * copies)
+
+
 def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model
 
@@ -129,7 +141,10 @@ def train_loop_per_worker(loop_config: dict) -> None:
     model = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"broadcast_buffers": False})
 
     data = config.data
-    train_set = PatchDataset(data, "train", config.model.input_mode, config.subset_size, config.seed, config.augment)
+    train_set = repeated(
+        PatchDataset(data, "train", config.model.input_mode, config.subset_size, config.seed, config.augment),
+        config.min_samples_per_epoch,
+    )
     sampler = DistributedSampler(train_set, num_replicas=max(world, 1), rank=rank, shuffle=True, seed=config.seed)
     train_loader = DataLoader(
         train_set, batch_size=config.worker_batch_size, sampler=sampler, num_workers=config.loader_workers
