@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from equicr.models import ModelConfig, build_model
+from equicr.storage import local_path
 
 #: Identifies EquiCR checkpoint files and the layout version of their contents.
 CHECKPOINT_FORMAT = "equicr-checkpoint"
@@ -71,8 +72,8 @@ def save_checkpoint(
 
 
 def read_checkpoint(path: str | Path, expected_config: ModelConfig | None = None) -> Checkpoint:
-    """Read a checkpoint file; refuse one that is not ours or whose config differs from ``expected_config``."""
-    path = Path(path)
+    """Read a checkpoint file (local or a URI); refuse one not ours or whose config differs from ``expected_config``."""
+    path = local_path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
@@ -124,7 +125,7 @@ def load_model(
     """Build the checkpoint's model without initialising it, load its weights, and return both.
 
     Args:
-        path: checkpoint file.
+        path: checkpoint file, local or a URI.
         expected_config: refuse the checkpoint when its config differs from this one.
         device: where the model lives.
         eval_mode: switch to eval mode after loading (escnn then caches the expanded filters).
@@ -139,8 +140,8 @@ def load_model(
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file, or the best one (by validation PSNR) of a training run's folder."""
-    path = Path(path)
+    """A checkpoint file, or the best one (by validation PSNR) of a training run's folder; local or a URI."""
+    path = local_path(path)
     if path.is_file():
         return path
     candidates = sorted(path.glob("checkpoint_*/model.pt")) if path.is_dir() else []

@@ -15,27 +15,33 @@ from equicr.checkpoint import load_model, resolve_checkpoint
 from equicr.deploy.export import WEIGHT_DTYPES, export_onnx
 from equicr.deploy.metadata import file_sha256
 from equicr.deploy.verify import verify_onnx
+from equicr.storage import CACHE_DIR, is_remote, upload
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--checkpoint", type=Path, required=True, help="checkpoint file, or a run folder (its best checkpoint)"
+        "--checkpoint", required=True, help="checkpoint file or run folder (its best checkpoint); path or URI"
     )
-    parser.add_argument("--out", type=Path, required=True, help="ONNX file to write")
+    parser.add_argument("--out", required=True, help="ONNX file to write: a path, or a URI to upload it to")
     parser.add_argument("--weights-dtype", choices=WEIGHT_DTYPES, default="float32", help="stored weight precision")
     parser.add_argument("--report", type=Path, help="verification JSON (default: OUT with .verification.json)")
     parser.add_argument("--skip-real-patches", action="store_true", help="parity on random inputs only")
     args = parser.parse_args(argv)
 
-    args.checkpoint = resolve_checkpoint(args.checkpoint)
+    checkpoint_file = resolve_checkpoint(args.checkpoint)
     print(f"exporting {args.checkpoint}")
-    model, checkpoint = load_model(args.checkpoint)
-    export_onnx(model, checkpoint.config, args.out, file_sha256(args.checkpoint), args.weights_dtype)
-    report = verify_onnx(args.out, reference=model, checkpoint=args.checkpoint, real_patches=not args.skip_real_patches)
-    report_path = args.report or args.out.with_suffix(".verification.json")
+    model, checkpoint = load_model(checkpoint_file)
+    out = CACHE_DIR / "exports" / Path(args.out).name if is_remote(args.out) else Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    export_onnx(model, checkpoint.config, out, file_sha256(checkpoint_file), args.weights_dtype)
+    report = verify_onnx(out, reference=model, checkpoint=checkpoint_file, real_patches=not args.skip_real_patches)
+    report_path = args.report or out.with_suffix(".verification.json")
     report_path.write_text(report.to_json())
     print(report.summary())
+    if is_remote(args.out):
+        remote_report = args.out.removesuffix(".onnx") + ".verification.json"
+        print(f"uploaded {upload(out, args.out)} and {upload(report_path, remote_report)}")
     print(f"report: {report_path}")
     return 0 if report.passed else 1
 

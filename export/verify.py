@@ -13,20 +13,21 @@ from pathlib import Path
 
 from equicr.checkpoint import resolve_checkpoint
 from equicr.deploy.verify import verify_onnx
+from equicr.storage import local_path
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("onnx_file", type=Path)
+    parser.add_argument("onnx_file", help="ONNX file: a path or a URI")
     parser.add_argument(
-        "--checkpoint", type=Path, help="checkpoint (file or run folder) the file claims to come from: adds parity"
+        "--checkpoint", help="checkpoint (file or run folder, path or URI) the file claims to come from: adds parity"
     )
     parser.add_argument("--report", type=Path, help="write the verification JSON here")
     parser.add_argument("--skip-real-patches", action="store_true", help="parity on random inputs only")
     args = parser.parse_args(argv)
     try:
         checkpoint = resolve_checkpoint(args.checkpoint) if args.checkpoint else None
-        report = verify_onnx(args.onnx_file, checkpoint=checkpoint, real_patches=not args.skip_real_patches)
+        report = verify_onnx(local_path(args.onnx_file), checkpoint=checkpoint, real_patches=not args.skip_real_patches)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -26,7 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     tree = commands.add_parser("sen12mscr", help="SEN12MS-CR GeoTIFF tree to a patches collection")
     tree.add_argument("--root", type=Path, required=True, help="folder holding the ROIs*_<season>_s1/... folders")
-    tree.add_argument("--out", type=Path, required=True, help="patches collection to create or resume")
+    tree.add_argument("--out", required=True, help="patches collection to create or resume (path or URI)")
     tree.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS), help="splits to ingest")
     tree.add_argument("--limit", type=int, default=None, help="ingest only the first N patches (by id)")
     tree.add_argument("--ray", action="store_true", help="run batches as Ray tasks")
@@ -36,10 +36,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--pair", nargs=3, action="append", required=True, metavar=("NAME", "S1_TIF", "S2_CLOUDY_TIF"),
         help="one scene: its name, its Sentinel-1 file and its cloudy Sentinel-2 file (repeatable)",
     )  # fmt: skip
-    scenes.add_argument("--out", type=Path, required=True, help="scenes collection to create or add to")
+    scenes.add_argument("--out", required=True, help="scenes collection to create or add to (path or URI)")
 
     synthetic = commands.add_parser("synthetic", help="seeded synthetic patches (or scenes) for demos and tests")
-    synthetic.add_argument("--out", type=Path, required=True)
+    synthetic.add_argument("--out", required=True, help="collection to write (path or URI)")
     synthetic.add_argument("--count", type=int, default=64, help="number of patches (default: %(default)s)")
     synthetic.add_argument("--size", type=int, default=64, help="patch side in pixels (default: %(default)s)")
     synthetic.add_argument("--seed", type=int, default=0)

@@ -84,6 +84,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from equicr.storage import local_path
     from equicr.training.launch import (
         best_checkpoint_file,
         cloudy_input_metrics,
@@ -103,10 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"training failed: {result.error}", file=sys.stderr)
         return 1
     print(f"final metrics: { {k: round(v, 4) for k, v in result.metrics.items()} }")
-    best = best_checkpoint_file(result)
+    best = best_checkpoint_file(result, config)
     print(f"best checkpoint: {best}")
-    if best is not None and best.is_file():
-        panels = save_validation_panels(best, config.data, best.parent / "validation_samples.png")
+    if best is not None:
+        local = local_path(best)  # a copy in the local cache when the run's storage is an object store
+        panels = save_validation_panels(local, config.data, local.parent / "validation_samples.png")
         print(f"validation samples (cloudy, SAR, prediction, target): {panels}")
     print(f"metric history: {config.storage_path}/{config.run_name}/history.json")
     return 0

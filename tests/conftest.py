@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,9 @@ import torch
 from equicr.data.rasters import read_raster
 from equicr.data.sen12mscr import index_tree
 from equicr.paths import REAL_TRIPLETS_DIR, SEN12MSCR_MINI_DIR
+
+#: The bucket the loopback S3 server holds.
+S3_BUCKET = "equicr-test"
 
 
 @pytest.fixture(autouse=True)
@@ -40,10 +44,45 @@ def real_triplet_paths() -> list[dict[str, Path]]:
 
 
 @pytest.fixture(scope="session")
-def local_ray(tmp_path_factory):
-    """A private local Ray instance for the session (never `ray stop`: that kills every Ray process here)."""
-    import os
+def s3_bucket():
+    """A bucket on a real S3-compatible server (moto's server mode) on loopback, as an ``s3://`` URI.
 
+    The AWS environment variables point every client (s3fs for zarr, pyarrow for Ray Train, boto3)
+    at the server, with dummy credentials, for the whole session.
+    """
+    import logging
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    environment = {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }  # fmt: skip
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    boto3.client("s3").create_bucket(Bucket=S3_BUCKET)
+    yield f"s3://{S3_BUCKET}"
+    server.stop()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def local_ray(tmp_path_factory, s3_bucket):
+    """A private local Ray instance for the session (never `ray stop`: that kills every Ray process here).
+
+    Started after the loopback S3 server, so Ray's workers inherit its endpoint as a cluster's nodes
+    inherit theirs.
+    """
     import ray
 
     temporary = tmp_path_factory.mktemp("ray")

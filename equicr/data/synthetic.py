@@ -182,7 +182,7 @@ def write_sen12mscr_tree(
 
 def write_synthetic_patches(
     out: str | Path, count: int, size: int = 256, seed: int = 0, split_fractions: tuple[float, float] = (0.8, 0.1)
-) -> Path:
+) -> str | Path:
     """Write a complete patches collection of ``count`` synthetic triplets with s2cloudless cover.
 
     The first ``split_fractions[0]`` of the patches are train, the next ``split_fractions[1]`` val,
@@ -198,7 +198,7 @@ def write_synthetic_patches(
         write_patch(group, index, scene.s1, scene.s2_cloudy, scene.s2)
         cover = float(detect_clouds(scene.s2_cloudy).cover[0])
         mark_complete(group, [index], [PatchMetadata(split, cover, scene.geo)])
-    return Path(out)
+    return out
 
 
 def ensure_synthetic_patches(
@@ -217,11 +217,11 @@ def ensure_synthetic_patches(
     return path
 
 
-def write_synthetic_scenes(out: str | Path, sizes: list[tuple[int, int]], seed: int = 0) -> Path:
+def write_synthetic_scenes(out: str | Path, sizes: list[tuple[int, int]], seed: int = 0) -> str | Path:
     """Write a scenes collection with one synthetic scene per (height, width), named ``scene_<i>``."""
     rng = np.random.default_rng(seed)
     collection = create_scenes(out)
     for index, size in enumerate(sizes):
         scene = make_scene(rng, size)
         write_scene(collection, f"scene_{index}", scene.s1, scene.s2_cloudy, scene.geo)
-    return Path(out)
+    return out

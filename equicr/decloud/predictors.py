@@ -17,6 +17,7 @@ from equicr.deploy.export import plain_torch_model
 from equicr.deploy.metadata import file_sha256
 from equicr.deploy.runtime import CloudRemovalSession
 from equicr.models import ModelConfig
+from equicr.storage import local_path
 
 BACKENDS = ("torch", "onnx")
 
@@ -50,10 +51,11 @@ class OnnxPredictor:
     """An exported ONNX file run with ONNX Runtime on the best provider available."""
 
     def __init__(self, path: str | Path) -> None:
-        self.session = CloudRemovalSession(path)
+        local = local_path(path)  # a cached copy when the file is on object storage
+        self.session = CloudRemovalSession(local)
         self.config = ModelConfig.from_dict(self.session.metadata["model_config"])
         self.source = {
-            "backend": "onnx", "file": str(path), "sha256": file_sha256(path), "provider": self.session.active_provider
+            "backend": "onnx", "file": str(path), "sha256": file_sha256(local), "provider": self.session.active_provider
         }  # fmt: skip
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:

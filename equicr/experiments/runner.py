@@ -127,17 +127,17 @@ def run_experiments(
         result = run_training(config)
         if result.error:
             raise RuntimeError(f"run {run.name} failed: {result.error}")
-        checkpoint = best_checkpoint_file(result)
+        checkpoint = best_checkpoint_file(result, config)
         manifest["runs"][run.name] = {
             **dataclasses.asdict(run),
-            "checkpoint": str(checkpoint),
+            "checkpoint": checkpoint,
             "train_seconds": round(time.perf_counter() - started, 1),
             "parameters": count_parameters(build_model(config.model, initialize=False)),
             "epochs": config.epochs,
             "train_patches": run.subset_size or train_size,
         }
         for target, collection in targets.items():
-            evaluate_once(str(checkpoint), collection, paths.evaluation(target, run.name), f"{run.name} on {target}")
+            evaluate_once(checkpoint, collection, paths.evaluation(target, run.name), f"{run.name} on {target}")
         _write_atomically(manifest_path, json.dumps(manifest, indent=2))
     _write_atomically(manifest_path, json.dumps(manifest, indent=2))
     return manifest

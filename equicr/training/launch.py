@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ray.train import CheckpointConfig, FailureConfig, Result, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
@@ -69,12 +69,13 @@ def cloudy_input_metrics(data: str, split: str = "val") -> dict[str, float]:
     return {name: value for name, value in means.items() if name != "images"}
 
 
-def best_checkpoint_file(result: Result) -> Path | None:
-    """The checkpoint file with the best validation PSNR among those the run kept."""
+def best_checkpoint_file(result: Result, config: TrainConfig) -> str | None:
+    """Location (path or URI under the run's storage) of the kept checkpoint with the best validation PSNR."""
     if not result.best_checkpoints:
         return None
     best, _ = max(result.best_checkpoints, key=lambda pair: pair[1]["val_psnr"])
-    return Path(best.path) / CHECKPOINT_FILE
+    relative = PurePosixPath(best.path).relative_to(PurePosixPath(result.path))
+    return f"{config.storage_path.rstrip('/')}/{config.run_name}/{relative}/{CHECKPOINT_FILE}"
 
 
 def save_validation_panels(checkpoint: Path, data: str, out: Path, count: int = 4) -> Path:

@@ -75,7 +75,8 @@ def test_two_worker_ddp_loss_falls(collection, tmp_path, local_ray):
     assert result.error is None
     history = read_history(tmp_path)
     assert len(history) == 3 and history[-1]["train_loss"] < history[0]["train_loss"]
-    best = best_checkpoint_file(result)
+    best = best_checkpoint_file(result, config)
+    assert best.startswith(f"file://{tmp_path}/")
     model, checkpoint = load_model(best, expected_config=TINY_MODEL)
     assert checkpoint.metadata["metrics"]["val_psnr"] == max(h["val_psnr"] for h in history)
     assert checkpoint.optimizer_state is not None and not model.training
