@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from equicr.checkpoint import load_model, resolve_checkpoint
-from equicr.deploy.export import WEIGHT_DTYPES, export_onnx
+from equicr.deploy.export import FILTER_FORMS, WEIGHT_DTYPES, export_onnx
 from equicr.deploy.metadata import file_sha256
 from equicr.deploy.verify import verify_onnx
 from equicr.storage import CACHE_DIR, is_remote, upload
@@ -24,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
         "--checkpoint", required=True, help="checkpoint file or run folder (its best checkpoint); path or URI"
     )
     parser.add_argument("--out", required=True, help="ONNX file to write: a path, or a URI to upload it to")
+    parser.add_argument(
+        "--filters", choices=FILTER_FORMS, default="basis",
+        help="EquiCR: store basis coefficients and expand in the graph (default, ~6x smaller) or expanded filters",
+    )  # fmt: skip
     parser.add_argument("--weights-dtype", choices=WEIGHT_DTYPES, default="float32", help="stored weight precision")
     parser.add_argument("--report", type=Path, help="verification JSON (default: OUT with .verification.json)")
     parser.add_argument("--skip-real-patches", action="store_true", help="parity on random inputs only")
@@ -34,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     model, checkpoint = load_model(checkpoint_file)
     out = CACHE_DIR / "exports" / Path(args.out).name if is_remote(args.out) else Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    export_onnx(model, checkpoint.config, out, file_sha256(checkpoint_file), args.weights_dtype)
+    export_onnx(model, checkpoint.config, out, file_sha256(checkpoint_file), args.weights_dtype, args.filters)
     report = verify_onnx(out, reference=model, checkpoint=checkpoint_file, real_patches=not args.skip_real_patches)
     report_path = args.report or out.with_suffix(".verification.json")
     report_path.write_text(report.to_json())

@@ -1,9 +1,12 @@
 """Export a cloud-removal network to a single self-describing ONNX file.
 
-EquiCR goes escnn -> ``export()`` (plain ``Conv2d`` with expanded filters) -> ``torch.onnx.export``;
-DSen2-CR is plain already. Batch, height and width are dynamic. The graph holds only Conv, Relu,
-Add, Mul and Slice. ``weights_dtype="float16"`` stores the weights in half precision (half the
-file) and casts them back to float32 in the graph, so computation stays float32.
+EquiCR is exported compact by default: the graph stores the trainable basis coefficients and
+escnn's sampled bases and expands the filters itself (an Einsum per layer that ONNX Runtime folds
+at load; see :mod:`equicr.deploy.compact`), so the file is about the size of the parameters.
+``filters="expanded"`` stores the expanded ``Conv2d`` filters instead (escnn's ``export()``), about
+6x larger. DSen2-CR is plain already. Batch, height and width are dynamic. ``weights_dtype="float16"``
+stores the weights in half precision (half the file) and casts them back to float32 in the graph,
+so computation stays float32.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import torch
 from onnx import helper, numpy_helper
 from torch import nn
 
+from equicr.deploy.compact import compact_model
 from equicr.deploy.metadata import INPUT_NAME, OUTPUT_NAME, build_metadata
 from equicr.models import ModelConfig, count_parameters
 from equicr.models.equivariant import EquiCR
@@ -24,6 +28,8 @@ from equicr.models.equivariant import EquiCR
 #: ONNX opset of exported files.
 OPSET = 18
 WEIGHT_DTYPES = ("float32", "float16")
+#: How EquiCR's filters are stored: expanded from the basis in the graph, or expanded in the file.
+FILTER_FORMS = ("basis", "expanded")
 
 
 def plain_torch_model(model: nn.Module) -> nn.Module:
@@ -37,13 +43,17 @@ def export_onnx(
     out: str | Path,
     checkpoint_sha256: str | None = None,
     weights_dtype: str = "float32",
+    filters: str = "basis",
 ) -> Path:
     """Write ``model`` to ``out`` as ONNX with dynamic batch, height and width and EquiCR metadata."""
     if weights_dtype not in WEIGHT_DTYPES:
         raise ValueError(f"weights_dtype must be one of {WEIGHT_DTYPES}, not {weights_dtype!r}")
+    if filters not in FILTER_FORMS:
+        raise ValueError(f"filters must be one of {FILTER_FORMS}, not {filters!r}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    plain = plain_torch_model(model)
+    compact = isinstance(model, EquiCR) and filters == "basis"
+    plain = compact_model(model) if compact else plain_torch_model(model)
     example = torch.rand(
         1, config.in_channels, 2 * config.receptive_field_radius + 8, 2 * config.receptive_field_radius + 9
     )
@@ -54,11 +64,17 @@ def export_onnx(
             plain, (example,), str(traced), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
             dynamic_shapes=(dynamic,), opset_version=OPSET,
             dynamo=True, external_data=False, verbose=False,
+            optimize=not compact,  # the exporter's optimizer would fold the basis expansion into the file
         )  # fmt: skip
         graph = onnx.load(str(traced))
+    for node in graph.graph.node:  # the exporter's per-node debug records (stack traces): not for deployment
+        del node.metadata_props[:]
+        node.doc_string = ""
     if weights_dtype == "float16":
         store_weights_as_float16(graph)
-    metadata = build_metadata(config, count_parameters(model), checkpoint_sha256, weights_dtype)
+    metadata = build_metadata(
+        config, count_parameters(model), checkpoint_sha256, weights_dtype, "basis" if compact else "expanded"
+    )
     onnx.helper.set_model_props(graph, metadata)
     onnx.checker.check_model(graph)
     temporary = out.with_name(f".{out.name}.tmp")

@@ -55,7 +55,7 @@ def file_sha256(path: str | Path) -> str:
 
 
 def build_metadata(
-    config: ModelConfig, parameter_count: int, checkpoint_sha256: str | None, weights_dtype: str
+    config: ModelConfig, parameter_count: int, checkpoint_sha256: str | None, weights_dtype: str, filters: str
 ) -> dict[str, str]:
     """The metadata of one exported model, every value a string (JSON where structured)."""
     values = {
@@ -71,6 +71,7 @@ def build_metadata(
         "trainable_parameters": parameter_count,
         "checkpoint_sha256": checkpoint_sha256,
         "weights_dtype": weights_dtype,
+        "filters": filters,  # "expanded" (stored) or "basis" (coefficients expanded in the graph)
         "library_versions": library_versions(),
     }
     return {KEY_PREFIX + key: json.dumps(value) for key, value in values.items()}
