@@ -18,6 +18,7 @@ from pathlib import Path
 from equicr.data.collection import CollectionError
 from equicr.decloud.geotiff import export_cog
 from equicr.decloud.pipeline import DEFAULT_TILE_SIZE, DecloudError, run_decloud
+from equicr.deploy.inference import PRECISIONS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,6 +36,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--keep-clear", action="store_true", help="keep original pixels where s2cloudless sees no cloud"
     )
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default="fp32",
+        help="checkpoints: run the convolutions in bfloat16 (faster on CPUs with bfloat16 units) (default: fp32)",
+    )  # fmt: skip
     parser.add_argument("--overwrite", action="store_true", help="replace output made with another model or settings")
     parser.add_argument("--cog-dir", type=Path, help="also write each finished scene as <scene>.tif (COG) here")
     parser.add_argument("--no-ray", action="store_true", help="run in this process, without Ray")
@@ -46,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = run_decloud(
             args.collection, args.model, args.scenes, args.tile_size, args.halo, args.batch_size, args.pool_size,
-            args.gpus_per_actor, args.keep_clear, args.overwrite, use_ray=not args.no_ray,
+            args.gpus_per_actor, args.keep_clear, args.precision, args.overwrite, use_ray=not args.no_ray,
         )  # fmt: skip
         if args.cog_dir:
             for name in summary.scenes_done:

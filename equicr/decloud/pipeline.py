@@ -114,8 +114,11 @@ def prepare_output(scene: zarr.Group, name: str, record: dict, tile_size: int, o
 class DecloudActor:
     """Ray Data callable class: loads the model once, then reads, infers and writes whole work units."""
 
-    def __init__(self, collection: str, model: str, tile_size: int, halo: int, keep_clear: bool, device: str = "cpu"):
-        self.predictor = load_predictor(model, device)
+    def __init__(
+        self, collection: str, model: str, tile_size: int, halo: int, keep_clear: bool, device: str = "cpu",
+        precision: str = "fp32",
+    ) -> None:  # fmt: skip
+        self.predictor = load_predictor(model, device, precision)
         self.collection = open_collection(collection, "scenes", mode="r+")
         self.tile_size, self.halo, self.keep_clear = tile_size, halo, keep_clear
 
@@ -151,13 +154,16 @@ class DecloudActor:
         scene[DONE_ARRAY][tile_row, tile_col] = True  # only after the data: a crash in between redoes the unit
 
 
-def model_record(model: str, tile_size: int, halo: int | None, keep_clear: bool) -> tuple[dict, int]:
+def model_record(
+    model: str, tile_size: int, halo: int | None, keep_clear: bool, precision: str = "fp32"
+) -> tuple[dict, int]:
     """What each output records about its making, and the halo in use (default: the receptive-field radius)."""
-    predictor = load_predictor(model)
+    predictor = load_predictor(model, precision=precision)
     halo = predictor.config.receptive_field_radius if halo is None else halo
     record = {
         "model": predictor.source["file"], "model_sha256": predictor.source["sha256"],
         "model_config": predictor.config.to_dict(), "tile_size": tile_size, "halo": halo, "keep_clear": keep_clear,
+        "precision": precision,
     }  # fmt: skip
     return record, halo
 
@@ -172,6 +178,7 @@ def run_decloud(
     pool_size: int = 1,
     gpus_per_actor: float = 0,
     keep_clear: bool = False,
+    precision: str = "fp32",
     overwrite: bool = False,
     use_ray: bool = True,
     progress: bool = True,
@@ -184,7 +191,7 @@ def run_decloud(
     unknown = sorted(set(names) - set(scene_names(collection, complete_only=False)))
     if unknown:
         raise DecloudError(f"{collection_path} has no scenes {unknown}")
-    record, halo = model_record(model, tile_size, halo, keep_clear)
+    record, halo = model_record(model, tile_size, halo, keep_clear, precision)
     summary, todo, units_per_scene = DecloudSummary(), [], {}
     for name in names:
         scene = collection["scenes"][name]
@@ -201,7 +208,8 @@ def run_decloud(
         todo += [{"scene": u.scene, "tile_row": u.tile_row, "tile_col": u.tile_col} for u in pending]
 
     actor_args = {"collection": collection_path, "model": model, "tile_size": tile_size, "halo": halo,
-                  "keep_clear": keep_clear, "device": "cuda" if gpus_per_actor else "cpu"}  # fmt: skip
+                  "keep_clear": keep_clear, "device": "cuda" if gpus_per_actor else "cpu",
+                  "precision": precision}  # fmt: skip
     unit_errors: dict[str, str] = {}
     with tqdm(total=len(todo), desc="decloud", unit="unit", disable=not progress) as bar:
         for result in _results(todo, actor_args, batch_size, pool_size, gpus_per_actor, use_ray):

@@ -14,6 +14,7 @@ import torch
 
 from equicr.checkpoint import load_model, resolve_checkpoint
 from equicr.deploy.export import plain_torch_model
+from equicr.deploy.inference import Precision, PreparedModel
 from equicr.deploy.metadata import file_sha256
 from equicr.deploy.runtime import CloudRemovalSession
 from equicr.models import ModelConfig
@@ -32,15 +33,16 @@ class Predictor(Protocol):
 
 
 class TorchPredictor:
-    """A checkpoint run as plain PyTorch (EquiCR exported from escnn: same function, faster)."""
+    """A checkpoint run as plain PyTorch (EquiCR exported from escnn), channels-last, in float32 or bfloat16."""
 
-    def __init__(self, checkpoint: str | Path, device: str = "cpu") -> None:
+    def __init__(self, checkpoint: str | Path, device: str = "cpu", precision: Precision = "fp32") -> None:
         path = resolve_checkpoint(checkpoint)
         model, loaded = load_model(path, device=device)
-        self.model = plain_torch_model(model).to(device)
+        self.model = PreparedModel(plain_torch_model(model), precision).to(device)
         self.device = device
         self.config = loaded.config
-        self.source = {"backend": "torch", "file": str(path), "sha256": file_sha256(path), "device": device}
+        self.source = {"backend": "torch", "file": str(path), "sha256": file_sha256(path), "device": device,
+                       "precision": precision}  # fmt: skip
 
     @torch.inference_mode()
     def predict(self, inputs: np.ndarray) -> np.ndarray:
@@ -62,6 +64,13 @@ class OnnxPredictor:
         return self.session.run_network(inputs)
 
 
-def load_predictor(model: str | Path, device: str = "cpu") -> Predictor:
-    """The backend a model file calls for: ``.onnx`` runs on ONNX Runtime, anything else is a checkpoint."""
-    return OnnxPredictor(model) if str(model).endswith(".onnx") else TorchPredictor(model, device)
+def load_predictor(model: str | Path, device: str = "cpu", precision: Precision = "fp32") -> Predictor:
+    """The backend a model file calls for: ``.onnx`` runs on ONNX Runtime, anything else is a checkpoint.
+
+    ``precision="bf16"`` runs a checkpoint's convolutions in bfloat16 (an ONNX file keeps its own precision).
+    """
+    if str(model).endswith(".onnx"):
+        if precision != "fp32":
+            raise ValueError(f"{model}: an ONNX file runs in the precision it was exported in; drop --precision")
+        return OnnxPredictor(model)
+    return TorchPredictor(model, device, precision)

@@ -39,16 +39,16 @@ class CloudyInputPredictor:
         return inputs
 
 
-def predictor_for(model: str | Path, device: str = "cpu") -> Predictor:
+def predictor_for(model: str | Path, device: str = "cpu", precision: str = "fp32") -> Predictor:
     """The predictor a model name calls for, the cloudy-input baseline included."""
-    return CloudyInputPredictor() if str(model) == CLOUDY_INPUT else load_predictor(model, device)
+    return CloudyInputPredictor() if str(model) == CLOUDY_INPUT else load_predictor(model, device, precision)
 
 
 class PatchScorer:
     """Scores batches of positions in a split: read the patches, predict them, compute the metrics on reflectance."""
 
-    def __init__(self, model: str, collection: str, split: str, device: str = "cpu") -> None:
-        self.predictor = predictor_for(model, device)
+    def __init__(self, model: str, collection: str, split: str, device: str = "cpu", precision: str = "fp32") -> None:
+        self.predictor = predictor_for(model, device, precision)
         self.dataset = PatchDataset(collection, split, input_mode=self.predictor.config.input_mode)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -73,6 +73,7 @@ def evaluate_split(
     pool_size: int = 1,
     gpus_per_actor: float = 0,
     progress: bool = True,
+    precision: str = "fp32",
 ) -> list[dict]:
     """Per-image metrics and cloud cover of every complete patch of ``split``, in the split's order.
 
@@ -84,7 +85,7 @@ def evaluate_split(
     use_ray = count >= RAY_MIN_PATCHES if use_ray is None else use_ray
     positions = [{"position": p} for p in range(count)]
     scorer_args = {"model": model, "collection": collection, "split": split,
-                   "device": "cuda" if gpus_per_actor else "cpu"}  # fmt: skip
+                   "device": "cuda" if gpus_per_actor else "cpu", "precision": precision}  # fmt: skip
     records: dict[int, dict] = {}
     columns = ["patch_id", "cloud_cover", *METRICS]
     with tqdm(total=count, desc=f"evaluate {split}", unit="patch", disable=not progress) as bar:
