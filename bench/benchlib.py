@@ -1,0 +1,85 @@
+"""Shared helpers of the benchmark scripts: interleaved timing, the machine's description, tables and JSON.
+
+Every benchmark times its variants side by side in one process, round-robin (variant A, B, C, then
+A, B, C again ...), and reports medians, so slow drift of a shared machine hits every variant alike
+and the ratios between rows are the figures to quote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+#: Where the scripts write their JSON unless told otherwise.
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def interleaved_medians(variants: dict[str, Callable[[], object]], rounds: int, warmup: int = 1) -> dict[str, float]:
+    """Median seconds per call of each variant, timed round-robin after ``warmup`` untimed rounds."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for round_number in range(warmup + rounds):
+        for name, call in variants.items():
+            started = time.perf_counter()
+            call()
+            if round_number >= warmup:
+                times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    flags = ""
+    if Path("/proc/cpuinfo").is_file():
+        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
+    model = platform.processor()
+    if Path("/proc/cpuinfo").is_file():
+        model = next(
+            (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+             if line.startswith("model name")), model,
+        )  # fmt: skip
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "avx512_bf16": "avx512_bf16" in flags.split(),
+        "amx_bf16": "amx_bf16" in flags.split(),
+        "cuda": torch.cuda.is_available(),
+    }
+
+
+def print_table(rows: list[dict], columns: list[str]) -> None:
+    """Rows as an aligned text table: floats with 3 decimals, small ones in scientific notation."""
+
+    def cell(value) -> str:
+        if isinstance(value, float):
+            if value != 0 and abs(value) < 0.01:
+                return f"{value:.1e}"
+            return f"{value:,.3f}" if abs(value) < 1000 else f"{value:,.0f}"
+        return str(value)
+
+    cells = [[cell(row.get(column, "")) for column in columns] for row in rows]
+    widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
+    print("  ".join(column.rjust(width) for column, width in zip(columns, widths, strict=True)))
+    for line in cells:
+        print("  ".join(value.rjust(width) for value, width in zip(line, widths, strict=True)))
+
+
+def write_results(name: str, payload: dict, out: Path | None = None) -> Path:
+    """Write ``payload`` with the machine description and the command line as JSON; return the path."""
+    import sys
+
+    out = out or RESULTS_DIR / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    document = {"benchmark": name, "command": " ".join(["python", *sys.argv]), "machine": machine(), **payload}
+    out.write_text(json.dumps(document, indent=2))
+    print(f"wrote {out}")
+    return out
