@@ -1,0 +1,119 @@
+"""The declouding pipeline end to end against model-only throughput on the same cores, and memory per actor.
+
+    python bench/decloud.py                                   # 2048-px scene, tiles 256/512/1024, halo 34
+    python bench/decloud.py --width 156 --blocks 16 --scene 4096 --gpus   # the real thing, on a GPU node
+
+Model-only: the prepared model (what the pipeline runs for a checkpoint) on one tile of random
+input, no I/O, no halo. Pipeline: ``run_decloud`` over a scene in this process, and on Ray Data with
+one actor (Ray already started: cluster start-up is a once-per-job cost). Efficiency is pipeline
+output pixels per second over model-only output pixels per second. The halo defaults to 34 px, the
+full-size model's receptive-field radius, whatever the bench model's depth, so the halo overhead
+is the full model's. Peak memory (max RSS) of a process declouding scenes of two sizes at one tile
+size shows what an actor needs, and that it does not grow with the scene. Prints tables, writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from benchlib import interleaved_medians, print_table, write_results
+
+from equicr.checkpoint import save_checkpoint
+from equicr.data.synthetic import write_synthetic_scenes
+from equicr.decloud.pipeline import run_decloud
+from equicr.decloud.predictors import load_predictor
+from equicr.decloud.tiling import plan_units
+from equicr.models import ModelConfig, build_model
+
+FULL_MODEL_HALO = ModelConfig().receptive_field_radius
+
+
+def halo_overhead(scene: int, tile: int, halo: int) -> float:
+    """Pixels read (tiles with their halos, clipped to the scene) over pixels written."""
+    units = plan_units("s", scene, scene, tile, halo)
+    read = sum((u.read.row_stop - u.read.row_start) * (u.read.col_stop - u.read.col_start) for u in units)
+    return read / scene**2
+
+
+def decloud_seconds(collection: str, checkpoint: str, tile: int, halo: int, use_ray: bool) -> float:
+    """Seconds of one full ``run_decloud`` over the collection (outputs replaced each time)."""
+    summary = run_decloud(collection, checkpoint, tile_size=tile, halo=halo, overwrite=True, use_ray=use_ray,
+                          progress=False)  # fmt: skip
+    if summary.scenes_failed:
+        raise RuntimeError(f"declouding failed: {summary.scenes_failed}")
+    return summary.seconds
+
+
+def peak_memory_mb(collection: str, checkpoint: str, tile: int, halo: int) -> float:
+    """Max RSS of a fresh process that decloud the collection (as one actor does), in MB."""
+    command = [sys.executable, __file__, "--probe-memory", collection, checkpoint, str(tile), str(halo)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])["max_rss_mb"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--width", type=int, default=32, help="EquiCR regular fields (default: %(default)s)")
+    parser.add_argument("--blocks", type=int, default=1, help="residual blocks (default: %(default)s)")
+    parser.add_argument("--scene", type=int, default=2048, help="scene side in pixels (default: %(default)s)")
+    parser.add_argument("--tiles", type=int, nargs="+", default=[256, 512, 1024], help="tile sizes to compare")
+    parser.add_argument("--halo", type=int, default=FULL_MODEL_HALO, help="halo in pixels (default: %(default)s)")
+    parser.add_argument("--memory-tile", type=int, default=512, help="tile size of the memory probe")
+    parser.add_argument("--out", type=Path, help="JSON file (default: bench/results/decloud.json)")
+    parser.add_argument("--probe-memory", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.probe_memory:
+        collection, checkpoint, tile, halo = args.probe_memory
+        decloud_seconds(collection, checkpoint, int(tile), int(halo), use_ray=False)
+        print(json.dumps({"max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        return
+
+    import ray
+
+    torch.manual_seed(0)
+    config = ModelConfig(width=args.width, num_blocks=args.blocks)
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = str(save_checkpoint(Path(folder) / "model.pt", build_model(config, identity_start=False), config))
+        collection = str(write_synthetic_scenes(Path(folder) / "scenes.zarr", [(args.scene, args.scene)], seed=0))
+        small = str(write_synthetic_scenes(Path(folder) / "small.zarr", [(args.scene // 2, args.scene // 2)], seed=1))
+        predictor = load_predictor(checkpoint)
+        ray.init(num_cpus=None, include_dashboard=False, log_to_driver=False)
+        rows = []
+        for tile in args.tiles:
+            inputs = np.random.default_rng(0).uniform(0, 2, (1, config.in_channels, tile, tile)).astype(np.float32)
+            timings = interleaved_medians({
+                "model": lambda inputs=inputs: predictor.predict(inputs),
+            }, rounds=3)  # fmt: skip
+            model_pixels = tile**2 / timings["model"]
+            in_process = decloud_seconds(collection, checkpoint, tile, args.halo, use_ray=False)
+            on_ray = decloud_seconds(collection, checkpoint, tile, args.halo, use_ray=True)
+            rows.append({
+                "tile": tile, "halo": args.halo, "read / written": halo_overhead(args.scene, tile, args.halo),
+                "model Mpx/s": model_pixels / 1e6,
+                "in-process Mpx/s": args.scene**2 / in_process / 1e6, "Ray Data Mpx/s": args.scene**2 / on_ray / 1e6,
+                "in-process efficiency": args.scene**2 / in_process / model_pixels,
+                "Ray Data efficiency": args.scene**2 / on_ray / model_pixels,
+            })  # fmt: skip
+        ray.shutdown()
+        print(f"EquiCR width {args.width} x {args.blocks} blocks, scene {args.scene} px, halo {args.halo} px")
+        print_table(rows, list(rows[0]))
+        memory = [
+            {"scene": side, "tile": args.memory_tile, "max RSS MB": peak_memory_mb(path, checkpoint, args.memory_tile,
+                                                                                 args.halo)}
+            for side, path in ((args.scene // 2, small), (args.scene, collection))
+        ]  # fmt: skip
+        print_table(memory, list(memory[0]))
+    write_results("decloud", {"model": config.to_dict(), "scene": args.scene, "throughput": rows, "memory": memory},
+                  args.out)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
