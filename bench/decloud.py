@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -27,8 +28,9 @@ import torch
 from benchlib import interleaved_medians, print_table, write_results
 
 from equicr.checkpoint import save_checkpoint
+from equicr.data.collection import open_collection
 from equicr.data.synthetic import write_synthetic_scenes
-from equicr.decloud.pipeline import run_decloud
+from equicr.decloud.pipeline import DONE_ARRAY, run_decloud
 from equicr.decloud.predictors import load_predictor
 from equicr.decloud.tiling import plan_units
 from equicr.models import ModelConfig, build_model
@@ -44,11 +46,18 @@ def halo_overhead(scene: int, tile: int, halo: int) -> float:
 
 
 def decloud_seconds(collection: str, checkpoint: str, tile: int, halo: int, use_ray: bool) -> float:
-    """Seconds of one full ``run_decloud`` over the collection (outputs replaced each time)."""
-    summary = run_decloud(collection, checkpoint, tile_size=tile, halo=halo, overwrite=True, use_ray=use_ray,
-                          progress=False)  # fmt: skip
-    if summary.scenes_failed:
-        raise RuntimeError(f"declouding failed: {summary.scenes_failed}")
+    """Seconds of one full ``run_decloud`` over the collection: every unit computed, none skipped as done.
+
+    On Ray Data: one actor with every core of this machine, the cores the model-only figure uses.
+    """
+    scenes = open_collection(collection, "scenes", mode="r+")["scenes"]
+    for name, _ in scenes.groups():
+        if DONE_ARRAY in scenes[name]:
+            scenes[name][DONE_ARRAY][:] = False
+    summary = run_decloud(collection, checkpoint, tile_size=tile, halo=halo, cpus_per_actor=os.cpu_count(),
+                          overwrite=True, use_ray=use_ray, progress=False)  # fmt: skip
+    if summary.scenes_failed or summary.units_skipped:
+        raise RuntimeError(f"declouding failed or skipped units: {summary}")
     return summary.seconds
 
 
@@ -61,7 +70,7 @@ def peak_memory_mb(collection: str, checkpoint: str, tile: int, halo: int) -> fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--width", type=int, default=32, help="EquiCR regular fields (default: %(default)s)")
+    parser.add_argument("--width", type=int, default=64, help="EquiCR regular fields (default: %(default)s)")
     parser.add_argument("--blocks", type=int, default=1, help="residual blocks (default: %(default)s)")
     parser.add_argument("--scene", type=int, default=2048, help="scene side in pixels (default: %(default)s)")
     parser.add_argument("--tiles", type=int, nargs="+", default=[256, 512, 1024], help="tile sizes to compare")

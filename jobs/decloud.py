@@ -32,6 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--halo", type=int, help="pixels read around each tile (default: receptive-field radius)")
     parser.add_argument("--batch-size", type=int, default=4, help="tiles per actor call (default: %(default)s)")
     parser.add_argument("--pool-size", type=int, default=1, help="actors, each with its own model (default: 1)")
+    parser.add_argument(
+        "--cpus-per-actor", type=int, default=1, help="CPU cores (torch threads) per actor (default: %(default)s)"
+    )
     parser.add_argument("--gpus-per-actor", type=float, default=0, help="GPUs per actor (default: 0, CPU)")
     parser.add_argument(
         "--keep-clear", action="store_true", help="keep original pixels where s2cloudless sees no cloud"
@@ -50,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         summary = run_decloud(
-            args.collection, args.model, args.scenes, args.tile_size, args.halo, args.batch_size, args.pool_size,
-            args.gpus_per_actor, args.keep_clear, args.precision, args.overwrite, use_ray=not args.no_ray,
+            args.collection, args.model, args.scenes, args.tile_size, args.halo, args.batch_size,
+            args.pool_size, args.cpus_per_actor, args.gpus_per_actor, args.keep_clear, args.precision,
+            args.overwrite, use_ray=not args.no_ray,
         )  # fmt: skip
         if args.cog_dir:
             for name in summary.scenes_done:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 import zarr
 from tqdm import tqdm
 
@@ -28,8 +29,12 @@ from equicr.decloud.predictors import load_predictor
 from equicr.decloud.tiling import plan_units, tile_grid, unit_at
 from equicr.scaling import network_inputs, network_to_optical_dn
 
-#: Output tile side in pixels: one work unit and one output chunk.
-DEFAULT_TILE_SIZE = 256
+#: Output tile side in pixels: one work unit and one output chunk. Each unit is read with a halo
+#: (34 px for the full model), so small tiles spend most of their time on the halo: 256-px tiles
+#: compute 1.6x the pixels they write, 1024-px tiles 1.14x (bench/decloud.py). The activations of a
+#: full-size EquiCR on a 1092-px window take about 3 GB each in float32: lower --tile-size for
+#: accelerators with less than about 16 GB.
+DEFAULT_TILE_SIZE = 1024
 OUTPUT_ARRAY, DONE_ARRAY, PROBABILITY_ARRAY = "s2_decloud", "decloud_done", "cloud_probability"
 
 
@@ -116,8 +121,10 @@ class DecloudActor:
 
     def __init__(
         self, collection: str, model: str, tile_size: int, halo: int, keep_clear: bool, device: str = "cpu",
-        precision: str = "fp32",
+        precision: str = "fp32", threads: int | None = None,
     ) -> None:  # fmt: skip
+        if threads:  # the cores Ray gave this actor (Ray would otherwise leave torch one thread)
+            torch.set_num_threads(threads)
         self.predictor = load_predictor(model, device, precision)
         self.collection = open_collection(collection, "scenes", mode="r+")
         self.tile_size, self.halo, self.keep_clear = tile_size, halo, keep_clear
@@ -176,6 +183,7 @@ def run_decloud(
     halo: int | None = None,
     batch_size: int = 4,
     pool_size: int = 1,
+    cpus_per_actor: int = 1,
     gpus_per_actor: float = 0,
     keep_clear: bool = False,
     precision: str = "fp32",
@@ -209,10 +217,10 @@ def run_decloud(
 
     actor_args = {"collection": collection_path, "model": model, "tile_size": tile_size, "halo": halo,
                   "keep_clear": keep_clear, "device": "cuda" if gpus_per_actor else "cpu",
-                  "precision": precision}  # fmt: skip
+                  "precision": precision, "threads": cpus_per_actor if use_ray else None}  # fmt: skip
     unit_errors: dict[str, str] = {}
     with tqdm(total=len(todo), desc="decloud", unit="unit", disable=not progress) as bar:
-        for result in _results(todo, actor_args, batch_size, pool_size, gpus_per_actor, use_ray):
+        for result in _results(todo, actor_args, batch_size, pool_size, cpus_per_actor, gpus_per_actor, use_ray):
             for scene_name, error in zip(result["scene"], result["error"], strict=True):
                 if error:
                     unit_errors.setdefault(str(scene_name), str(error))
@@ -232,7 +240,9 @@ def run_decloud(
     return summary
 
 
-def _results(todo: list[dict], actor_args: dict, batch_size: int, pool_size: int, gpus: float, use_ray: bool):
+def _results(
+    todo: list[dict], actor_args: dict, batch_size: int, pool_size: int, cpus: int, gpus: float, use_ray: bool
+):
     """Output batches of the actor over all work units: through Ray Data, or in this process."""
     if not todo:
         return
@@ -247,7 +257,7 @@ def _results(todo: list[dict], actor_args: dict, batch_size: int, pool_size: int
     ray.init(ignore_reinit_error=True)
     dataset = ray.data.from_items(todo).map_batches(
         DecloudActor, fn_constructor_kwargs=actor_args, batch_size=batch_size, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=pool_size), num_gpus=gpus or None,
+        compute=ray.data.ActorPoolStrategy(size=pool_size), num_cpus=cpus, num_gpus=gpus or None,
     )  # fmt: skip
     yield from dataset.iter_batches(batch_size=None, batch_format="numpy")
 

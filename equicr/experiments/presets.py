@@ -58,6 +58,7 @@ class ExperimentPreset:
     subset_sizes: tuple[int, ...]  # Table II's small training sets ("all" is always added)
     synthetic: SyntheticData | None = None  # None: the data must be given (an ingested SEN12MS-CR collection)
     input_modes: tuple[str, ...] = INPUT_MODES
+    caveats: tuple[str, ...] = ()  # what the report must say about how far its numbers carry
 
     def model(self, architecture: str, input_mode: str) -> ModelConfig:
         """The model config of ``architecture`` with ``input_mode``."""
@@ -81,6 +82,21 @@ PRESETS: dict[str, ExperimentPreset] = {
         training=TrainConfig(epochs=20, batch_size=8, learning_rate=1e-3, cpus_per_worker=2, seed=0),
         subset_sizes=(12, 60),
         synthetic=SyntheticData(count=600, size=48, seed=0),
+        caveats=(
+            "Scale: models of 44 thousand parameters (the paper: 18.7 million) trained for 20 epochs on 360 "
+            "synthetic 48-px patches (the paper: 114,056 real 256-px patches). Absolute numbers are not comparable "
+            "with the paper's (32.06 dB for EquiCR, 31.84 dB for DSen2-CR with SAR+optical input); only the "
+            "comparisons between rows of one table mean anything, and only as far as the synthetic scenes resemble "
+            "real ones.",
+            "One seed per run, no repeats: the spread between seeds was not measured, so a gap of a few tenths of "
+            "a dB between two cells is not evidence on its own.",
+            "Table II's sizes are scaled down with the data (12 and 60 of 360 patches for the paper's 100 and 1000 "
+            "of 114,056); every size trains for the same number of steps.",
+            "The real patches are out of distribution: the models never saw real imagery, there are only 12 of "
+            "them, ten are not georeferenced and some pairs show real change between the cloudy and the clear "
+            "date (../shared/data/README.md). Their tables measure transfer from synthetic to real data, not the "
+            "method; under thick cloud the models mostly fail to reconstruct the ground.",
+        ),
     ),
     "paper": ExperimentPreset(
         name="paper",

@@ -131,6 +131,8 @@ def write_results(preset: ExperimentPreset, work: str | Path, report: str | Path
         scale_table(preset, manifest),
         "",
     ]
+    if preset.caveats:
+        lines += ["## Reading these numbers", "", *(f"- {caveat}" for caveat in preset.caveats), ""]
     for target in manifest["targets"]:
         lines += _target_section(preset, paths, target, manifest, figures, report.parent)
     lines += ["## Runs", "", markdown_table(
