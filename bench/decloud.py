@@ -4,8 +4,10 @@
     python bench/decloud.py --width 156 --blocks 16 --scene 4096 --gpus   # the real thing, on a GPU node
 
 Model-only: the prepared model (what the pipeline runs for a checkpoint) on one tile of random
-input, no I/O, no halo. Pipeline: ``run_decloud`` over a scene in this process, and on Ray Data with
-one actor (Ray already started: cluster start-up is a once-per-job cost). Efficiency is pipeline
+input, no I/O, no halo. Pipeline: ``run_decloud`` over a scene in this process for each tile size,
+and on Ray Data at the default tile size with every core as one actor and as one actor per core
+(Ray already started: cluster start-up is a once-per-job cost; actor start-up and model loading
+are counted). Efficiency is pipeline
 output pixels per second over model-only output pixels per second. The halo defaults to 34 px, the
 full-size model's receptive-field radius, whatever the bench model's depth, so the halo overhead
 is the full model's. Peak memory (max RSS) of a process declouding scenes of two sizes at one tile
@@ -30,7 +32,7 @@ from benchlib import interleaved_medians, print_table, write_results
 from equicr.checkpoint import save_checkpoint
 from equicr.data.collection import open_collection
 from equicr.data.synthetic import write_synthetic_scenes
-from equicr.decloud.pipeline import DONE_ARRAY, run_decloud
+from equicr.decloud.pipeline import DEFAULT_TILE_SIZE, DONE_ARRAY, run_decloud
 from equicr.decloud.predictors import load_predictor
 from equicr.decloud.tiling import plan_units
 from equicr.models import ModelConfig, build_model
@@ -45,16 +47,15 @@ def halo_overhead(scene: int, tile: int, halo: int) -> float:
     return read / scene**2
 
 
-def decloud_seconds(collection: str, checkpoint: str, tile: int, halo: int, use_ray: bool) -> float:
-    """Seconds of one full ``run_decloud`` over the collection: every unit computed, none skipped as done.
-
-    On Ray Data: one actor with every core of this machine, the cores the model-only figure uses.
-    """
+def decloud_seconds(
+    collection: str, checkpoint: str, tile: int, halo: int, use_ray: bool, actors: int = 1, cores: int = 1
+) -> float:
+    """Seconds of one full ``run_decloud`` over the collection: every unit computed, none skipped as done."""
     scenes = open_collection(collection, "scenes", mode="r+")["scenes"]
     for name, _ in scenes.groups():
         if DONE_ARRAY in scenes[name]:
             scenes[name][DONE_ARRAY][:] = False
-    summary = run_decloud(collection, checkpoint, tile_size=tile, halo=halo, cpus_per_actor=os.cpu_count(),
+    summary = run_decloud(collection, checkpoint, tile_size=tile, halo=halo, pool_size=actors, cpus_per_actor=cores,
                           overwrite=True, use_ray=use_ray, progress=False)  # fmt: skip
     if summary.scenes_failed or summary.units_skipped:
         raise RuntimeError(f"declouding failed or skipped units: {summary}")
@@ -75,6 +76,7 @@ def main() -> None:
     parser.add_argument("--scene", type=int, default=2048, help="scene side in pixels (default: %(default)s)")
     parser.add_argument("--tiles", type=int, nargs="+", default=[256, 512, 1024], help="tile sizes to compare")
     parser.add_argument("--halo", type=int, default=FULL_MODEL_HALO, help="halo in pixels (default: %(default)s)")
+    parser.add_argument("--ray-tile", type=int, default=DEFAULT_TILE_SIZE, help="tile size of the Ray Data runs")
     parser.add_argument("--memory-tile", type=int, default=512, help="tile size of the memory probe")
     parser.add_argument("--out", type=Path, help="JSON file (default: bench/results/decloud.json)")
     parser.add_argument("--probe-memory", nargs=4, help=argparse.SUPPRESS)
@@ -95,33 +97,44 @@ def main() -> None:
         small = str(write_synthetic_scenes(Path(folder) / "small.zarr", [(args.scene // 2, args.scene // 2)], seed=1))
         predictor = load_predictor(checkpoint)
         ray.init(num_cpus=None, include_dashboard=False, log_to_driver=False)
-        rows = []
+        rows, model_pixels = [], {}
         for tile in args.tiles:
             inputs = np.random.default_rng(0).uniform(0, 2, (1, config.in_channels, tile, tile)).astype(np.float32)
-            timings = interleaved_medians({
-                "model": lambda inputs=inputs: predictor.predict(inputs),
-            }, rounds=3)  # fmt: skip
-            model_pixels = tile**2 / timings["model"]
-            in_process = decloud_seconds(collection, checkpoint, tile, args.halo, use_ray=False)
-            on_ray = decloud_seconds(collection, checkpoint, tile, args.halo, use_ray=True)
+            timings = interleaved_medians({"model": lambda inputs=inputs: predictor.predict(inputs)}, rounds=3)
+            model_pixels[tile] = tile**2 / timings["model"]
+            in_process = args.scene**2 / decloud_seconds(collection, checkpoint, tile, args.halo, use_ray=False)
             rows.append({
                 "tile": tile, "halo": args.halo, "read / written": halo_overhead(args.scene, tile, args.halo),
-                "model Mpx/s": model_pixels / 1e6,
-                "in-process Mpx/s": args.scene**2 / in_process / 1e6, "Ray Data Mpx/s": args.scene**2 / on_ray / 1e6,
-                "in-process efficiency": args.scene**2 / in_process / model_pixels,
-                "Ray Data efficiency": args.scene**2 / on_ray / model_pixels,
+                "interior read / written": (tile + 2 * args.halo) ** 2 / tile**2,
+                "model Mpx/s": model_pixels[tile] / 1e6, "pipeline Mpx/s": in_process / 1e6,
+                "efficiency": in_process / model_pixels[tile],
             })  # fmt: skip
+        cores = os.cpu_count()
+        on_ray = []
+        for actors, cores_each in ((1, cores), (cores, 1)):  # every core, as one actor or one actor per core
+            pixels = args.scene**2 / decloud_seconds(collection, checkpoint, args.ray_tile, args.halo, True, actors,
+                                                     cores_each)  # fmt: skip
+            on_ray.append(
+                {
+                    "tile": args.ray_tile,
+                    "actors x cores": f"{actors} x {cores_each}",
+                    "pipeline Mpx/s": pixels / 1e6,
+                    "efficiency": pixels / model_pixels[args.ray_tile],
+                }
+            )
         ray.shutdown()
-        print(f"EquiCR width {args.width} x {args.blocks} blocks, scene {args.scene} px, halo {args.halo} px")
+        print(f"EquiCR width {args.width} x {args.blocks} blocks, scene {args.scene} px, halo {args.halo} px; "
+              f"in this process, then on Ray Data")  # fmt: skip
         print_table(rows, list(rows[0]))
+        print_table(on_ray, list(on_ray[0]))
         memory = [
             {"scene": side, "tile": args.memory_tile, "max RSS MB": peak_memory_mb(path, checkpoint, args.memory_tile,
                                                                                  args.halo)}
             for side, path in ((args.scene // 2, small), (args.scene, collection))
         ]  # fmt: skip
         print_table(memory, list(memory[0]))
-    write_results("decloud", {"model": config.to_dict(), "scene": args.scene, "throughput": rows, "memory": memory},
-                  args.out)  # fmt: skip
+    write_results("decloud", {"model": config.to_dict(), "scene": args.scene, "in_process": rows, "ray_data": on_ray,
+                              "memory": memory}, args.out)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -30,7 +30,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--tile-size", type=int, default=DEFAULT_TILE_SIZE, help="output tile side (default: %(default)s)"
     )
     parser.add_argument("--halo", type=int, help="pixels read around each tile (default: receptive-field radius)")
-    parser.add_argument("--batch-size", type=int, default=4, help="tiles per actor call (default: %(default)s)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=1,
+        help="tiles per actor call; 1 spreads the tiles over every actor (default: %(default)s)",
+    )
     parser.add_argument("--pool-size", type=int, default=1, help="actors, each with its own model (default: 1)")
     parser.add_argument(
         "--cpus-per-actor", type=int, default=1, help="CPU cores (torch threads) per actor (default: %(default)s)"

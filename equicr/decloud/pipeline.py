@@ -181,7 +181,7 @@ def run_decloud(
     scenes: list[str] | None = None,
     tile_size: int = DEFAULT_TILE_SIZE,
     halo: int | None = None,
-    batch_size: int = 4,
+    batch_size: int = 1,
     pool_size: int = 1,
     cpus_per_actor: int = 1,
     gpus_per_actor: float = 0,
