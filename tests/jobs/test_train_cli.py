@@ -68,7 +68,9 @@ def ray_cluster():
         yield env, f"http://127.0.0.1:{dashboard_port}", Path(folder)
     finally:
         stop_cluster(folder)
-        assert not [p for p in psutil.process_iter(["cmdline"]) if folder in " ".join(p.info["cmdline"] or [])]
+        # Exited processes whose parent has not reaped them yet (zombies) hold nothing: only live ones count.
+        live = [p for p in psutil.process_iter(["cmdline", "status"]) if p.info["status"] != psutil.STATUS_ZOMBIE]
+        assert not [p for p in live if folder in " ".join(p.info["cmdline"] or [])]
         shutil.rmtree(folder, ignore_errors=True)
 
 
