@@ -58,6 +58,8 @@ class ExperimentPreset:
     subset_sizes: tuple[int, ...]  # Table II's small training sets ("all" is always added)
     synthetic: SyntheticData | None = None  # None: the data must be given (an ingested SEN12MS-CR collection)
     input_modes: tuple[str, ...] = INPUT_MODES
+    eval_actors: int = 1  # Ray Data scoring actors for large test splits
+    eval_gpus_per_actor: float = 0
     caveats: tuple[str, ...] = ()  # what the report must say about how far its numbers carry
 
     def model(self, architecture: str, input_mode: str) -> ModelConfig:
@@ -106,5 +108,7 @@ PRESETS: dict[str, ExperimentPreset] = {
             epochs=30, batch_size=8, learning_rate=3e-4, num_workers=4, use_gpu=True, loader_workers=4, seed=0
         ),  # fmt: skip
         subset_sizes=(100, 1000),
+        eval_actors=4,
+        eval_gpus_per_actor=1,
     ),
 }

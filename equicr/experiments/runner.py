@@ -83,11 +83,14 @@ def prepare_real_patches(work: Path, shared_data: Path | None) -> str | None:
     return str(path)
 
 
-def evaluate_once(model: str, collection: str, folder: Path, title: str) -> None:
+def evaluate_once(preset: ExperimentPreset, model: str, collection: str, folder: Path, title: str) -> None:
     """Evaluate ``model`` on the test split of ``collection`` into ``folder`` unless that report exists."""
     if (folder / "summary.json").is_file():
         return
-    write_report(evaluate_split(model, collection, "test"), folder, title)
+    records = evaluate_split(
+        model, collection, "test", pool_size=preset.eval_actors, gpus_per_actor=preset.eval_gpus_per_actor
+    )
+    write_report(records, folder, title)
 
 
 def run_experiments(
@@ -114,7 +117,8 @@ def run_experiments(
     manifest.setdefault("runs", {})
 
     for target, collection in targets.items():
-        evaluate_once(CLOUDY_INPUT, collection, paths.evaluation(target, CLOUDY_INPUT), f"cloudy input on {target}")
+        baseline_folder = paths.evaluation(target, CLOUDY_INPUT)
+        evaluate_once(preset, CLOUDY_INPUT, collection, baseline_folder, f"cloudy input on {target}")
     runs = preset.runs()
     for number, run in enumerate(runs, start=1):
         done = manifest["runs"].get(run.name, {})
@@ -137,7 +141,7 @@ def run_experiments(
             "train_patches": run.subset_size or train_size,
         }
         for target, collection in targets.items():
-            evaluate_once(checkpoint, collection, paths.evaluation(target, run.name), f"{run.name} on {target}")
+            evaluate_once(preset, checkpoint, collection, paths.evaluation(target, run.name), f"{run.name} on {target}")
         _write_atomically(manifest_path, json.dumps(manifest, indent=2))
     _write_atomically(manifest_path, json.dumps(manifest, indent=2))
     return manifest
