@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -63,10 +62,53 @@ def decloud_seconds(
 
 
 def peak_memory_mb(collection: str, checkpoint: str, tile: int, halo: int) -> float:
-    """Max RSS of a fresh process that decloud the collection (as one actor does), in MB."""
+    """Peak resident memory (VmHWM) of a fresh process that declouds the collection as one actor does, in MB.
+
+    Not ``getrusage``'s ``ru_maxrss``: Linux carries it over from the parent through fork and exec,
+    so a child would report at least this (large) process's resident memory.
+    """
     command = [sys.executable, __file__, "--probe-memory", collection, checkpoint, str(tile), str(halo)]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])["max_rss_mb"]
+
+
+def throughput(args: argparse.Namespace, config: ModelConfig, checkpoint: str, collection: str):
+    """Model-only and pipeline throughput at each tile size, and on Ray Data at ``args.ray_tile``."""
+    import ray
+
+    predictor = load_predictor(checkpoint)
+    ray.init(num_cpus=None, include_dashboard=False, log_to_driver=False)
+    rows, model_pixels = [], {}
+    for tile in args.tiles:
+        inputs = np.random.default_rng(0).uniform(0, 2, (1, config.in_channels, tile, tile)).astype(np.float32)
+        timings = interleaved_medians({"model": lambda inputs=inputs: predictor.predict(inputs)}, rounds=3)
+        model_pixels[tile] = tile**2 / timings["model"]
+        in_process = args.scene**2 / decloud_seconds(collection, checkpoint, tile, args.halo, use_ray=False)
+        rows.append({
+            "tile": tile, "halo": args.halo, "read / written": halo_overhead(args.scene, tile, args.halo),
+            "interior read / written": (tile + 2 * args.halo) ** 2 / tile**2,
+            "model Mpx/s": model_pixels[tile] / 1e6, "pipeline Mpx/s": in_process / 1e6,
+            "efficiency": in_process / model_pixels[tile],
+        })  # fmt: skip
+    cores = os.cpu_count()
+    on_ray = []
+    for actors, cores_each in ((1, cores), (cores, 1)):  # every core, as one actor or one actor per core
+        pixels = args.scene**2 / decloud_seconds(collection, checkpoint, args.ray_tile, args.halo, True, actors,
+                                                 cores_each)  # fmt: skip
+        on_ray.append(
+            {
+                "tile": args.ray_tile,
+                "actors x cores": f"{actors} x {cores_each}",
+                "pipeline Mpx/s": pixels / 1e6,
+                "efficiency": pixels / model_pixels[args.ray_tile],
+            }
+        )
+    ray.shutdown()
+    print(f"EquiCR width {args.width} x {args.blocks} blocks, scene {args.scene} px, halo {args.halo} px; "
+          f"in this process, then on Ray Data")  # fmt: skip
+    print_table(rows, list(rows[0]))
+    print_table(on_ray, list(on_ray[0]))
+    return rows, on_ray
 
 
 def main() -> None:
@@ -79,15 +121,16 @@ def main() -> None:
     parser.add_argument("--ray-tile", type=int, default=DEFAULT_TILE_SIZE, help="tile size of the Ray Data runs")
     parser.add_argument("--memory-tile", type=int, default=512, help="tile size of the memory probe")
     parser.add_argument("--out", type=Path, help="JSON file (default: bench/results/decloud.json)")
+    parser.add_argument("--memory-only", action="store_true", help="only the memory probes")
     parser.add_argument("--probe-memory", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe_memory:
         collection, checkpoint, tile, halo = args.probe_memory
         decloud_seconds(collection, checkpoint, int(tile), int(halo), use_ray=False)
-        print(json.dumps({"max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        status = Path("/proc/self/status").read_text().splitlines()
+        peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+        print(json.dumps({"max_rss_mb": peak_kb / 1024}))
         return
-
-    import ray
 
     torch.manual_seed(0)
     config = ModelConfig(width=args.width, num_blocks=args.blocks)
@@ -95,44 +138,16 @@ def main() -> None:
         checkpoint = str(save_checkpoint(Path(folder) / "model.pt", build_model(config, identity_start=False), config))
         collection = str(write_synthetic_scenes(Path(folder) / "scenes.zarr", [(args.scene, args.scene)], seed=0))
         small = str(write_synthetic_scenes(Path(folder) / "small.zarr", [(args.scene // 2, args.scene // 2)], seed=1))
-        predictor = load_predictor(checkpoint)
-        ray.init(num_cpus=None, include_dashboard=False, log_to_driver=False)
-        rows, model_pixels = [], {}
-        for tile in args.tiles:
-            inputs = np.random.default_rng(0).uniform(0, 2, (1, config.in_channels, tile, tile)).astype(np.float32)
-            timings = interleaved_medians({"model": lambda inputs=inputs: predictor.predict(inputs)}, rounds=3)
-            model_pixels[tile] = tile**2 / timings["model"]
-            in_process = args.scene**2 / decloud_seconds(collection, checkpoint, tile, args.halo, use_ray=False)
-            rows.append({
-                "tile": tile, "halo": args.halo, "read / written": halo_overhead(args.scene, tile, args.halo),
-                "interior read / written": (tile + 2 * args.halo) ** 2 / tile**2,
-                "model Mpx/s": model_pixels[tile] / 1e6, "pipeline Mpx/s": in_process / 1e6,
-                "efficiency": in_process / model_pixels[tile],
-            })  # fmt: skip
-        cores = os.cpu_count()
-        on_ray = []
-        for actors, cores_each in ((1, cores), (cores, 1)):  # every core, as one actor or one actor per core
-            pixels = args.scene**2 / decloud_seconds(collection, checkpoint, args.ray_tile, args.halo, True, actors,
-                                                     cores_each)  # fmt: skip
-            on_ray.append(
-                {
-                    "tile": args.ray_tile,
-                    "actors x cores": f"{actors} x {cores_each}",
-                    "pipeline Mpx/s": pixels / 1e6,
-                    "efficiency": pixels / model_pixels[args.ray_tile],
-                }
-            )
-        ray.shutdown()
-        print(f"EquiCR width {args.width} x {args.blocks} blocks, scene {args.scene} px, halo {args.halo} px; "
-              f"in this process, then on Ray Data")  # fmt: skip
-        print_table(rows, list(rows[0]))
-        print_table(on_ray, list(on_ray[0]))
+        rows, on_ray = ([], []) if args.memory_only else throughput(args, config, checkpoint, collection)
         memory = [
-            {"scene": side, "tile": args.memory_tile, "max RSS MB": peak_memory_mb(path, checkpoint, args.memory_tile,
+            {"scene": side, "tile": args.memory_tile, "peak RSS MB": peak_memory_mb(path, checkpoint, args.memory_tile,
                                                                                  args.halo)}
             for side, path in ((args.scene // 2, small), (args.scene, collection))
         ]  # fmt: skip
         print_table(memory, list(memory[0]))
+    if args.memory_only:
+        write_results("decloud_memory", {"model": config.to_dict(), "memory": memory}, args.out)
+        return
     write_results("decloud", {"model": config.to_dict(), "scene": args.scene, "in_process": rows, "ray_data": on_ray,
                               "memory": memory}, args.out)  # fmt: skip
 

@@ -78,9 +78,10 @@ def scene_problem(scene: zarr.Group) -> str | None:
     if scene["s1"].shape[1:] != scene["s2_cloudy"].shape[1:]:
         return f"s1 is {scene['s1'].shape[1:]} px but s2_cloudy is {scene['s2_cloudy'].shape[1:]} px: not one grid"
     nan_count = 0
-    rows = scene["s1"].shape[1]
-    for start in range(0, rows, SCENE_CHUNK):  # block by block: memory stays bounded for any scene size
-        nan_count += int(np.isnan(scene["s1"][:, start : start + SCENE_CHUNK]).sum())
+    _, rows, cols = scene["s1"].shape
+    for top in range(0, rows, SCENE_CHUNK):  # chunk by chunk: memory stays bounded for any scene size
+        for left in range(0, cols, SCENE_CHUNK):
+            nan_count += int(np.isnan(scene["s1"][:, top : top + SCENE_CHUNK, left : left + SCENE_CHUNK]).sum())
     if nan_count:
         return f"s1 holds {nan_count} NaN pixels"
     return None
