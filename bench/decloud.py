@@ -31,7 +31,14 @@ from benchlib import interleaved_medians, print_table, write_results
 from equicr.checkpoint import save_checkpoint
 from equicr.data.collection import open_collection
 from equicr.data.synthetic import write_synthetic_scenes
-from equicr.decloud.pipeline import DEFAULT_TILE_SIZE, DONE_ARRAY, run_decloud
+from equicr.decloud.pipeline import (
+    DEFAULT_TILE_SIZE,
+    DONE_ARRAY,
+    DecloudActor,
+    model_record,
+    prepare_output,
+    run_decloud,
+)
 from equicr.decloud.predictors import load_predictor
 from equicr.decloud.tiling import plan_units
 from equicr.models import ModelConfig, build_model
@@ -111,6 +118,27 @@ def throughput(args: argparse.Namespace, config: ModelConfig, checkpoint: str, c
     return rows, on_ray
 
 
+def resident_mb() -> float:
+    """This process's resident memory now (VmRSS), in MB."""
+    status = Path("/proc/self/status").read_text().splitlines()
+    return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+def rss_per_unit(collection: str, checkpoint: str, tile: int, halo: int) -> list[dict]:
+    """Resident memory after each work unit of the collection's first scene, run by one actor in this process."""
+    scenes = open_collection(collection, "scenes", mode="r+")["scenes"]
+    name = next(name for name, _ in scenes.groups())
+    record, halo = model_record(checkpoint, tile, halo, keep_clear=False)
+    prepare_output(scenes[name], name, record, tile, overwrite=True)
+    actor = DecloudActor(collection, checkpoint, tile, halo, keep_clear=False)
+    rows = []
+    for number, unit in enumerate(plan_units(name, *scenes[name]["s2_cloudy"].shape[1:], tile, halo)):
+        actor.process(name, unit.tile_row, unit.tile_col)
+        window = f"{unit.read.row_stop - unit.read.row_start}x{unit.read.col_stop - unit.read.col_start}"
+        rows.append({"unit": number, "window": window, "RSS MB after": resident_mb()})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--width", type=int, default=64, help="EquiCR regular fields (default: %(default)s)")
@@ -122,6 +150,7 @@ def main() -> None:
     parser.add_argument("--memory-tile", type=int, default=512, help="tile size of the memory probe")
     parser.add_argument("--out", type=Path, help="JSON file (default: bench/results/decloud.json)")
     parser.add_argument("--memory-only", action="store_true", help="only the memory probes")
+    parser.add_argument("--rss-per-unit", action="store_true", help="only: resident memory after each unit")
     parser.add_argument("--probe-memory", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe_memory:
@@ -138,6 +167,11 @@ def main() -> None:
         checkpoint = str(save_checkpoint(Path(folder) / "model.pt", build_model(config, identity_start=False), config))
         collection = str(write_synthetic_scenes(Path(folder) / "scenes.zarr", [(args.scene, args.scene)], seed=0))
         small = str(write_synthetic_scenes(Path(folder) / "small.zarr", [(args.scene // 2, args.scene // 2)], seed=1))
+        if args.rss_per_unit:
+            per_unit = rss_per_unit(collection, checkpoint, args.memory_tile, args.halo)
+            print_table(per_unit, list(per_unit[0]))
+            write_results("decloud_rss_per_unit", {"model": config.to_dict(), "units": per_unit}, args.out)
+            return
         rows, on_ray = ([], []) if args.memory_only else throughput(args, config, checkpoint, collection)
         memory = [
             {"scene": side, "tile": args.memory_tile, "peak RSS MB": peak_memory_mb(path, checkpoint, args.memory_tile,
