@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"score on a Ray Data actor pool (default: when the split has {RAY_MIN_PATCHES} patches or more)",
     )
     parser.add_argument("--actors", type=int, default=1, help="Ray Data scoring actors (default: %(default)s)")
+    parser.add_argument("--cpus-per-actor", type=int, default=1, help="cores (torch threads) per scoring actor")
     parser.add_argument("--gpus-per-actor", type=float, default=0, help="GPUs per scoring actor (default: CPU)")
     parser.add_argument("--samples", type=int, nargs="*", default=[0, 1, 2, 3], help="sample indices to draw")
     args = parser.parse_args(argv)
@@ -59,7 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.model and args.collection):
         parser.error("--model and --collection are required (or use --compare)")
     try:
-        records = evaluate_split(args.model, args.collection, args.split, args.ray, args.actors, args.gpus_per_actor)
+        records = evaluate_split(
+            args.model,
+            args.collection,
+            args.split,
+            args.ray,
+            args.actors,
+            args.gpus_per_actor,
+            cpus_per_actor=args.cpus_per_actor,
+        )
         summary = write_report(records, args.out, args.title or f"{args.model} on {args.split}")
         chosen = [i for i in args.samples if i < len(records)]
         if chosen:

@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 import zarr
 from tqdm import tqdm
 
+from equicr.actor_pool import claim_cores, map_with_actors
 from equicr.bands import S1_BANDS, S2_BANDS
 from equicr.data.clouds import detect_clouds
 from equicr.data.collection import BAND_DIMENSION, SCENE_CHUNK, open_collection, scene_names
@@ -124,8 +124,7 @@ class DecloudActor:
         self, collection: str, model: str, tile_size: int, halo: int, keep_clear: bool, device: str = "cpu",
         precision: str = "fp32", threads: int | None = None,
     ) -> None:  # fmt: skip
-        if threads:  # the cores Ray gave this actor (Ray would otherwise leave torch one thread)
-            torch.set_num_threads(threads)
+        claim_cores(threads)
         self.predictor = load_predictor(model, device, precision)
         self.collection = open_collection(collection, "scenes", mode="r+")
         self.tile_size, self.halo, self.keep_clear = tile_size, halo, keep_clear
@@ -218,10 +217,13 @@ def run_decloud(
 
     actor_args = {"collection": collection_path, "model": model, "tile_size": tile_size, "halo": halo,
                   "keep_clear": keep_clear, "device": "cuda" if gpus_per_actor else "cpu",
-                  "precision": precision, "threads": cpus_per_actor if use_ray else None}  # fmt: skip
+                  "precision": precision}  # fmt: skip
     unit_errors: dict[str, str] = {}
     with tqdm(total=len(todo), desc="decloud", unit="unit", disable=not progress) as bar:
-        for result in _results(todo, actor_args, batch_size, pool_size, cpus_per_actor, gpus_per_actor, use_ray):
+        results = map_with_actors(
+            todo, DecloudActor, actor_args, batch_size, pool_size, cpus_per_actor, gpus_per_actor, use_ray
+        )
+        for result in results:
             for scene_name, error in zip(result["scene"], result["error"], strict=True):
                 if error:
                     unit_errors.setdefault(str(scene_name), str(error))
@@ -239,28 +241,6 @@ def run_decloud(
     summary.seconds = time.perf_counter() - started
     collection.attrs["last_decloud_run"] = json.loads(json.dumps({**asdict(summary), "model": model}))
     return summary
-
-
-def _results(
-    todo: list[dict], actor_args: dict, batch_size: int, pool_size: int, cpus: int, gpus: float, use_ray: bool
-):
-    """Output batches of the actor over all work units: through Ray Data, or in this process."""
-    if not todo:
-        return
-    if not use_ray:
-        actor = DecloudActor(**actor_args)
-        for start in range(0, len(todo), batch_size):
-            items = todo[start : start + batch_size]
-            yield actor({key: np.array([item[key] for item in items], dtype=object) for key in items[0]})
-        return
-    import ray
-
-    ray.init(ignore_reinit_error=True)
-    dataset = ray.data.from_items(todo).map_batches(
-        DecloudActor, fn_constructor_kwargs=actor_args, batch_size=batch_size, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=pool_size), num_cpus=cpus, num_gpus=gpus or None,
-    )  # fmt: skip
-    yield from dataset.iter_batches(batch_size=None, batch_format="numpy")
 
 
 def decloud_whole_image(model: str | Path, s1: np.ndarray, s2_cloudy: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from equicr.actor_pool import claim_cores, map_with_actors
 from equicr.data.dataset import PatchDataset
 from equicr.decloud.predictors import Predictor, load_predictor
 from equicr.evaluation.aggregate import METRICS
@@ -47,7 +48,11 @@ def predictor_for(model: str | Path, device: str = "cpu", precision: str = "fp32
 class PatchScorer:
     """Scores batches of positions in a split: read the patches, predict them, compute the metrics on reflectance."""
 
-    def __init__(self, model: str, collection: str, split: str, device: str = "cpu", precision: str = "fp32") -> None:
+    def __init__(
+        self, model: str, collection: str, split: str, device: str = "cpu", precision: str = "fp32",
+        threads: int | None = None,
+    ) -> None:  # fmt: skip
+        claim_cores(threads)
         self.predictor = predictor_for(model, device, precision)
         self.dataset = PatchDataset(collection, split, input_mode=self.predictor.config.input_mode)
 
@@ -74,6 +79,7 @@ def evaluate_split(
     gpus_per_actor: float = 0,
     progress: bool = True,
     precision: str = "fp32",
+    cpus_per_actor: int = 1,
 ) -> list[dict]:
     """Per-image metrics and cloud cover of every complete patch of ``split``, in the split's order.
 
@@ -89,7 +95,10 @@ def evaluate_split(
     records: dict[int, dict] = {}
     columns = ["patch_id", "cloud_cover", *METRICS]
     with tqdm(total=count, desc=f"evaluate {split}", unit="patch", disable=not progress) as bar:
-        for batch in _scored_batches(positions, scorer_args, pool_size, gpus_per_actor, use_ray):
+        batches = map_with_actors(
+            positions, PatchScorer, scorer_args, SCORE_BATCH, pool_size, cpus_per_actor, gpus_per_actor, use_ray
+        )
+        for batch in batches:
             for position, *values in zip(batch["position"], *(batch[c] for c in columns), strict=True):
                 records[int(position)] = {c: _plain(v) for c, v in zip(columns, values, strict=True)}
             bar.update(len(batch["position"]))
@@ -99,21 +108,3 @@ def evaluate_split(
 def _plain(value):
     """A numpy scalar from a batch as a plain str or float (for CSV and JSON)."""
     return str(value) if isinstance(value, np.str_ | str) else float(value)
-
-
-def _scored_batches(positions: list[dict], scorer_args: dict, pool_size: int, gpus: float, use_ray: bool):
-    if not positions:
-        return
-    if not use_ray:
-        scorer = PatchScorer(**scorer_args)
-        for start in range(0, len(positions), SCORE_BATCH):
-            yield scorer({"position": np.array([p["position"] for p in positions[start : start + SCORE_BATCH]])})
-        return
-    import ray
-
-    ray.init(ignore_reinit_error=True)
-    dataset = ray.data.from_items(positions).map_batches(
-        PatchScorer, fn_constructor_kwargs=scorer_args, batch_size=SCORE_BATCH, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=pool_size), num_gpus=gpus or None,
-    )  # fmt: skip
-    yield from dataset.iter_batches(batch_size=None, batch_format="numpy")

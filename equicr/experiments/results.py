@@ -147,9 +147,10 @@ def write_results(preset: ExperimentPreset, work: str | Path, report: str | Path
 def _target_section(
     preset: ExperimentPreset, paths: ExperimentPaths, target: str, manifest: dict, figures: Path, root: Path
 ) -> list[str]:
+    count = _summary(paths, target, CLOUDY_INPUT)["mean"]["images"]
     heading = {
-        TEST: "Test split of the experiment's data",
-        REAL: "Real SEN12MS-CR patches (../shared/data: 12 patches of 256 px, the same models)",
+        TEST: f"Test split of the experiment's data ({count} patches)",
+        REAL: f"Real SEN12MS-CR patches (../shared/data: {count} patches of 256 px, the same models)",
     }[target]
     first = table_1(preset, paths, target)
     second = table_2(preset, paths, target, manifest["train_size"])
@@ -165,7 +166,6 @@ def _target_section(
     chart = plot_cover_bins(bins, figures / f"{target}_cover_bins.png")
     checkpoint = manifest["runs"][ExperimentRun("equicr", "sar+opt", None).name]["checkpoint"]
     collection = manifest["targets"][target]
-    count = _summary(paths, target, CLOUDY_INPUT)["mean"]["images"]
     samples = save_samples(checkpoint, collection, "test", list(range(min(PANEL_SAMPLES, count))),
                            figures / f"{target}_samples.png")  # fmt: skip
     psnr_bins = [{"bin": row["bin"], "images": row["images"], **{n: b[i]["psnr"] for n, b in bins.items()}}
