@@ -2,7 +2,8 @@
 
     python export/to_onnx.py --checkpoint runs/equicr-demo --out equicr.onnx
 
-Exits non-zero when verification fails (the file is still written, with its report beside it).
+Exits non-zero when verification fails (the file is still written, with its report beside it; an
+``--out`` URI is uploaded to only when verification passes).
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     report_path = args.report or out.with_suffix(".verification.json")
     report_path.write_text(report.to_json())
     print(report.summary())
-    if is_remote(args.out):
+    if is_remote(args.out) and report.passed:  # a file that fails verification never reaches the object store
         remote_report = args.out.removesuffix(".onnx") + ".verification.json"
         print(f"uploaded {upload(out, args.out)} and {upload(report_path, remote_report)}")
+    elif is_remote(args.out):
+        print(f"verification failed: not uploaded to {args.out}; the file is at {out}", file=sys.stderr)
     print(f"report: {report_path}")
     return 0 if report.passed else 1
 

@@ -25,7 +25,11 @@ from equicr.scaling import network_to_optical_dn, network_to_sar_db  # noqa: E40
 
 
 def write_report(records: list[dict], out: str | Path, title: str) -> dict:
-    """Write the CSV, JSON, Markdown and the cover-bin chart; return the summary."""
+    """Write the CSV, Markdown, the cover-bin chart and, last, ``summary.json``; return the summary.
+
+    ``summary.json`` appears (atomically) only once everything else is written, so its presence
+    marks a finished report: a rerun that finds it can skip the evaluation.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "per_image.csv", "w", newline="") as stream:
@@ -33,7 +37,6 @@ def write_report(records: list[dict], out: str | Path, title: str) -> dict:
         writer.writeheader()
         writer.writerows(records)
     summary = {"title": title, "mean": mean_of_records(records), "cover_bins": cover_bin_medians(records)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
     markdown = [
         f"# {title}",
         "",
@@ -48,6 +51,9 @@ def write_report(records: list[dict], out: str | Path, title: str) -> dict:
     ]
     (out / "summary.md").write_text("\n".join(markdown))
     plot_cover_bins({title: summary["cover_bins"]}, out / "cover_bins.png")
+    temporary = out / ".summary.json.tmp"
+    temporary.write_text(json.dumps(summary, indent=2))
+    temporary.replace(out / "summary.json")
     return summary
 
 
