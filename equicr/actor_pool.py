@@ -2,42 +2,64 @@
 
 Declouding (tiles) and evaluation (patches) both load a model once per actor and then process
 batches of small work descriptions (not pixels: each actor reads and writes its own data). Both
-paths give the same output batches; the in-process path is for small jobs and tests.
+paths give the same output batches; the in-process path is for small jobs and tests. Every job
+that runs such a pool takes the same :class:`ActorPool` settings (``--actors``,
+``--cpus-per-actor``, ``--gpus-per-actor``, ``--ray/--no-ray``; see :mod:`equicr.cli`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
-import torch
+
+#: Jobs that choose on their own (``--ray`` not given) run work of at least this many items on Ray.
+AUTO_RAY_MIN_ITEMS = 512
+
+
+@dataclass(frozen=True)
+class ActorPool:
+    """How many actors run a job, what each one gets, and whether Ray runs them at all."""
+
+    actors: int = 1  # actors, each loading its own model
+    cpus_per_actor: int = 1  # CPU cores per actor, used as its torch threads
+    gpus_per_actor: float = 0  # GPUs per actor; 0 runs on the CPU
+    use_ray: bool = True  # False runs one instance in this process
+
+    def __post_init__(self) -> None:
+        if self.actors < 1 or self.cpus_per_actor < 1 or self.gpus_per_actor < 0:
+            raise ValueError(
+                f"an actor pool needs at least 1 actor of at least 1 CPU and no negative GPUs; got {self.actors} "
+                f"actor(s) of {self.cpus_per_actor} CPU(s) and {self.gpus_per_actor} GPU(s)"
+            )
+
+    @property
+    def device(self) -> str:
+        """Where each actor runs its model."""
+        return "cuda" if self.gpus_per_actor else "cpu"
 
 
 def claim_cores(threads: int | None) -> None:
     """Let torch use the cores Ray gave this actor (Ray otherwise leaves an actor's torch one thread)."""
     if threads:
+        import torch
+
         torch.set_num_threads(threads)
 
 
 def map_with_actors(
-    items: list[dict],
-    actor_class: type,
-    actor_args: dict,
-    batch_size: int,
-    pool_size: int = 1,
-    cpus_per_actor: int = 1,
-    gpus_per_actor: float = 0,
-    use_ray: bool = True,
+    items: list[dict], actor_class: type, actor_args: dict, batch_size: int, pool: ActorPool
 ) -> Iterator[dict[str, np.ndarray]]:
     """Output batches of ``actor_class(**actor_args, threads=...)`` called on batches of ``items``.
 
-    On Ray (the cluster ``ray.init()`` joins) the pool has ``pool_size`` actors with
-    ``cpus_per_actor`` cores (torch threads) and ``gpus_per_actor`` GPUs each; batches come back in
-    completion order. In this process one instance runs the batches in order with this process's threads.
+    On Ray (the cluster ``ray.init()`` joins) the pool has ``pool.actors`` actors, each with its
+    cores (torch threads) and GPUs; batches come back in completion order. In this process one
+    instance runs the batches in order with this process's threads.
     """
     if not items:
         return
-    if not use_ray:
+    if not pool.use_ray:
         actor = actor_class(**actor_args, threads=None)
         for start in range(0, len(items), batch_size):
             chunk = items[start : start + batch_size]
@@ -47,8 +69,8 @@ def map_with_actors(
 
     ray.init(ignore_reinit_error=True)
     dataset = ray.data.from_items(items).map_batches(
-        actor_class, fn_constructor_kwargs={**actor_args, "threads": cpus_per_actor}, batch_size=batch_size,
-        batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=pool_size), num_cpus=cpus_per_actor,
-        num_gpus=gpus_per_actor or None,
+        actor_class, fn_constructor_kwargs={**actor_args, "threads": pool.cpus_per_actor}, batch_size=batch_size,
+        batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=pool.actors), num_cpus=pool.cpus_per_actor,
+        num_gpus=pool.gpus_per_actor or None,
     )  # fmt: skip
     yield from dataset.iter_batches(batch_size=None, batch_format="numpy")

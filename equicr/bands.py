@@ -1,12 +1,15 @@
-"""Band metadata of the sensors EquiCR reads: names, order and the network's input layouts.
+"""Sensor facts as data: band names and order, the images of a triplet, and the network's input layouts.
 
-Everything that depends on band order (readers, scaling, the model's long skip, ONNX metadata)
-takes it from here, so the order is stated exactly once.
+Everything that depends on band order, pixel type or fill value (readers, collections, scaling,
+the model's long skip, ONNX metadata, plots) takes it from here, so each fact is stated once.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
+
+import numpy as np
 
 #: Sentinel-2 Level-1C bands in SEN12MS-CR file order; values are digital numbers (reflectance x 10000).
 S2_BANDS: tuple[str, ...] = (
@@ -17,30 +20,67 @@ S2_BANDS: tuple[str, ...] = (
 S2_RGB_BANDS: tuple[str, ...] = ("B04", "B03", "B02")
 #: Sentinel-1 GRD polarisations in SEN12MS-CR file order; values are backscatter in dB.
 S1_BANDS: tuple[str, ...] = ("VV", "VH")
+#: SEN12MS-CR patches (the training and evaluation unit) are this many pixels square, at 10 m.
+PATCH_SIZE = 256
+
+
+@dataclass(frozen=True)
+class Product:
+    """What one image of a triplet holds: band names in order, pixel type, fill value, Zarr band dimension."""
+
+    bands: tuple[str, ...]
+    dtype: np.dtype
+    fill: float
+    band_dimension: str  # S1 and S2 differ so that xarray can open both arrays in one dataset
+
+
+#: The three images of a triplet (in the order they are read): SAR, cloudy optical, cloud-free optical.
+#: Fill values are the dataset's: SAR 0.0 dB, optical DN 0 (see :mod:`equicr.scaling` for the policy).
+PRODUCTS: dict[str, Product] = {
+    "s1": Product(S1_BANDS, np.dtype(np.float32), 0.0, "s1_band"),
+    "s2_cloudy": Product(S2_BANDS, np.dtype(np.uint16), 0, "s2_band"),
+    "s2": Product(S2_BANDS, np.dtype(np.uint16), 0, "s2_band"),
+}
+TRIPLET: tuple[str, ...] = tuple(PRODUCTS)
 
 InputMode = Literal["sar+opt", "opt", "sar"]
-#: The paper's input modes (Table I): SAR plus cloudy optical, cloudy optical only, SAR only.
-INPUT_MODES: tuple[InputMode, ...] = ("sar+opt", "opt", "sar")
+#: The paper's input modes (Table I) and their network input channels, in channel order. Optical
+#: bands come first, then SAR, as in DSen2-CR, so the long skip takes the first ``len(S2_BANDS)``
+#: channels whenever the mode has optical input.
+INPUT_MODE_BANDS: dict[InputMode, tuple[str, ...]] = {
+    "sar+opt": S2_BANDS + S1_BANDS,
+    "opt": S2_BANDS,
+    "sar": S1_BANDS,
+}
+INPUT_MODES: tuple[InputMode, ...] = tuple(INPUT_MODE_BANDS)
 
 
 def input_bands(mode: InputMode) -> tuple[str, ...]:
-    """Names of the network's input channels for an input mode, in channel order.
-
-    Optical bands come first, then SAR, as in DSen2-CR, so the long skip takes the first
-    ``len(S2_BANDS)`` channels whenever the mode has optical input.
-    """
-    if mode == "sar+opt":
-        return S2_BANDS + S1_BANDS
-    if mode == "opt":
-        return S2_BANDS
-    if mode == "sar":
-        return S1_BANDS
-    raise ValueError(f"unknown input mode {mode!r}; expected one of {INPUT_MODES}")
+    """Names of the network's input channels for an input mode, in channel order."""
+    if mode not in INPUT_MODE_BANDS:
+        raise ValueError(f"unknown input mode {mode!r}; expected one of {INPUT_MODES}")
+    return INPUT_MODE_BANDS[mode]
 
 
 def has_optical_input(mode: InputMode) -> bool:
     """Whether the mode feeds the cloudy optical image (and so has the long skip)."""
-    return mode in ("sar+opt", "opt")
+    return S2_BANDS[0] in input_bands(mode)
+
+
+def has_sar_input(mode: InputMode) -> bool:
+    """Whether the mode feeds the SAR image."""
+    return S1_BANDS[0] in input_bands(mode)
+
+
+def optical_channels(mode: InputMode) -> slice:
+    """Where the cloudy optical bands sit among a mode's input channels (an empty slice when absent)."""
+    return slice(0, len(S2_BANDS)) if has_optical_input(mode) else slice(0, 0)
+
+
+def sar_channels(mode: InputMode) -> slice:
+    """Where the SAR bands sit among a mode's input channels (an empty slice when absent)."""
+    bands = input_bands(mode)
+    return slice(len(bands) - len(S1_BANDS), len(bands)) if has_sar_input(mode) else slice(0, 0)
 
 
 def band_indices(names: tuple[str, ...], of: tuple[str, ...] = S2_BANDS) -> list[int]:

@@ -9,20 +9,27 @@ into an eval-mode model would leave that cache stale.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pyarrow.fs
 import torch
 from torch import nn
 
 from equicr.models import ModelConfig, build_model
-from equicr.storage import local_path
+
+if TYPE_CHECKING:
+    from ray.train import Result
+from equicr.storage import atomic_output, is_remote, join, local_path, normalise, uri
 
 #: Identifies EquiCR checkpoint files and the layout version of their contents.
 CHECKPOINT_FORMAT = "equicr-checkpoint"
 CHECKPOINT_VERSION = 1
+#: File name of the checkpoint inside each Ray Train checkpoint directory.
+CHECKPOINT_FILE = "model.pt"
+#: The reported metric that ranks a run's checkpoints (higher is better); Ray Train keeps the best.
+BEST_METRIC = "val_psnr"
 
 
 class CheckpointMismatchError(ValueError):
@@ -55,8 +62,6 @@ def save_checkpoint(
 
     ``metadata`` holds plain values only (numbers, strings, lists, dicts), e.g. epoch and metrics.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
@@ -65,27 +70,15 @@ def save_checkpoint(
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "metadata": metadata,
     }
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(payload, temporary)
-    os.replace(temporary, path)
-    return path
+    with atomic_output(path) as temporary:
+        torch.save(payload, temporary)
+    return Path(path)
 
 
 def read_checkpoint(path: str | Path, expected_config: ModelConfig | None = None) -> Checkpoint:
     """Read a checkpoint file (local or a URI); refuse one not ours or whose config differs from ``expected_config``."""
     path = local_path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several kinds for a damaged or foreign file
-        raise CheckpointMismatchError(f"{path} is not a readable checkpoint: {error}") from error
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointMismatchError(f"{path} is not an EquiCR checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointMismatchError(
-            f"{path} has checkpoint version {payload.get('version')}; this code reads version {CHECKPOINT_VERSION}"
-        )
+    payload = _load_payload(path)
     config = ModelConfig.from_dict(payload["model_config"])
     if expected_config is not None and config != expected_config:
         differences = ", ".join(
@@ -94,6 +87,28 @@ def read_checkpoint(path: str | Path, expected_config: ModelConfig | None = None
         )
         raise CheckpointMismatchError(f"{path} was saved for a different model ({differences})")
     return Checkpoint(config, payload["weights"], payload["optimizer"], payload["metadata"])
+
+
+def read_checkpoint_config(path: str | Path) -> ModelConfig:
+    """The model config of a local checkpoint file, without reading its tensors (memory-mapped)."""
+    return ModelConfig.from_dict(_load_payload(Path(path), mmap=True)["model_config"])
+
+
+def _load_payload(path: Path, mmap: bool = False) -> dict:
+    """A checkpoint file's contents, checked to be ours and of this version."""
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as error:  # torch raises several kinds for a damaged or foreign file
+        raise CheckpointMismatchError(f"{path} is not a readable checkpoint: {error}") from error
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointMismatchError(f"{path} is not an EquiCR checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointMismatchError(
+            f"{path} has checkpoint version {payload.get('version')}; this code reads version {CHECKPOINT_VERSION}"
+        )
+    return payload
 
 
 def load_weights(model: nn.Module, weights: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
@@ -139,13 +154,34 @@ def load_model(
     return model, checkpoint
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file, or the best one (by validation PSNR) of a training run's folder; local or a URI."""
-    path = local_path(path)
-    if path.is_file():
-        return path
-    candidates = sorted(path.glob("checkpoint_*/model.pt")) if path.is_dir() else []
-    if not candidates:
-        raise FileNotFoundError(f"{path} is neither a checkpoint file nor a run folder with checkpoint_*/model.pt")
-    scored = [(read_checkpoint(c).metadata.get("metrics", {}).get("val_psnr", float("-inf")), c) for c in candidates]
-    return max(scored)[1]
+def best_checkpoint_file(result: Result) -> str | None:
+    """Location (path or URI) of the checkpoint file Ray Train ranks best by :data:`BEST_METRIC`, if any."""
+    best = result.get_best_checkpoint(BEST_METRIC, "max") if result.best_checkpoints else None
+    return None if best is None else join(uri(best.filesystem, best.path), CHECKPOINT_FILE)
+
+
+def resolve_checkpoint(location: str | Path) -> str:
+    """A checkpoint file itself, or the best checkpoint file of a Ray Train run folder; a path or a URI.
+
+    A run folder is read through Ray Train's own record of its checkpoints and their metrics
+    (``Result.from_path``); no checkpoint is opened to choose.
+    """
+    location = normalise(location)
+    if is_remote(location):
+        filesystem, path = pyarrow.fs.FileSystem.from_uri(location)
+    else:
+        filesystem, path = pyarrow.fs.LocalFileSystem(), str(Path(location).absolute())
+    kind = filesystem.get_file_info(path).type
+    if kind == pyarrow.fs.FileType.File:
+        return location
+    if kind == pyarrow.fs.FileType.Directory:
+        from ray.train import Result
+
+        try:
+            best = best_checkpoint_file(Result.from_path(location))
+        except RuntimeError as error:  # Ray's words for "not a run folder"
+            raise FileNotFoundError(f"{location} is a folder but not a Ray Train run: {error}") from error
+        if best is None:
+            raise FileNotFoundError(f"run folder {location} holds no checkpoint yet")
+        return best
+    raise FileNotFoundError(f"{location} is neither a checkpoint file nor a Ray Train run folder")

@@ -21,6 +21,9 @@ SSIM_SIGMA = 1.5
 SSIM_TRUNCATE = 3.5
 #: SSIM's stabilising constants, relative to the data range.
 SSIM_K1, SSIM_K2 = 0.01, 0.03
+#: PSNR of identical images (RMSE 0) is reported as this many dB instead of infinity, everywhere:
+#: training history, evaluation records, means and reports all see the same finite number.
+PSNR_CAP_DB = 100.0
 #: Names of the metrics :func:`image_metrics` returns, and whether higher is better.
 HIGHER_IS_BETTER: dict[str, bool] = {"psnr": True, "mae": False, "ssim": True, "sam": False}
 
@@ -40,10 +43,10 @@ def mae(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def psnr(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Peak signal-to-noise ratio per image in dB, ``20 log10(DATA_RANGE / RMSE)``; inf for identical images."""
+    """Peak signal-to-noise ratio per image in dB, ``20 log10(DATA_RANGE / RMSE)``, at most :data:`PSNR_CAP_DB`."""
     _check_pair(prediction, target)
     rmse = (prediction.double() - target.double()).pow(2).flatten(1).mean(dim=1).sqrt()
-    return (20.0 * torch.log10(DATA_RANGE / rmse)).to(prediction.dtype)
+    return (20.0 * torch.log10(DATA_RANGE / rmse)).clamp(max=PSNR_CAP_DB).to(prediction.dtype)
 
 
 def _gaussian_window(sigma: float, truncate: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -113,9 +116,5 @@ def image_metrics(prediction: torch.Tensor, target: torch.Tensor) -> dict[str, t
 
 
 def mean_metrics(per_image: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Average per-image metrics over images (non-finite PSNR of perfect images is left out of the mean)."""
-    means = {}
-    for name, values in per_image.items():
-        finite = values[torch.isfinite(values)]
-        means[name] = float(finite.double().mean()) if finite.numel() else math.nan
-    return means
+    """Average per-image metrics over images (NaN for a metric with no images)."""
+    return {name: float(values.double().mean()) if values.numel() else math.nan for name, values in per_image.items()}

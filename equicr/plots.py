@@ -10,8 +10,8 @@ matplotlib.use("Agg")  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from equicr.bands import S2_BANDS, S2_RGB_BANDS, band_indices  # noqa: E402
-from equicr.scaling import OPTICAL_DN_MAX  # noqa: E402
+from equicr.bands import S1_BANDS, S2_BANDS, S2_RGB_BANDS, band_indices  # noqa: E402
+from equicr.scaling import OPTICAL_DN_MAX, SAR_DB_RANGE  # noqa: E402
 
 #: Reflectance shown as white in true-colour images (typical land is dark at full scale).
 TRUE_COLOUR_WHITE = 0.3
@@ -24,8 +24,9 @@ def true_colour(dn: np.ndarray) -> np.ndarray:
 
 
 def sar_false_colour(db: np.ndarray) -> np.ndarray:
-    """Sentinel-1 dB (2, H, W) to a grey image (H, W) of VV in [0, 1]."""
-    return np.clip((db[0] + 25.0) / 25.0, 0, 1)
+    """Sentinel-1 dB (2, H, W) to a grey image (H, W) of VV in [0, 1] over the network's VV range."""
+    lower, upper = SAR_DB_RANGE["VV"]
+    return np.clip((db[band_indices(("VV",), S1_BANDS)[0]] - lower) / (upper - lower), 0, 1)
 
 
 def save_panels(path: str | Path, rows: list[dict[str, np.ndarray]], titles: list[str] | None = None) -> Path:

@@ -5,25 +5,30 @@ backscatter in dB (float32). Network units: optical DN clipped to [0, 10000] and
 SAR clipped per band to its dB range and mapped linearly onto [0, 2]. Metric units: optical
 reflectance clipped to [0, 1].
 
-No-data policy, applied on purpose:
+No-data policy, the one policy of ingest, declouding, evaluation and the ONNX runtime:
 - SAR: a value of exactly 0.0 dB is SEN12MS-CR's fill value and NaN means no measurement. Both
   are set to the band's lowest backscatter (network value 0: "no return"), the least informative
-  value, and :func:`sar_nodata_mask` reports where that happened.
+  value, and :func:`sar_nodata_mask` reports where that happened. Some no-data pixels are normal
+  (swath edges) and never stop a scene.
 - Optical: DN 0 in every band is fill; it stays 0 (network value 0) and :func:`optical_nodata_mask`
   reports it. NaN cannot occur in DN (integers), so a float optical array with NaN is refused: it
   means the data was corrupted upstream, and silently filling it would hide that.
+- An image that is no-data everywhere carries nothing: :func:`nodata_problem` says so, and ingest
+  refuses such an item by name instead of storing it.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
-import torch
 
-from equicr.bands import S1_BANDS, S2_BANDS
+from equicr.bands import PRODUCTS, S1_BANDS, S2_BANDS, has_optical_input, has_sar_input
 
-ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, torch.Tensor)
+if TYPE_CHECKING:
+    import torch
+
+ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, "torch.Tensor")
 
 #: Largest valid optical digital number: reflectance 1.0.
 OPTICAL_DN_MAX = 10000.0
@@ -34,9 +39,9 @@ SAR_DB_RANGE: dict[str, tuple[float, float]] = {"VV": (-25.0, 0.0), "VH": (-32.5
 #: SAR network units span [0, SAR_NETWORK_SPAN].
 SAR_NETWORK_SPAN = 2.0
 #: SEN12MS-CR's SAR fill value, in dB.
-SAR_FILL_DB = 0.0
+SAR_FILL_DB = PRODUCTS["s1"].fill
 #: Sentinel-2 DN fill value.
-OPTICAL_FILL_DN = 0
+OPTICAL_FILL_DN = PRODUCTS["s2"].fill
 
 
 def _sar_bounds() -> tuple[np.ndarray, np.ndarray]:
@@ -62,6 +67,15 @@ def sar_nodata_mask(db: np.ndarray) -> np.ndarray:
     """True where any SAR band is NaN or exactly the fill value, shape (..., H, W)."""
     _check_bands(db, S1_BANDS, "SAR dB")
     return np.any(np.isnan(db) | (db == SAR_FILL_DB), axis=-3)
+
+
+def nodata_problem(s1_db: np.ndarray | None = None, s2_dn: np.ndarray | None = None) -> str | None:
+    """Why images cannot be used at all under the no-data policy (no valid pixel anywhere), or None."""
+    if s1_db is not None and sar_nodata_mask(s1_db).all():
+        return "the Sentinel-1 image holds no valid backscatter (every pixel NaN or the fill value)"
+    if s2_dn is not None and optical_nodata_mask(s2_dn).all():
+        return "the Sentinel-2 image holds no valid pixel (every pixel is fill, DN 0)"
+    return None
 
 
 def optical_dn_to_network(dn: np.ndarray) -> np.ndarray:
@@ -117,14 +131,12 @@ def network_inputs(s1_db: np.ndarray | None, s2_cloudy_dn: np.ndarray | None, in
     mode does not use may be None; a missing image the mode needs is refused by name.
     """
     parts = []
-    if input_mode in ("sar+opt", "opt"):
+    if has_optical_input(input_mode):
         if s2_cloudy_dn is None:
             raise ValueError(f"input mode {input_mode!r} needs the cloudy Sentinel-2 image (bands {S2_BANDS})")
         parts.append(optical_dn_to_network(s2_cloudy_dn))
-    if input_mode in ("sar+opt", "sar"):
+    if has_sar_input(input_mode):
         if s1_db is None:
             raise ValueError(f"input mode {input_mode!r} needs the Sentinel-1 image (bands {S1_BANDS})")
         parts.append(sar_db_to_network(s1_db))
-    if not parts:
-        raise ValueError(f"unknown input mode {input_mode!r}")
     return np.concatenate(parts, axis=-3)

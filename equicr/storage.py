@@ -1,49 +1,144 @@
-"""Local paths and object-store URIs (``s3://``, ``gs://``) for the files the package reads whole.
+"""Where the package reads and writes files: local paths and object-store URIs, written atomically.
+
+Three things live here and nowhere else:
+
+- :func:`normalise` turns a ``file://`` URI into a plain path and leaves every other location as it
+  is, so every reader and writer sees one spelling of a local file.
+- :func:`atomic_output` is the one way the package writes a file or folder that a reader may look
+  at: the content goes to a temporary sibling and appears under its name only once complete (a
+  rename on local disk, a single upload to an object store, where a put is atomic). A crash never
+  leaves a half-written output that looks finished.
+- :func:`local_path` gives torch and ONNX Runtime, which only open local files, a local copy of a
+  remote file, cached once. The endpoint and credentials come from the environment as usual
+  (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, an instance profile, ...).
 
 Zarr collections are read in place through fsspec (:mod:`equicr.data.collection`) and Ray Train
-writes checkpoints through pyarrow; a checkpoint or ONNX file on object storage is copied once to
-a local cache before torch or ONNX Runtime opens it. The endpoint and credentials come from the
-environment as usual (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, an instance profile, ...).
+writes checkpoints through pyarrow.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pyarrow.fs
 
 #: Where remote files are copied to; override with EQUICR_CACHE.
 CACHE_DIR = Path(os.environ.get("EQUICR_CACHE", Path(tempfile.gettempdir()) / "equicr-cache"))
+FILE_SCHEME = "file://"
+
+
+def normalise(location: str | Path) -> str:
+    """One spelling per location: a ``file://`` URI becomes its plain path, anything else is unchanged."""
+    text = str(location)
+    return text[len(FILE_SCHEME) :] if text.startswith(FILE_SCHEME) else text
 
 
 def is_remote(location: str | Path) -> bool:
     """Whether ``location`` is a URI of something other than the local file system."""
-    text = str(location)
-    return "://" in text and not text.startswith("file://")
+    return "://" in normalise(location)
+
+
+def join(location: str | Path, *parts: str) -> str:
+    """``location`` with path ``parts`` appended, for local paths and URIs alike."""
+    text = normalise(location)
+    if not is_remote(text):
+        return str(Path(text, *parts))
+    return "/".join([text.rstrip("/"), *(part.strip("/") for part in parts)])
+
+
+def uri(filesystem: pyarrow.fs.FileSystem, path: str) -> str:
+    """The location of ``path`` on a pyarrow ``filesystem`` (as Ray Train hands them out): a plain path or a URI."""
+    if isinstance(filesystem, pyarrow.fs.LocalFileSystem):
+        return path
+    return f"{filesystem.type_name}://{path.lstrip('/')}"
 
 
 def local_path(location: str | Path) -> Path:
     """A local path for ``location``: itself when local, else a fresh copy (file or folder) in the cache."""
     if not is_remote(location):
-        text = str(location)
-        return Path(text[len("file://") :] if text.startswith("file://") else text)
+        return Path(normalise(location))
     filesystem, remote = pyarrow.fs.FileSystem.from_uri(str(location))
     info = filesystem.get_file_info(remote)
     if info.type == pyarrow.fs.FileType.NotFound:
         raise FileNotFoundError(f"{location} does not exist")
     copy = CACHE_DIR / hashlib.sha256(str(location).encode()).hexdigest()[:16] / Path(remote).name
     copy.parent.mkdir(parents=True, exist_ok=True)
-    pyarrow.fs.copy_files(remote, str(copy), source_filesystem=filesystem,
-                          destination_filesystem=pyarrow.fs.LocalFileSystem())  # fmt: skip
+    with atomic_output(copy) as temporary:
+        pyarrow.fs.copy_files(remote, str(temporary), source_filesystem=filesystem,
+                              destination_filesystem=pyarrow.fs.LocalFileSystem())  # fmt: skip
     return copy
 
 
-def upload(local: Path, location: str) -> str:
-    """Copy the local file ``local`` to the object-store URI ``location``; return ``location``."""
+def upload(local: str | Path, location: str) -> str:
+    """Copy the local file ``local`` to the object-store URI ``location`` in one put; return ``location``."""
     filesystem, remote = pyarrow.fs.FileSystem.from_uri(location)
     pyarrow.fs.copy_files(str(local), remote, source_filesystem=pyarrow.fs.LocalFileSystem(),
                           destination_filesystem=filesystem)  # fmt: skip
     return location
+
+
+@contextmanager
+def atomic_output(location: str | Path) -> Iterator[Path]:
+    """Yield a local temporary path to write ``location``'s content to; publish it only if the block succeeds.
+
+    The temporary path does not exist yet: write a file or create a folder there. On success a local
+    ``location`` is replaced by it with one rename (a folder only where ``location`` does not exist
+    yet); a URI receives it as one upload. On an exception nothing appears at ``location`` and the
+    temporary is removed.
+    """
+    remote = is_remote(location)
+    if remote:
+        staging = Path(tempfile.mkdtemp(prefix="equicr-upload-"))
+        temporary = staging / Path(str(location).rstrip("/")).name
+    else:
+        final = Path(normalise(location))
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temporary = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+        _remove(temporary)
+    try:
+        yield temporary
+        if remote:
+            upload(temporary, str(location))
+        else:
+            os.replace(temporary, final)
+    finally:
+        _remove(staging if remote else temporary)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None, so that it serialises as strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def json_text(value: Any) -> str:
+    """Strict JSON (NaN and infinities as ``null``), indented for people."""
+    return json.dumps(json_safe(value), indent=2, allow_nan=False)
+
+
+def write_json(location: str | Path, value: Any) -> str:
+    """Write ``value`` as strict JSON to ``location`` (path or URI), atomically; return the location."""
+    with atomic_output(location) as temporary:
+        temporary.write_text(json_text(value))
+    return str(location)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from equicr.metrics import image_metrics, mae, mean_metrics, psnr, sam, ssim
+from equicr.metrics import PSNR_CAP_DB, image_metrics, mae, mean_metrics, psnr, sam, ssim
 from equicr.scaling import optical_dn_to_reflectance
 
 SSIM_TOLERANCE = 1e-4  # the bound against scikit-image
@@ -48,7 +48,7 @@ def test_psnr_and_mae_follow_their_definitions():
     torch.testing.assert_close(mae(prediction, target), torch.tensor([0.1, 0.1]))
     expected = torch.tensor([20 * math.log10(1 / 0.1), 20 * math.log10(1 / math.sqrt(0.02))])
     torch.testing.assert_close(psnr(prediction, target), expected)
-    assert psnr(target, target)[0] == math.inf
+    assert psnr(target, target)[0] == PSNR_CAP_DB  # identical images: the cap, not infinity
 
 
 def test_sam_angles_in_degrees_and_no_nan_on_zero_pixels():
@@ -68,9 +68,10 @@ def test_metrics_refuse_mismatched_shapes():
         image_metrics(torch.zeros(1, 13, 8, 8), torch.zeros(1, 12, 8, 8))
 
 
-def test_mean_metrics_skips_infinite_psnr():
-    means = mean_metrics({"psnr": torch.tensor([math.inf, 30.0, 40.0]), "mae": torch.tensor([0.0, 0.1, 0.2])})
-    assert means == pytest.approx({"psnr": 35.0, "mae": 0.1})
+def test_mean_metrics_count_every_image():
+    means = mean_metrics({"psnr": torch.tensor([100.0, 30.0, 50.0]), "mae": torch.tensor([0.0, 0.1, 0.2])})
+    assert means == pytest.approx({"psnr": 60.0, "mae": 0.1})
+    assert math.isnan(mean_metrics({"psnr": torch.tensor([])})["psnr"])
 
 
 def test_real_patch_metrics_are_finite_and_ordered(real_triplet):

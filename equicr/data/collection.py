@@ -24,8 +24,9 @@ import fsspec
 import numpy as np
 import zarr
 
-from equicr.bands import S1_BANDS, S2_BANDS
+from equicr.bands import PATCH_SIZE, PRODUCTS, S1_BANDS, S2_BANDS, TRIPLET
 from equicr.data.rasters import GeoReference
+from equicr.storage import normalise
 
 CollectionKind = Literal["patches", "scenes"]
 #: Attribute that marks a store as an EquiCR collection.
@@ -36,33 +37,14 @@ METADATA_CHUNK = 1024
 #: Scene pixels are chunked in squares of this size (bands stay in one chunk).
 SCENE_CHUNK = 512
 
-#: Pixel arrays of a triplet: bands, dtype and fill value.
-PIXEL_ARRAYS: dict[str, tuple[tuple[str, ...], str, float]] = {
-    "s1": (S1_BANDS, "float32", 0.0),
-    "s2_cloudy": (S2_BANDS, "uint16", 0),
-    "s2": (S2_BANDS, "uint16", 0),
-}
-#: Name of the band dimension per array; S1 and S2 differ so that xarray can open both in one dataset.
-BAND_DIMENSION: dict[str, str] = {"s1": "s1_band", "s2_cloudy": "s2_band", "s2": "s2_band"}
-
 
 class CollectionError(ValueError):
     """A store is not the collection it was expected to be."""
 
 
-def zarr_location(path: str | Path) -> str:
-    """What to hand zarr for a path or URI.
-
-    ``file://`` URIs become plain paths (zarr's local store writes chunks atomically and creates
-    folders); other URIs (``s3://``, ``gs://``) go to zarr's fsspec store.
-    """
-    text = str(path)
-    return text[len("file://") :] if text.startswith("file://") else text
-
-
 def store_exists(path: str | Path) -> bool:
     """Whether anything is stored at a local path or object-store URI (fsspec resolves the scheme)."""
-    filesystem, location = fsspec.core.url_to_fs(zarr_location(path))
+    filesystem, location = fsspec.core.url_to_fs(normalise(path))
     return filesystem.exists(location)
 
 
@@ -78,7 +60,7 @@ def _schema(kind: CollectionKind, **extra: Any) -> dict[str, Any]:
 def open_collection(path: str | Path, kind: CollectionKind, mode: Literal["r", "r+"] = "r") -> zarr.Group:
     """Open an existing collection and check its schema marker, kind and version."""
     try:
-        group = zarr.open_group(zarr_location(path), mode=mode)
+        group = zarr.open_group(normalise(path), mode=mode)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError) as error:
         raise CollectionError(f"{path} is not a Zarr group; create it with jobs/ingest.py") from error
     marker = group.attrs.get(SCHEMA_ATTRIBUTE)
@@ -98,16 +80,18 @@ def open_collection(path: str | Path, kind: CollectionKind, mode: Literal["r", "
 # ----------------------------------------------------------------------------------------- patches
 
 
-def create_patches(path: str | Path, patch_ids: list[str], patch_size: int = 256) -> zarr.Group:
+def create_patches(path: str | Path, patch_ids: list[str], patch_size: int = PATCH_SIZE) -> zarr.Group:
     """Create an empty patches collection for ``patch_ids`` (in this order) and return it."""
     if store_exists(path):
         raise CollectionError(f"{path} already exists; open it to resume, or choose another path")
     count = len(patch_ids)
-    group = zarr.open_group(zarr_location(path), mode="w-")
-    for name, (bands, dtype, fill) in PIXEL_ARRAYS.items():
+    group = zarr.open_group(normalise(path), mode="w-")
+    for name in TRIPLET:
+        product = PRODUCTS[name]
+        bands = len(product.bands)
         group.create_array(
-            name, shape=(count, len(bands), patch_size, patch_size), chunks=(1, len(bands), patch_size, patch_size),
-            dtype=dtype, fill_value=fill, dimension_names=["patch", BAND_DIMENSION[name], "y", "x"],
+            name, shape=(count, bands, patch_size, patch_size), chunks=(1, bands, patch_size, patch_size),
+            dtype=product.dtype, fill_value=product.fill, dimension_names=["patch", product.band_dimension, "y", "x"],
         )  # fmt: skip
     chunk = (min(METADATA_CHUNK, max(count, 1)),)
     group.create_array("patch_id", shape=(count,), chunks=chunk, dtype=str, dimension_names=["patch"])[:] = np.array(
@@ -134,8 +118,9 @@ def validate_patches(group: zarr.Group, path: str | Path = "") -> int:
     count = group["patch_id"].shape[0] if "patch_id" in group else None
     if count is None:
         raise CollectionError(f"{path}: patches collection has no 'patch_id' array")
-    size = group.attrs.get("patch_size", 256)
-    for name, (bands, dtype, _) in PIXEL_ARRAYS.items():
+    size = group.attrs.get("patch_size", PATCH_SIZE)
+    for name in TRIPLET:
+        bands, dtype = PRODUCTS[name].bands, PRODUCTS[name].dtype
         expected = (count, len(bands), size, size)
         if name not in group:
             raise CollectionError(f"{path}: patches collection lacks the '{name}' array")
@@ -207,30 +192,54 @@ def create_scenes(path: str | Path) -> zarr.Group:
     """Create an empty scenes collection, or open an existing one to add scenes to."""
     if store_exists(path):
         return open_collection(path, "scenes", mode="r+")
-    group = zarr.open_group(zarr_location(path), mode="w-")
+    group = zarr.open_group(normalise(path), mode="w-")
     group.create_group("scenes")
     group.attrs.update(_schema("scenes"))
     return group
 
 
+#: The images a scene holds, in the order they are read.
+SCENE_IMAGES: tuple[str, ...] = ("s1", "s2_cloudy")
+
+
+def scene_layout_problem(shapes: dict[str, tuple[int, ...]]) -> str | None:
+    """Why images of these shapes cannot form a scene (missing image, wrong bands, two grids), or None.
+
+    The one scene check: ingest applies it to the arrays it is about to write, decloud to the
+    arrays a collection holds.
+    """
+    for name in SCENE_IMAGES:
+        bands = PRODUCTS[name].bands
+        if name not in shapes:
+            return f"no '{name}' array"
+        if len(shapes[name]) != 3 or shapes[name][0] != len(bands):
+            return f"'{name}' has shape {tuple(shapes[name])}, expected ({len(bands)}, H, W) with bands {bands}"
+    grids = {name: tuple(shapes[name][1:]) for name in SCENE_IMAGES}
+    if len(set(grids.values())) > 1:
+        return " but ".join(f"{name} is {grid} px" for name, grid in grids.items()) + ": not one grid"
+    return None
+
+
+def stored_scene_problem(scene: zarr.Group) -> str | None:
+    """Why a stored scene cannot be processed (see :func:`scene_layout_problem`), or None."""
+    return scene_layout_problem({name: scene[name].shape for name in SCENE_IMAGES if name in scene})
+
+
 def write_scene(collection: zarr.Group, name: str, s1: np.ndarray, s2_cloudy: np.ndarray, geo: GeoReference) -> None:
     """Add one scene (any size; S1 and S2 on one grid). The scene counts only once its 'complete' attribute is set."""
-    if s1.shape[1:] != s2_cloudy.shape[1:]:
-        raise CollectionError(f"scene {name}: s1 is {s1.shape[1:]} px but s2_cloudy is {s2_cloudy.shape[1:]} px")
+    problem = scene_layout_problem({"s1": s1.shape, "s2_cloudy": s2_cloudy.shape})
+    if problem is not None:
+        raise CollectionError(f"scene {name}: {problem}")
     scene = collection["scenes"].create_group(name, overwrite=True)
     scene.attrs.update({"crs": geo.crs, "transform": list(geo.transform), "complete": False})
-    for array_name, data in (("s1", s1), ("s2_cloudy", s2_cloudy)):
-        bands, dtype, fill = PIXEL_ARRAYS[array_name]
-        chunks = (len(bands), min(SCENE_CHUNK, data.shape[1]), min(SCENE_CHUNK, data.shape[2]))
+    for array_name, data in zip(SCENE_IMAGES, (s1, s2_cloudy), strict=True):
+        product = PRODUCTS[array_name]
+        chunks = (len(product.bands), min(SCENE_CHUNK, data.shape[1]), min(SCENE_CHUNK, data.shape[2]))
         array = scene.create_array(
-            array_name,
-            shape=data.shape,
-            chunks=chunks,
-            dtype=dtype,
-            fill_value=fill,
-            dimension_names=[BAND_DIMENSION[array_name], "y", "x"],
-        )
-        array[:] = data.astype(dtype, copy=False)
+            array_name, shape=data.shape, chunks=chunks, dtype=product.dtype, fill_value=product.fill,
+            dimension_names=[product.band_dimension, "y", "x"],
+        )  # fmt: skip
+        array[:] = data.astype(product.dtype, copy=False)
     scene.attrs["complete"] = True
 
 

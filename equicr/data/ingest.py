@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from equicr.data.clouds import detect_clouds
@@ -32,6 +31,7 @@ from equicr.data.collection import (
 )
 from equicr.data.rasters import RasterError, read_raster
 from equicr.data.sen12mscr import SPLITS, index_tree, read_triplet
+from equicr.scaling import nodata_problem
 
 #: Patches handed to one task at a time.
 INGEST_BATCH = 16
@@ -170,8 +170,9 @@ def ingest_scenes(
                     f"scene {name}: {s1_path} ({s1.data.shape[1]}x{s1.data.shape[2]} px, {s1.geo}) and {s2_path} "
                     f"({s2.data.shape[1]}x{s2.data.shape[2]} px, {s2.geo}) are not on the same grid"
                 )
-            if np.isnan(s1.data).all():
-                raise RasterError(f"scene {name}: {s1_path} holds no valid SAR value")
+            problem = nodata_problem(s1.data, s2.data)
+            if problem is not None:
+                raise RasterError(f"scene {name} ({s1_path}, {s2_path}): {problem}")
             write_scene(collection, name, s1.data, s2.data, s1.geo)
             report.written += 1
         except (RasterError, FileNotFoundError) as error:

@@ -14,7 +14,7 @@ import numpy as np
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
-from equicr.bands import S1_BANDS, S2_BANDS
+from equicr.bands import PRODUCTS
 
 
 class RasterError(ValueError):
@@ -43,14 +43,6 @@ class Raster:
     geo: GeoReference
 
 
-#: Expected band names and data type per role.
-ROLES: dict[str, tuple[tuple[str, ...], np.dtype]] = {
-    "s1": (S1_BANDS, np.dtype(np.float32)),
-    "s2": (S2_BANDS, np.dtype(np.uint16)),
-    "s2_cloudy": (S2_BANDS, np.dtype(np.uint16)),
-}
-
-
 def read_raster(path: str | Path, role: str, size: tuple[int, int] | None = None) -> Raster:
     """Read a GeoTIFF as ``role`` ("s1", "s2" or "s2_cloudy") and check bands, dtype and optionally size.
 
@@ -77,7 +69,7 @@ def read_raster(path: str | Path, role: str, size: tuple[int, int] | None = None
 
 def _check_layout(dataset: rasterio.DatasetReader, path: Path, role: str, size: tuple[int, int] | None) -> None:
     """Refuse an open raster whose band count, data type or size does not fit ``role``."""
-    bands, dtype = ROLES[role]
+    bands, dtype = PRODUCTS[role].bands, PRODUCTS[role].dtype
     if dataset.count != len(bands):
         raise RasterError(f"{path}: {role} needs {len(bands)} bands {bands}, the file has {dataset.count}")
     if np.dtype(dataset.dtypes[0]) != dtype:

@@ -15,15 +15,12 @@ from typing import Literal
 
 import numpy as np
 
+from equicr.bands import PATCH_SIZE, TRIPLET
 from equicr.data.rasters import GeoReference, RasterError, read_raster
 
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[Split, ...] = ("train", "val", "test")
-#: The three files of a triplet, in the order they are read.
-KINDS: tuple[str, ...] = ("s1", "s2_cloudy", "s2")
 SEASONS: tuple[str, ...] = ("ROIs1158_spring", "ROIs1868_summer", "ROIs1970_fall", "ROIs2017_winter")
-#: SEN12MS-CR patches are 256 x 256 px at 10 m.
-PATCH_SIZE = 256
 TEST_SCENES: dict[str, frozenset[int]] = {
     "ROIs1158_spring": frozenset({106, 123, 140, 31, 44}),
     "ROIs1868_summer": frozenset({119, 73}),
@@ -90,12 +87,12 @@ def index_tree(root: str | Path) -> tuple[list[PatchRecord], list[str]]:
         found[key][match["kind"]] = path
     records, problems = [], []
     for (season, scene, patch), paths in sorted(found.items()):
-        missing = [kind for kind in KINDS if kind not in paths]
+        missing = [kind for kind in TRIPLET if kind not in paths]
         if missing:
             expected = [str(patch_path(root, season, kind, scene, patch)) for kind in missing]
             problems.append(f"{season} scene {scene} patch {patch}: missing {', '.join(expected)}")
             continue
-        records.append(PatchRecord(season, scene, patch, {kind: paths[kind] for kind in KINDS}))
+        records.append(PatchRecord(season, scene, patch, {kind: paths[kind] for kind in TRIPLET}))
     return records, problems
 
 
@@ -111,7 +108,7 @@ class Triplet:
 
 def read_triplet(paths: dict[str, Path], size: tuple[int, int] | None = (PATCH_SIZE, PATCH_SIZE)) -> Triplet:
     """Read and check a triplet: bands, dtypes, size, and one CRS and transform for the three files."""
-    rasters = {kind: read_raster(paths[kind], kind, size=size) for kind in KINDS}
+    rasters = {kind: read_raster(paths[kind], kind, size=size) for kind in TRIPLET}
     reference = rasters["s1"]
     for kind in ("s2_cloudy", "s2"):
         if rasters[kind].geo != reference.geo:
@@ -134,6 +131,6 @@ def real_evaluation_triplets(shared_data: Path) -> list[tuple[str, dict[str, Pat
     triplets = [(record.patch_id, record.paths, "test") for record in records]
     loose = shared_data / "real-triplets"
     for s1 in sorted((loose / "s1").glob("*.tif")):
-        paths = {kind: loose / kind / s1.name for kind in KINDS}
+        paths = {kind: loose / kind / s1.name for kind in TRIPLET}
         triplets.append((f"real_{s1.stem}", paths, "test"))
     return triplets

@@ -10,8 +10,6 @@ The spectra are plausible enough that s2cloudless finds the clouds.
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from equicr.data.collection import (
 from equicr.data.rasters import GeoReference
 from equicr.data.sen12mscr import patch_path
 from equicr.scaling import OPTICAL_DN_MAX
+from equicr.storage import atomic_output
 
 #: Typical top-of-atmosphere reflectance per land-cover class, bands B01..B12.
 CLASS_SPECTRA: dict[str, list[float]] = {
@@ -210,10 +209,8 @@ def ensure_synthetic_patches(
     """
     if not path.exists():
         print(f"making the synthetic collection {path} ({count} patches of {size} px)")
-        temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        shutil.rmtree(temporary, ignore_errors=True)
-        write_synthetic_patches(temporary, count, size, seed, split_fractions)
-        os.replace(temporary, path)
+        with atomic_output(path) as temporary:
+            write_synthetic_patches(temporary, count, size, seed, split_fractions)
     return path
 
 

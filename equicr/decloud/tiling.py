@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Output tile side in pixels: one work unit and one output chunk. Each unit is read with a halo
+#: (34 px for the full model), so small tiles spend most of their time on the halo: 256-px tiles
+#: compute 1.6x the pixels they write, 1024-px tiles 1.14x (bench/decloud.py). The activations of a
+#: full-size EquiCR on a 1092-px window take about 3 GB each in float32: lower --tile-size for
+#: accelerators with less than about 16 GB.
+DEFAULT_TILE_SIZE = 1024
+
 
 @dataclass(frozen=True)
 class Window:

@@ -21,15 +21,13 @@ from onnx import helper, numpy_helper
 from torch import nn
 
 from equicr.deploy.compact import compact_model
-from equicr.deploy.metadata import INPUT_NAME, OUTPUT_NAME, build_metadata
+from equicr.deploy.metadata import FILTER_FORMS, INPUT_NAME, OUTPUT_NAME, WEIGHT_DTYPES, build_metadata
 from equicr.models import ModelConfig, count_parameters
 from equicr.models.equivariant import EquiCR
+from equicr.storage import atomic_output
 
 #: ONNX opset of exported files.
 OPSET = 18
-WEIGHT_DTYPES = ("float32", "float16")
-#: How EquiCR's filters are stored: expanded from the basis in the graph, or expanded in the file.
-FILTER_FORMS = ("basis", "expanded")
 
 
 def plain_torch_model(model: nn.Module) -> nn.Module:
@@ -50,8 +48,6 @@ def export_onnx(
         raise ValueError(f"weights_dtype must be one of {WEIGHT_DTYPES}, not {weights_dtype!r}")
     if filters not in FILTER_FORMS:
         raise ValueError(f"filters must be one of {FILTER_FORMS}, not {filters!r}")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     compact = isinstance(model, EquiCR) and filters == "basis"
     plain = compact_model(model) if compact else plain_torch_model(model)
     example = torch.rand(
@@ -77,10 +73,9 @@ def export_onnx(
     )
     onnx.helper.set_model_props(graph, metadata)
     onnx.checker.check_model(graph)
-    temporary = out.with_name(f".{out.name}.tmp")
-    onnx.save(graph, str(temporary))
-    temporary.replace(out)  # a failed export never leaves a file that looks finished
-    return out
+    with atomic_output(out) as temporary:  # a failed export never leaves a file that looks finished
+        onnx.save(graph, str(temporary))
+    return Path(out)
 
 
 def store_weights_as_float16(graph: onnx.ModelProto) -> None:

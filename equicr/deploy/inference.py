@@ -10,15 +10,13 @@ is 8-40 DN of reflectance), and the output is float32 in the default memory layo
 from __future__ import annotations
 
 import copy
-from typing import Literal
 
 import torch
 from torch import nn
 
+from equicr.models.config import PRECISIONS, Precision
 from equicr.models.plain import CloudRemovalNet
 
-Precision = Literal["fp32", "bf16"]
-PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 #: Largest error of an output against the float32 reference, relative to the reference's largest
 #: magnitude: channels-last float32 differs only by summation order; bfloat16 rounds every

@@ -21,6 +21,10 @@ KEY_PREFIX = "equicr."
 #: Libraries whose versions are recorded in the file.
 RECORDED_LIBRARIES = ("equicr", "torch", "escnn", "onnx", "onnxruntime", "numpy")
 INPUT_NAME, OUTPUT_NAME = "inputs", "prediction"
+#: How the weights are stored in the file (computation stays float32 either way).
+WEIGHT_DTYPES = ("float32", "float16")
+#: How EquiCR's filters are stored: expanded from the basis in the graph, or expanded in the file.
+FILTER_FORMS = ("basis", "expanded")
 
 
 def scaling_constants() -> dict[str, Any]:

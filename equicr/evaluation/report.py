@@ -8,7 +8,6 @@ per bin, the paper's Fig. 3) and ``samples.png`` (cloudy input, SAR, prediction,
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import matplotlib
@@ -17,11 +16,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from equicr.bands import optical_channels, sar_channels  # noqa: E402
 from equicr.data.dataset import PatchDataset  # noqa: E402
+from equicr.deploy.predictors import load_predictor  # noqa: E402
 from equicr.evaluation.aggregate import METRICS, cover_bin_medians, markdown_table, mean_of_records  # noqa: E402
-from equicr.evaluation.scoring import predictor_for  # noqa: E402
 from equicr.plots import sar_false_colour, save_panels, true_colour  # noqa: E402
 from equicr.scaling import network_to_optical_dn, network_to_sar_db  # noqa: E402
+from equicr.storage import write_json  # noqa: E402
+
+#: Panels show both sensors whatever the model's input mode.
+BOTH_SENSORS = "sar+opt"
 
 
 def write_report(records: list[dict], out: str | Path, title: str) -> dict:
@@ -51,9 +55,7 @@ def write_report(records: list[dict], out: str | Path, title: str) -> dict:
     ]
     (out / "summary.md").write_text("\n".join(markdown))
     plot_cover_bins({title: summary["cover_bins"]}, out / "cover_bins.png")
-    temporary = out / ".summary.json.tmp"
-    temporary.write_text(json.dumps(summary, indent=2))
-    temporary.replace(out / "summary.json")
+    write_json(out / "summary.json", summary)
     return summary
 
 
@@ -78,15 +80,16 @@ def plot_cover_bins(runs: dict[str, list[dict]], path: Path) -> Path:
 
 def save_samples(model: str | Path, collection: str | Path, split: str, indices: list[int], path: Path) -> Path:
     """Panels of cloudy input, SAR, prediction and target for the chosen samples of a split (Fig. 2)."""
-    predictor = predictor_for(model)
-    everything = PatchDataset(collection, split, input_mode="sar+opt")
-    mode_inputs = PatchDataset(collection, split, input_mode=predictor.config.input_mode)
+    predictor = load_predictor(model)
+    everything = PatchDataset(collection, split, input_mode=BOTH_SENSORS)
+    mode_inputs = PatchDataset(collection, split, input_mode=predictor.reference.input_mode)
     rows, titles = [], []
     for index in indices:
         sample, inputs = everything[index], mode_inputs[index]["inputs"][None].numpy()
+        both = sample["inputs"].numpy()
         rows.append({
-            "cloudy input": true_colour(network_to_optical_dn(sample["inputs"][:13].numpy())),
-            "SAR (VV)": sar_false_colour(network_to_sar_db(sample["inputs"][13:].numpy())),
+            "cloudy input": true_colour(network_to_optical_dn(both[optical_channels(BOTH_SENSORS)])),
+            "SAR (VV)": sar_false_colour(network_to_sar_db(both[sar_channels(BOTH_SENSORS)])),
             "prediction": true_colour(network_to_optical_dn(predictor.predict(inputs))[0]),
             "cloud-free target": true_colour(network_to_optical_dn(sample["target"].numpy())),
         })  # fmt: skip

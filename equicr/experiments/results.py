@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
+from equicr.deploy.predictors import CLOUDY_INPUT
 from equicr.evaluation.aggregate import markdown_table
 from equicr.evaluation.compare import comparison_tables
 from equicr.evaluation.report import plot_cover_bins, save_samples
-from equicr.evaluation.scoring import CLOUDY_INPUT
 from equicr.experiments.presets import PRESETS, ExperimentPreset, ExperimentRun
 from equicr.experiments.runner import REAL, TEST, ExperimentPaths
 from equicr.models import ARCHITECTURE_NAMES, build_model, count_parameters

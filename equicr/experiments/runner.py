@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 
@@ -24,10 +23,12 @@ from equicr.data.dataset import split_indices
 from equicr.data.ingest import ingest_triplets
 from equicr.data.sen12mscr import real_evaluation_triplets
 from equicr.data.synthetic import ensure_synthetic_patches
+from equicr.deploy.predictors import CLOUDY_INPUT
 from equicr.evaluation.report import write_report
-from equicr.evaluation.scoring import CLOUDY_INPUT, evaluate_split
+from equicr.evaluation.scoring import evaluate_split
 from equicr.experiments.presets import ExperimentPreset, ExperimentRun
 from equicr.models import build_model, count_parameters
+from equicr.storage import write_json
 from equicr.training.config import TrainConfig
 
 MANIFEST = "manifest.json"
@@ -142,12 +143,6 @@ def run_experiments(
         }
         for target, collection in targets.items():
             evaluate_once(preset, checkpoint, collection, paths.evaluation(target, run.name), f"{run.name} on {target}")
-        _write_atomically(manifest_path, json.dumps(manifest, indent=2))
-    _write_atomically(manifest_path, json.dumps(manifest, indent=2))
+        write_json(manifest_path, manifest)
+    write_json(manifest_path, manifest)
     return manifest
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(text)
-    os.replace(temporary, path)

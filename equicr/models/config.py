@@ -12,6 +12,9 @@ Architecture = Literal["equicr", "dsen2cr"]
 ARCHITECTURES: tuple[Architecture, ...] = ("equicr", "dsen2cr")
 #: How tables and plots name them.
 ARCHITECTURE_NAMES: dict[str, str] = {"equicr": "EquiCR", "dsen2cr": "DSen2-CR"}
+Precision = Literal["fp32", "bf16"]
+#: Number formats a network computes in: float32, or bfloat16 autocast (training) / trunk (inference).
+PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16")
 #: Symmetry groups per architecture: rotations by 90 degrees (p4), with reflections (p4m), none.
 GROUPS: dict[str, tuple[str, ...]] = {"equicr": ("p4", "p4m"), "dsen2cr": ("trivial",)}
 #: The paper's feature width: 156 regular p4 fields (624 channels) for EquiCR, 256 channels for

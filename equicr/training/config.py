@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from equicr.models import ModelConfig
+from equicr.models import PRECISIONS, ModelConfig, Precision
 from equicr.paths import REPO_ROOT
 
-Precision = Literal["fp32", "bf16"]
 #: Where runs and the embedded default data go when no storage is given.
 DEFAULT_STORAGE = REPO_ROOT / "runs"
 DEFAULT_DATA = REPO_ROOT / "data" / "synthetic-default.zarr"
@@ -40,8 +39,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.batch_size % max(self.num_workers, 1):
             raise ValueError(f"batch_size {self.batch_size} does not split evenly over {self.num_workers} workers")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be 'fp32' or 'bf16', not {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
 
     @property
     def worker_batch_size(self) -> int:

@@ -62,8 +62,9 @@ def run_training(config: TrainConfig) -> Result:
 
 def cloudy_input_metrics(data: str, split: str = "val") -> dict[str, float]:
     """Mean metrics of the "leave the clouds in" baseline: the cloudy input scored against the clear target."""
+    from equicr.deploy.predictors import CLOUDY_INPUT
     from equicr.evaluation.aggregate import mean_of_records
-    from equicr.evaluation.scoring import CLOUDY_INPUT, evaluate_split
+    from equicr.evaluation.scoring import evaluate_split
 
     means = mean_of_records(evaluate_split(CLOUDY_INPUT, data, split, use_ray=False, progress=False))
     return {name: value for name, value in means.items() if name != "images"}

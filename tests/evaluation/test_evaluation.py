@@ -6,6 +6,7 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from equicr.checkpoint import save_checkpoint
@@ -17,6 +18,7 @@ from equicr.evaluation.aggregate import (
     markdown_table,
     mean_of_records,
 )
+from equicr.metrics import PSNR_CAP_DB
 from equicr.models import ModelConfig, build_model
 from equicr.paths import REPO_ROOT
 
@@ -42,9 +44,38 @@ def test_medians_per_bin_keep_empty_bins():
     assert "| 40-50% | 0 | - | - | - | - |" in markdown_table(rows, ["bin", "images", "psnr", "mae", "ssim", "sam"])
 
 
-def test_means_leave_out_infinite_psnr():
-    means = mean_of_records([record(0.1, math.inf), record(0.2, 30.0), record(0.3, 32.0, mae=0.3)])
-    assert means["psnr"] == 31.0 and means["mae"] == pytest.approx((0.1 + 0.1 + 0.3) / 3) and means["images"] == 3
+def test_identical_images_score_the_psnr_cap_in_evaluation_and_training():
+    """One policy: a perfect prediction counts as PSNR_CAP_DB in evaluation records and in training's sums."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from equicr.evaluation.scoring import records_of_batch
+    from equicr.training.loop import evaluate
+
+    target = torch.rand(2, 13, 16, 16)
+    batch = {"position": np.arange(2), "patch_id": np.array(["a", "b"]), "cloud_cover": np.zeros(2)}
+    records = records_of_batch(batch, target.numpy() * 5.0, target.numpy() * 5.0)
+    assert [r["psnr"] for r in records] == [PSNR_CAP_DB, PSNR_CAP_DB]
+    assert mean_of_records(records)["psnr"] == PSNR_CAP_DB
+
+    class Identity(torch.nn.Module):
+        def forward(self, x):
+            return x
+
+    loader = DataLoader([{"inputs": t * 5.0, "target": t * 5.0} for t in target], batch_size=2)
+    sums = evaluate(Identity(), loader, torch.device("cpu"))
+    assert sums["psnr"] / sums["count"] == PSNR_CAP_DB
+
+
+def test_summary_json_is_strict_json_with_null_for_empty_bins(tmp_path):
+    from equicr.evaluation.report import write_report
+
+    write_report([record(0.05, 30.0), record(0.95, 20.0)], tmp_path, "two images")
+    text = (tmp_path / "summary.json").read_text()
+    summary = json.loads(text, parse_constant=lambda name: pytest.fail(f"summary.json holds {name}"))
+    assert summary["cover_bins"][4] == {"bin": "40-50%", "images": 0, "psnr": None, "mae": None, "ssim": None,
+                                        "sam": None}  # fmt: skip
+    assert summary["mean"]["psnr"] == 25.0
 
 
 def test_report_of_a_tiny_run(tmp_path):

@@ -1,0 +1,75 @@
+"""The layout of a scene's decloud output, beside its inputs in the scenes collection.
+
+Per scene: ``s2_decloud`` (13-band DN on the input grid, one chunk per work unit), optionally
+``cloud_probability``, and ``decloud_done``, one marker chunk per unit written only after the
+unit's data (an unwritten chunk and an all-fill chunk look alike, so completion needs its own
+marker). The scene's ``decloud`` attribute records the model and parameters and says ``complete``
+only once every unit is done.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import zarr
+
+from equicr.bands import PRODUCTS
+from equicr.decloud.tiling import tile_grid
+
+OUTPUT_ARRAY, DONE_ARRAY, PROBABILITY_ARRAY = "s2_decloud", "decloud_done", "cloud_probability"
+#: The scene attribute that records how the output was made, and whether it is complete.
+RECORD_ATTRIBUTE = "decloud"
+
+
+class DecloudError(ValueError):
+    """A scene cannot be declouded as asked."""
+
+
+def prepare_output(scene: zarr.Group, name: str, record: dict, tile_size: int, overwrite: bool) -> None:
+    """Create the scene's output arrays, or check that existing ones come from the same model and parameters."""
+    existing = scene.attrs.get(RECORD_ATTRIBUTE)
+    if existing is not None:
+        if {key: existing.get(key) for key in record} == record:
+            return
+        if not overwrite:
+            raise DecloudError(
+                f"scene {name} already has output from {existing.get('model')} with different parameters; "
+                "pass --overwrite to replace it"
+            )
+        for array in (OUTPUT_ARRAY, DONE_ARRAY, PROBABILITY_ARRAY):
+            if array in scene:
+                del scene[array]
+    optical = PRODUCTS["s2"]
+    _, height, width = scene["s2_cloudy"].shape
+    rows, cols = tile_grid(height, width, tile_size)
+    scene.create_array(
+        OUTPUT_ARRAY, shape=(len(optical.bands), height, width), chunks=(len(optical.bands), tile_size, tile_size),
+        dtype=optical.dtype, fill_value=optical.fill, dimension_names=[optical.band_dimension, "y", "x"],
+        overwrite=True,
+    )  # fmt: skip
+    scene.create_array(DONE_ARRAY, shape=(rows, cols), chunks=(1, 1), dtype="bool", fill_value=False, overwrite=True)
+    if record["keep_clear"]:
+        scene.create_array(
+            PROBABILITY_ARRAY, shape=(height, width), chunks=(tile_size, tile_size), dtype="float32",
+            fill_value=np.nan, dimension_names=["y", "x"], overwrite=True,
+        )  # fmt: skip
+    scene.attrs[RECORD_ATTRIBUTE] = {**record, "complete": False}
+
+
+def done_units(scene: zarr.Group) -> np.ndarray:
+    """Which units of the scene's output are finished, (tile rows, tile cols) bool."""
+    return scene[DONE_ARRAY][:]
+
+
+def mark_unit_done(scene: zarr.Group, tile_row: int, tile_col: int) -> None:
+    """Record one unit as finished; call only after its data is written."""
+    scene[DONE_ARRAY][tile_row, tile_col] = True
+
+
+def mark_scene_complete(scene: zarr.Group) -> None:
+    """Record that every unit of the scene's output is finished."""
+    scene.attrs[RECORD_ATTRIBUTE] = {**scene.attrs[RECORD_ATTRIBUTE], "complete": True}
+
+
+def is_complete(scene: zarr.Group) -> bool:
+    """Whether the scene's output is completely declouded."""
+    return bool(scene.attrs.get(RECORD_ATTRIBUTE, {}).get("complete"))

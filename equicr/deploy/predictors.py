@@ -1,0 +1,152 @@
+"""Backends that turn network inputs into network outputs, for declouding and evaluation alike.
+
+A model is named by a string: a checkpoint file, a Ray Train run folder (its best checkpoint), an
+``.onnx`` file, each a path or an object-store URI, or :data:`CLOUDY_INPUT`, the "leave the clouds
+in" baseline. :func:`resolve_model` turns that name into a :class:`ModelReference` once, at the
+edge of a job (one file, its hash and what it expects), and every actor builds its predictor from
+that reference with :func:`load_predictor`. Each predictor loads once and exposes
+``predict(inputs: (N, C, H, W) float32) -> (N, 13, H, W) float32`` in network units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import onnx
+import torch
+
+from equicr.bands import InputMode, optical_channels
+from equicr.checkpoint import load_model, read_checkpoint_config, resolve_checkpoint
+from equicr.deploy.export import plain_torch_model
+from equicr.deploy.inference import PreparedModel
+from equicr.deploy.metadata import file_sha256, parse_metadata
+from equicr.deploy.runtime import CloudRemovalSession
+from equicr.models import ModelConfig, Precision
+from equicr.storage import local_path, normalise
+
+#: The model name that scores the cloudy input itself against the cloud-free target.
+CLOUDY_INPUT = "cloudy-input"
+#: The input mode of the cloudy-input baseline: it needs the cloudy optical image only.
+CLOUDY_INPUT_MODE: InputMode = "opt"
+
+
+@dataclass(frozen=True)
+class ModelReference:
+    """A model resolved once: one file (path or URI), how to run it, its SHA-256 and its config.
+
+    The cloudy-input baseline has no file, hash or config. The reference is small and picklable,
+    so a driver hands it to Ray actors instead of the name they would each resolve again.
+    """
+
+    location: str
+    backend: str  # "torch", "onnx" or CLOUDY_INPUT
+    sha256: str | None = None
+    config: ModelConfig | None = None
+
+    @property
+    def input_mode(self) -> InputMode:
+        """The sensor images the model reads."""
+        return self.config.input_mode if self.config is not None else CLOUDY_INPUT_MODE
+
+    @property
+    def receptive_field_radius(self) -> int:
+        """Pixels beyond a tile that influence it (0 for the baseline, which looks at each pixel alone)."""
+        return self.config.receptive_field_radius if self.config is not None else 0
+
+    def record(self) -> dict:
+        """What an output records about the model that made it."""
+        config = self.config.to_dict() if self.config is not None else None
+        return {"model": self.location, "model_sha256": self.sha256, "model_config": config}
+
+
+def resolve_model(model: str | Path | ModelReference) -> ModelReference:
+    """The reference a model name stands for; reads the config without loading any weights.
+
+    Raises:
+        FileNotFoundError: no such file or run folder.
+        ValueError: the file is not an EquiCR checkpoint or ONNX export.
+    """
+    if isinstance(model, ModelReference):
+        return model
+    if str(model) == CLOUDY_INPUT:
+        return ModelReference(CLOUDY_INPUT, CLOUDY_INPUT)
+    if str(model).endswith(".onnx"):
+        local = local_path(model)  # a cached copy when the file is on object storage
+        if not local.is_file():
+            raise FileNotFoundError(f"ONNX file {model} does not exist")
+        graph = onnx.load(str(local), load_external_data=False)
+        metadata = parse_metadata({prop.key: prop.value for prop in graph.metadata_props})
+        config = ModelConfig.from_dict(metadata["model_config"])
+        return ModelReference(normalise(model), "onnx", file_sha256(local), config)
+    location = resolve_checkpoint(model)
+    local = local_path(location)
+    return ModelReference(location, "torch", file_sha256(local), read_checkpoint_config(local))
+
+
+class Predictor(Protocol):
+    """What declouding and evaluation need from a backend."""
+
+    reference: ModelReference
+    source: dict  # the reference plus how it runs here (device, precision, provider), for records
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray: ...
+
+
+class TorchPredictor:
+    """A checkpoint run as plain PyTorch (EquiCR exported from escnn), channels-last, in float32 or bfloat16."""
+
+    def __init__(self, reference: ModelReference, device: str = "cpu", precision: Precision = "fp32") -> None:
+        model, _ = load_model(local_path(reference.location), expected_config=reference.config, device=device)
+        self.model = PreparedModel(plain_torch_model(model), precision).to(device)
+        self.device = device
+        self.reference = reference
+        self.source = {**reference.record(), "backend": "torch", "device": device, "precision": precision}
+
+    @torch.inference_mode()
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        return self.model(torch.from_numpy(inputs).to(self.device)).float().cpu().numpy()
+
+
+class OnnxPredictor:
+    """An exported ONNX file run with ONNX Runtime on the best provider available."""
+
+    def __init__(self, reference: ModelReference) -> None:
+        self.session = CloudRemovalSession(local_path(reference.location))
+        self.reference = reference
+        self.source = {**reference.record(), "backend": "onnx", "provider": self.session.active_provider}
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        return self.session.run_network(inputs)
+
+
+class CloudyInputPredictor:
+    """The baseline as a predictor: its "prediction" is the cloudy optical input, unchanged."""
+
+    def __init__(self, reference: ModelReference) -> None:
+        self.reference = reference
+        self.source = {**reference.record(), "backend": CLOUDY_INPUT}
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        return inputs[:, optical_channels(CLOUDY_INPUT_MODE)]
+
+
+def load_predictor(
+    model: str | Path | ModelReference, device: str = "cpu", precision: Precision = "fp32"
+) -> Predictor:
+    """The backend a model calls for: ONNX Runtime for ``.onnx``, PyTorch for checkpoints, or the baseline.
+
+    ``precision="bf16"`` runs a checkpoint's convolutions in bfloat16 (an ONNX file keeps its own precision).
+    """
+    reference = resolve_model(model)
+    if reference.backend == CLOUDY_INPUT:
+        return CloudyInputPredictor(reference)
+    if reference.backend == "onnx":
+        if precision != "fp32":
+            raise ValueError(
+                f"{reference.location}: an ONNX file runs in the precision it was exported in; drop --precision"
+            )
+        return OnnxPredictor(reference)
+    return TorchPredictor(reference, device, precision)
