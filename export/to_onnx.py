@@ -8,19 +8,15 @@ Exits non-zero when verification fails (the file is still written, with its repo
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from equicr.checkpoint import load_model, resolve_checkpoint
-from equicr.deploy.export import FILTER_FORMS, WEIGHT_DTYPES, export_onnx
-from equicr.deploy.metadata import file_sha256
-from equicr.deploy.verify import verify_onnx
-from equicr.storage import CACHE_DIR, is_remote, upload
+from equicr.cli import parser_for, run_job
+from equicr.deploy.metadata import FILTER_FORMS, WEIGHT_DTYPES
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = parser_for(__doc__)
     parser.add_argument(
         "--checkpoint", required=True, help="checkpoint file or run folder (its best checkpoint); path or URI"
     )
@@ -34,11 +30,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-real-patches", action="store_true", help="parity on random inputs only")
     args = parser.parse_args(argv)
 
-    checkpoint_file = resolve_checkpoint(args.checkpoint)
+    from equicr.checkpoint import load_model, resolve_checkpoint
+    from equicr.deploy.export import export_onnx
+    from equicr.deploy.metadata import file_sha256
+    from equicr.deploy.verify import verify_onnx
+    from equicr.storage import CACHE_DIR, is_remote, local_path, upload
+
+    checkpoint_file = local_path(resolve_checkpoint(args.checkpoint))
     print(f"exporting {args.checkpoint}")
     model, checkpoint = load_model(checkpoint_file)
     out = CACHE_DIR / "exports" / Path(args.out).name if is_remote(args.out) else Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder; name the .onnx file to write")
     export_onnx(model, checkpoint.config, out, file_sha256(checkpoint_file), args.weights_dtype, args.filters)
     report = verify_onnx(out, reference=model, checkpoint=checkpoint_file, real_patches=not args.skip_real_patches)
     report_path = args.report or out.with_suffix(".verification.json")
@@ -54,4 +57,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_job(main))

@@ -7,17 +7,14 @@ Exits non-zero when any check fails.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from equicr.checkpoint import resolve_checkpoint
-from equicr.deploy.verify import verify_onnx
-from equicr.storage import local_path
+from equicr.cli import parser_for, run_job
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = parser_for(__doc__)
     parser.add_argument("onnx_file", help="ONNX file: a path or a URI")
     parser.add_argument(
         "--checkpoint", help="checkpoint (file or run folder, path or URI) the file claims to come from: adds parity"
@@ -25,12 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, help="write the verification JSON here")
     parser.add_argument("--skip-real-patches", action="store_true", help="parity on random inputs only")
     args = parser.parse_args(argv)
-    try:
-        checkpoint = resolve_checkpoint(args.checkpoint) if args.checkpoint else None
-        report = verify_onnx(local_path(args.onnx_file), checkpoint=checkpoint, real_patches=not args.skip_real_patches)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+
+    from equicr.checkpoint import resolve_checkpoint
+    from equicr.deploy.verify import verify_onnx
+    from equicr.storage import local_path
+
+    checkpoint = local_path(resolve_checkpoint(args.checkpoint)) if args.checkpoint else None
+    report = verify_onnx(local_path(args.onnx_file), checkpoint=checkpoint, real_patches=not args.skip_real_patches)
     if args.report:
         args.report.write_text(report.to_json())
     print(report.summary())
@@ -38,4 +36,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_job(main))

@@ -5,24 +5,28 @@ python jobs/demo.py [--data-dir ../shared/data/sen12mscr-mini] [--width 4] [--bl
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
 
-from equicr.demo import run_demo
+from equicr.cli import parser_for, run_job
 from equicr.paths import SEN12MSCR_MINI_DIR
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = parser_for(__doc__)
     parser.add_argument(
         "--data-dir", type=Path, default=SEN12MSCR_MINI_DIR, help="SEN12MS-CR tree (default: %(default)s)"
     )
     parser.add_argument("--width", type=int, default=4, help="EquiCR regular fields (default: %(default)s)")
     parser.add_argument("--blocks", type=int, default=2, help="residual blocks (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="weight initialisation seed (default: %(default)s)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+
+    from equicr.demo import run_demo
+
     run_demo(args.data_dir, width=args.width, num_blocks=args.blocks, seed=args.seed)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_job(main))

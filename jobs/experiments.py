@@ -17,12 +17,13 @@ import shlex
 import sys
 from pathlib import Path
 
+from equicr.cli import parser_for, run_job
 from equicr.experiments.presets import PRESETS
 from equicr.paths import REPO_ROOT, SHARED_DATA_DIR
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = parser_for(__doc__)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="(default: %(default)s)")
     parser.add_argument("--work", type=Path, help="data, runs and evaluations (default: outputs/experiments/PRESET)")
     parser.add_argument("--report", type=Path, help="Markdown report; figures go beside it (default: WORK/results.md)")
@@ -36,22 +37,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     from equicr.experiments.results import write_results
     from equicr.experiments.runner import run_experiments
 
-    args = parse_args(argv)
     preset = PRESETS[args.preset]
     work = args.work or REPO_ROOT / "outputs" / "experiments" / preset.name
     report = args.report or work / "results.md"
     try:
         run_experiments(preset, work, args.data, args.storage, args.real_data)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
+    except RuntimeError as error:  # a training run failed; Ray's error says why
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return 1
     command = shlex.join(["python", "jobs/experiments.py", *(sys.argv[1:] if argv is None else argv)])
     print(f"report: {write_results(preset, work, report, command)}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_job(main))

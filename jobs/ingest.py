@@ -14,22 +14,22 @@ import argparse
 import sys
 from pathlib import Path
 
-from equicr.data.collection import CollectionError
-from equicr.data.ingest import ingest_scenes, ingest_sen12mscr
-from equicr.data.sen12mscr import SPLITS
-from equicr.data.synthetic import write_synthetic_patches, write_synthetic_scenes
+from equicr.cli import add_ray_option, parser_for, positive_int, run_job
+
+#: The official splits (equicr.data.sen12mscr.SPLITS), light here so that --help answers at once.
+SPLITS = ("train", "val", "test")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = parser_for(__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     tree = commands.add_parser("sen12mscr", help="SEN12MS-CR GeoTIFF tree to a patches collection")
     tree.add_argument("--root", type=Path, required=True, help="folder holding the ROIs*_<season>_s1/... folders")
     tree.add_argument("--out", required=True, help="patches collection to create or resume (path or URI)")
     tree.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS), help="splits to ingest")
-    tree.add_argument("--limit", type=int, default=None, help="ingest only the first N patches (by id)")
-    tree.add_argument("--ray", action="store_true", help="run batches as Ray tasks")
+    tree.add_argument("--limit", type=positive_int, default=None, help="ingest only the first N patches (by id)")
+    add_ray_option(tree, default="in this process")
 
     scenes = commands.add_parser("scenes", help="co-registered S1 and S2 GeoTIFFs to a scenes collection")
     scenes.add_argument(
@@ -40,8 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     synthetic = commands.add_parser("synthetic", help="seeded synthetic patches (or scenes) for demos and tests")
     synthetic.add_argument("--out", required=True, help="collection to write (path or URI)")
-    synthetic.add_argument("--count", type=int, default=64, help="number of patches (default: %(default)s)")
-    synthetic.add_argument("--size", type=int, default=64, help="patch side in pixels (default: %(default)s)")
+    synthetic.add_argument("--count", type=positive_int, default=64, help="number of patches (default: %(default)s)")
+    synthetic.add_argument("--size", type=positive_int, default=64, help="patch side in pixels (default: %(default)s)")
     synthetic.add_argument("--seed", type=int, default=0)
     synthetic.add_argument("--scenes", action="store_true", help="write a scenes collection of odd-sized scenes")
     return parser.parse_args(argv)
@@ -49,14 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        return run(args)
-    except (FileNotFoundError, CollectionError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    from equicr.data.ingest import ingest_scenes, ingest_sen12mscr
+    from equicr.data.synthetic import write_synthetic_patches, write_synthetic_scenes
 
-
-def run(args: argparse.Namespace) -> int:
     if args.command == "synthetic":
         if args.scenes:
             sizes = [(args.size + 7 * i, args.size + 5 * i + 3) for i in range(args.count)]
@@ -65,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {write_synthetic_patches(args.out, args.count, args.size, args.seed)}")
         return 0
     if args.command == "sen12mscr":
-        report = ingest_sen12mscr(args.root, args.out, tuple(args.splits), args.limit, use_ray=args.ray)
+        report = ingest_sen12mscr(args.root, args.out, tuple(args.splits), args.limit, use_ray=bool(args.ray))
     else:
         report = ingest_scenes([tuple(pair) for pair in args.pair], args.out)
     for failure in report.failures:
@@ -75,4 +70,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_job(main))

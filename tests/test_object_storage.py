@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from equicr.checkpoint import load_model
+from equicr.checkpoint import best_checkpoint_file, load_model
 from equicr.data.collection import open_collection
 from equicr.data.ingest import ingest_sen12mscr
 from equicr.data.synthetic import write_synthetic_patches, write_synthetic_scenes
@@ -25,7 +25,7 @@ from equicr.models import ModelConfig
 from equicr.paths import REPO_ROOT
 from equicr.storage import local_path
 from equicr.training.config import TrainConfig
-from equicr.training.launch import best_checkpoint_file, run_training
+from equicr.training.launch import run_training
 from equicr.training.loop import HISTORY_FILE
 
 
@@ -60,7 +60,7 @@ def test_ingest_train_evaluate_and_decloud_on_object_storage(s3_bucket, mini_dir
     assert result.error is None
     history = json.loads(fsspec.open(f"{root}/runs/s3-run/{HISTORY_FILE}").open().read())
     assert [entry["epoch"] for entry in history] == [0, 1]
-    best = best_checkpoint_file(result, config)
+    best = best_checkpoint_file(result)
     assert best.startswith(f"{root}/runs/s3-run/checkpoint_")
     _, checkpoint = load_model(best, expected_config=model)
     assert checkpoint.metadata["metrics"]["val_psnr"] == max(entry["val_psnr"] for entry in history)

@@ -133,9 +133,7 @@ class CloudyInputPredictor:
         return inputs[:, optical_channels(CLOUDY_INPUT_MODE)]
 
 
-def load_predictor(
-    model: str | Path | ModelReference, device: str = "cpu", precision: Precision = "fp32"
-) -> Predictor:
+def load_predictor(model: str | Path | ModelReference, device: str = "cpu", precision: Precision = "fp32") -> Predictor:
     """The backend a model calls for: ONNX Runtime for ``.onnx``, PyTorch for checkpoints, or the baseline.
 
     ``precision="bf16"`` runs a checkpoint's convolutions in bfloat16 (an ONNX file keeps its own precision).

@@ -102,7 +102,8 @@ def run_experiments(
     shared_data: Path | None = None,
 ) -> dict:
     """Train and evaluate every run of ``preset``; return the manifest (see the module docstring)."""
-    from equicr.training.launch import best_checkpoint_file, run_training
+    from equicr.checkpoint import best_checkpoint_file
+    from equicr.training.launch import run_training
 
     work = Path(work)
     paths = ExperimentPaths(work, storage or str(work / "runs"))
@@ -132,7 +133,7 @@ def run_experiments(
         result = run_training(config)
         if result.error:
             raise RuntimeError(f"run {run.name} failed: {result.error}")
-        checkpoint = best_checkpoint_file(result, config)
+        checkpoint = best_checkpoint_file(result)
         manifest["runs"][run.name] = {
             **dataclasses.asdict(run),
             "checkpoint": checkpoint,

@@ -35,6 +35,7 @@ class TrainConfig:
     seed: int = 0  # weight initialisation, subset choice and shuffling
     run_name: str = "equicr-demo"  # resuming reruns the same name under the same storage
     storage_path: str = str(DEFAULT_STORAGE)  # local folder or object-store URI for checkpoints
+    progress_seconds: float = 30.0  # a progress line within an epoch at most this often (rank 0)
 
     def __post_init__(self) -> None:
         if self.batch_size % max(self.num_workers, 1):

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from ray.train import CheckpointConfig, FailureConfig, Result, RunConfig, ScalingConfig
+from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, Result, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
+from equicr.checkpoint import BEST_METRIC
 from equicr.data.dataset import PatchDataset
 from equicr.data.synthetic import ensure_synthetic_patches
 from equicr.training.config import DEFAULT_DATA, TrainConfig
-from equicr.training.loop import CHECKPOINT_FILE, train_loop_per_worker
+from equicr.training.loop import train_loop_per_worker
 
 #: The embedded default data set: small synthetic patches, made on first use.
 DEFAULT_DATA_PATCHES = 96
 DEFAULT_DATA_SIZE = 48
 #: Checkpoints kept per run besides the latest: the best by validation PSNR.
 CHECKPOINTS_KEPT = 2
+#: Ray Train's own console messages at this level and above are shown. Its INFO lines (two per
+#: epoch: "Checkpoint successfully created", "Reporting training result") would bury the
+#: project's epoch lines; its warnings and errors stay.
+RAY_TRAIN_LOG_LEVEL = "WARNING"
 
 
 def ensure_default_data(path: Path = DEFAULT_DATA) -> str:
@@ -49,8 +54,9 @@ def make_trainer(config: TrainConfig) -> TorchTrainer:
             storage_path=config.storage_path,
             failure_config=FailureConfig(max_failures=config.max_failures),
             checkpoint_config=CheckpointConfig(
-                num_to_keep=CHECKPOINTS_KEPT, checkpoint_score_attribute="val_psnr", checkpoint_score_order="max"
+                num_to_keep=CHECKPOINTS_KEPT, checkpoint_score_attribute=BEST_METRIC, checkpoint_score_order="max"
             ),
+            logging_config=LoggingConfig(log_level=RAY_TRAIN_LOG_LEVEL),
         ),
     )
 
@@ -68,15 +74,6 @@ def cloudy_input_metrics(data: str, split: str = "val") -> dict[str, float]:
 
     means = mean_of_records(evaluate_split(CLOUDY_INPUT, data, split, use_ray=False, progress=False))
     return {name: value for name, value in means.items() if name != "images"}
-
-
-def best_checkpoint_file(result: Result, config: TrainConfig) -> str | None:
-    """Location (path or URI under the run's storage) of the kept checkpoint with the best validation PSNR."""
-    if not result.best_checkpoints:
-        return None
-    best, _ = max(result.best_checkpoints, key=lambda pair: pair[1]["val_psnr"])
-    relative = PurePosixPath(best.path).relative_to(PurePosixPath(result.path))
-    return f"{config.storage_path.rstrip('/')}/{config.run_name}/{relative}/{CHECKPOINT_FILE}"
 
 
 def save_validation_panels(checkpoint: Path, data: str, out: Path, count: int = 4) -> Path:

@@ -8,13 +8,11 @@ Rank 0 attaches the checkpoint and writes the metric history file.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
 
-import pyarrow.fs
 import ray.train
 import ray.train.torch
 import torch
@@ -23,15 +21,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, Subset
 
-from equicr.checkpoint import load_weights, read_checkpoint, save_checkpoint
+from equicr.checkpoint import CHECKPOINT_FILE, load_weights, read_checkpoint, save_checkpoint
 from equicr.data.dataset import PatchDataset
 from equicr.metrics import HIGHER_IS_BETTER, image_metrics
 from equicr.models import build_model
 from equicr.scaling import network_to_reflectance
+from equicr.storage import join, write_json
 from equicr.training.config import TrainConfig
 
-#: File name of the checkpoint inside each Ray checkpoint directory, and of the metric history.
-CHECKPOINT_FILE = "model.pt"
+#: File name of the metric history, beside the run's checkpoints.
 HISTORY_FILE = "history.json"
 
 
@@ -42,17 +40,44 @@ def autocast(device: torch.device, precision: str):
     return nullcontext()
 
 
+class StepProgress:
+    """Progress lines within an epoch, at most one per ``every_seconds``: a paper epoch is 114,056 patches."""
+
+    def __init__(self, epoch: int, epochs: int, steps: int, every_seconds: float, world_size: int = 1) -> None:
+        self.label, self.steps, self.every_seconds, self.world_size = (
+            f"{epoch + 1}/{epochs}",
+            steps,
+            every_seconds,
+            world_size,
+        )
+        self.started = self.last = time.perf_counter()
+
+    def update(self, step: int, loss_sum: float, samples: int) -> None:
+        """Called after each step (1-based) with this worker's running loss sum and sample count."""
+        now = time.perf_counter()
+        if now - self.last < self.every_seconds or step == self.steps:
+            return
+        self.last = now
+        rate = samples * self.world_size / (now - self.started)
+        print(
+            f"epoch {self.label}  step {step}/{self.steps}  loss {loss_sum / max(samples, 1):.4f}  "
+            f"{rate:.1f} samples/s",
+            flush=True,
+        )
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: DataLoader,
     optimizer: torch.optim.Optimizer,
     device: torch.device,
     precision: str = "fp32",
+    progress: StepProgress | None = None,
 ) -> dict[str, float]:
     """One pass of L1 training; returns the summed loss over samples and the number of samples."""
     model.train()
     loss_sum, samples = 0.0, 0
-    for batch in loader:
+    for step, batch in enumerate(loader, start=1):
         inputs, target = batch["inputs"].to(device), batch["target"].to(device)
         with autocast(device, precision):
             prediction = model(inputs)
@@ -62,6 +87,8 @@ def train_one_epoch(
         optimizer.step()
         loss_sum += float(loss.detach()) * len(inputs)
         samples += len(inputs)
+        if progress is not None:
+            progress.update(step, loss_sum, samples)
     return {"loss_sum": loss_sum, "samples": samples}
 
 
@@ -94,12 +121,8 @@ def all_reduce_sums(values: dict[str, float], device: torch.device) -> dict[str,
 
 
 def write_history(storage_path: str, run_name: str, history: list[dict]) -> None:
-    """Write the metric history as JSON beside the run's checkpoints (local path or object-store URI)."""
-    filesystem, root = pyarrow.fs.FileSystem.from_uri(storage_path)
-    directory = f"{root.rstrip('/')}/{run_name}"
-    filesystem.create_dir(directory, recursive=True)
-    with filesystem.open_output_stream(f"{directory}/{HISTORY_FILE}") as stream:
-        stream.write(json.dumps(history, indent=2).encode())
+    """Write the metric history as strict JSON beside the run's checkpoints (local path or object-store URI)."""
+    write_json(join(storage_path, run_name, HISTORY_FILE), history)
 
 
 def repeated(dataset: Dataset, min_samples: int | None) -> Dataset:
@@ -161,7 +184,11 @@ def train_loop_per_worker(loop_config: dict) -> None:
     for epoch in range(start_epoch, config.epochs):
         sampler.set_epoch(epoch)
         started = time.perf_counter()
-        train_sums = all_reduce_sums(train_one_epoch(model, train_loader, optimizer, device, config.precision), device)
+        progress = StepProgress(epoch, config.epochs, len(train_loader), config.progress_seconds, max(world, 1))
+        train_sums = all_reduce_sums(
+            train_one_epoch(model, train_loader, optimizer, device, config.precision, progress if rank == 0 else None),
+            device,
+        )
         seconds = time.perf_counter() - started
         val_sums = all_reduce_sums(evaluate(_unwrap(model), val_loader, device), device)
         metrics = {

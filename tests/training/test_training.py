@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from equicr.checkpoint import load_model
+from equicr.checkpoint import best_checkpoint_file, load_model
 from equicr.data.dataset import PatchDataset
 from equicr.data.synthetic import write_synthetic_patches
 from equicr.models import ModelConfig, build_model
 from equicr.training.config import TrainConfig
-from equicr.training.launch import best_checkpoint_file, run_training, save_validation_panels
+from equicr.training.launch import run_training, save_validation_panels
 from equicr.training.loop import HISTORY_FILE, evaluate, train_one_epoch
 
 TINY_MODEL = ModelConfig("equicr", width=2, num_blocks=1)
@@ -75,7 +75,7 @@ def test_two_worker_ddp_loss_falls(collection, tmp_path, local_ray):
     assert result.error is None
     history = read_history(tmp_path)
     assert len(history) == 3 and history[-1]["train_loss"] < history[0]["train_loss"]
-    best = best_checkpoint_file(result, config)
+    best = best_checkpoint_file(result)
     assert best.startswith(f"file://{tmp_path}/")
     model, checkpoint = load_model(best, expected_config=TINY_MODEL)
     assert checkpoint.metadata["metrics"]["val_psnr"] == max(h["val_psnr"] for h in history)
