@@ -19,10 +19,7 @@ from pathlib import Path
 
 from equicr.actor_pool import AUTO_RAY_MIN_ITEMS
 from equicr.cli import actor_pool_from_args, add_actor_pool_options, parser_for, run_job
-
-#: The model name of the "leave the clouds in" baseline (equicr.deploy.predictors.CLOUDY_INPUT, kept
-#: light here so that --help answers at once; tests/jobs check the two agree).
-CLOUDY_INPUT = "cloudy-input"
+from equicr.models import CLOUDY_INPUT
 
 
 def main(argv: list[str] | None = None) -> int:

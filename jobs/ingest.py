@@ -15,9 +15,7 @@ import sys
 from pathlib import Path
 
 from equicr.cli import add_ray_option, parser_for, positive_int, run_job
-
-#: The official splits (equicr.data.sen12mscr.SPLITS), light here so that --help answers at once.
-SPLITS = ("train", "val", "test")
+from equicr.data.sen12mscr import SPLITS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -24,11 +24,9 @@ from equicr.deploy.export import plain_torch_model
 from equicr.deploy.inference import PreparedModel
 from equicr.deploy.metadata import file_sha256, parse_metadata
 from equicr.deploy.runtime import CloudRemovalSession
-from equicr.models import ModelConfig, Precision
+from equicr.models import CLOUDY_INPUT, ModelConfig, Precision
 from equicr.storage import local_path, normalise
 
-#: The model name that scores the cloudy input itself against the cloud-free target.
-CLOUDY_INPUT = "cloudy-input"
 #: The input mode of the cloudy-input baseline: it needs the cloudy optical image only.
 CLOUDY_INPUT_MODE: InputMode = "opt"
 

@@ -10,7 +10,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from equicr.models.config import ARCHITECTURE_NAMES, ARCHITECTURES, GROUPS, PRECISIONS, ModelConfig, Precision
+from equicr.models.config import (
+    ARCHITECTURE_NAMES,
+    ARCHITECTURES,
+    CLOUDY_INPUT,
+    GROUPS,
+    PRECISIONS,
+    ModelConfig,
+    Precision,
+)
 
 #: Names this package exports that live in modules importing torch and escnn.
 _HEAVY: dict[str, str] = {
@@ -21,7 +29,16 @@ _HEAVY: dict[str, str] = {
     "CloudRemovalNet": "equicr.models.plain",
 }
 
-__all__ = ["ARCHITECTURES", "ARCHITECTURE_NAMES", "GROUPS", "PRECISIONS", "ModelConfig", "Precision", *_HEAVY]
+__all__ = [
+    "ARCHITECTURES",
+    "ARCHITECTURE_NAMES",
+    "CLOUDY_INPUT",
+    "GROUPS",
+    "PRECISIONS",
+    "ModelConfig",
+    "Precision",
+    *_HEAVY,
+]
 
 
 def __getattr__(name: str) -> Any:

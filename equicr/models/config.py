@@ -12,6 +12,9 @@ Architecture = Literal["equicr", "dsen2cr"]
 ARCHITECTURES: tuple[Architecture, ...] = ("equicr", "dsen2cr")
 #: How tables and plots name them.
 ARCHITECTURE_NAMES: dict[str, str] = {"equicr": "EquiCR", "dsen2cr": "DSen2-CR"}
+#: The name that stands for no network at all: the "leave the clouds in" baseline, which returns
+#: its cloudy optical input (see :mod:`equicr.deploy.predictors`).
+CLOUDY_INPUT = "cloudy-input"
 Precision = Literal["fp32", "bf16"]
 #: Number formats a network computes in: float32, or bfloat16 autocast (training) / trunk (inference).
 PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16")
