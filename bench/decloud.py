@@ -28,19 +28,14 @@ import numpy as np
 import torch
 from benchlib import interleaved_medians, print_table, write_results
 
+from equicr.actor_pool import ActorPool
 from equicr.checkpoint import save_checkpoint
 from equicr.data.collection import open_collection
 from equicr.data.synthetic import write_synthetic_scenes
-from equicr.decloud.pipeline import (
-    DEFAULT_TILE_SIZE,
-    DONE_ARRAY,
-    DecloudActor,
-    model_record,
-    prepare_output,
-    run_decloud,
-)
-from equicr.decloud.predictors import load_predictor
-from equicr.decloud.tiling import plan_units
+from equicr.decloud.output import DONE_ARRAY, prepare_output
+from equicr.decloud.pipeline import DecloudActor, run_decloud
+from equicr.decloud.tiling import DEFAULT_TILE_SIZE, plan_units
+from equicr.deploy.predictors import load_predictor, resolve_model
 from equicr.models import ModelConfig, build_model
 
 FULL_MODEL_HALO = ModelConfig().receptive_field_radius
@@ -61,8 +56,8 @@ def decloud_seconds(
     for name, _ in scenes.groups():
         if DONE_ARRAY in scenes[name]:
             scenes[name][DONE_ARRAY][:] = False
-    summary = run_decloud(collection, checkpoint, tile_size=tile, halo=halo, pool_size=actors, cpus_per_actor=cores,
-                          overwrite=True, use_ray=use_ray, progress=False)  # fmt: skip
+    pool = ActorPool(actors, cores, use_ray=use_ray)
+    summary = run_decloud(collection, checkpoint, tile_size=tile, halo=halo, pool=pool, overwrite=True, progress=False)
     if summary.scenes_failed or summary.units_skipped:
         raise RuntimeError(f"declouding failed or skipped units: {summary}")
     return summary.seconds
@@ -128,9 +123,10 @@ def rss_per_unit(collection: str, checkpoint: str, tile: int, halo: int) -> list
     """Resident memory after each work unit of the collection's first scene, run by one actor in this process."""
     scenes = open_collection(collection, "scenes", mode="r+")["scenes"]
     name = next(name for name, _ in scenes.groups())
-    record, halo = model_record(checkpoint, tile, halo, keep_clear=False)
+    reference = resolve_model(checkpoint)
+    record = {**reference.record(), "tile_size": tile, "halo": halo, "keep_clear": False, "precision": "fp32"}
     prepare_output(scenes[name], name, record, tile, overwrite=True)
-    actor = DecloudActor(collection, checkpoint, tile, halo, keep_clear=False)
+    actor = DecloudActor(collection, reference, tile, halo, keep_clear=False)
     rows = []
     for number, unit in enumerate(plan_units(name, *scenes[name]["s2_cloudy"].shape[1:], tile, halo)):
         actor.process(name, unit.tile_row, unit.tile_col)

@@ -83,14 +83,22 @@ def test_save_leaves_no_temporary_file(tmp_path):
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["model.pt"]
 
 
-def test_run_folder_resolves_to_its_best_checkpoint(tmp_path):
+def test_a_checkpoint_file_resolves_to_itself_and_a_plain_folder_is_refused(tmp_path):
+    """Run folders resolve through Ray Train's record (tests/training); a folder without one is not a run."""
     from equicr.checkpoint import resolve_checkpoint
 
     config = ModelConfig("dsen2cr", width=2, num_blocks=1)
-    model = build_model(config)
-    for name, psnr in [("checkpoint_a", 20.0), ("checkpoint_b", 25.0), ("checkpoint_c", 22.0)]:
-        save_checkpoint(tmp_path / name / "model.pt", model, config, metrics={"val_psnr": psnr})
-    assert resolve_checkpoint(tmp_path) == tmp_path / "checkpoint_b" / "model.pt"
-    assert resolve_checkpoint(tmp_path / "checkpoint_a" / "model.pt").parent.name == "checkpoint_a"
-    with pytest.raises(FileNotFoundError, match="neither a checkpoint file nor a run folder"):
+    save_checkpoint(tmp_path / "checkpoint_a" / "model.pt", build_model(config), config)
+    assert resolve_checkpoint(f"file://{tmp_path}/checkpoint_a/model.pt") == f"{tmp_path}/checkpoint_a/model.pt"
+    with pytest.raises(FileNotFoundError, match="not a Ray Train run"):
         resolve_checkpoint(tmp_path / "checkpoint_a")
+    with pytest.raises(FileNotFoundError, match="neither a checkpoint file nor a Ray Train run folder"):
+        resolve_checkpoint(tmp_path / "missing")
+
+
+def test_config_is_read_without_the_tensors(tmp_path):
+    from equicr.checkpoint import read_checkpoint_config
+
+    config = ModelConfig("dsen2cr", width=3, num_blocks=1, input_mode="opt")
+    path = save_checkpoint(tmp_path / "model.pt", build_model(config), config)
+    assert read_checkpoint_config(path) == config

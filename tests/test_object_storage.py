@@ -14,12 +14,14 @@ import numpy as np
 import pytest
 import rasterio
 
+from equicr.actor_pool import ActorPool
 from equicr.checkpoint import best_checkpoint_file, load_model
 from equicr.data.collection import open_collection
 from equicr.data.ingest import ingest_sen12mscr
 from equicr.data.synthetic import write_synthetic_patches, write_synthetic_scenes
 from equicr.decloud.geotiff import export_cog
-from equicr.decloud.pipeline import OUTPUT_ARRAY, decloud_whole_image, run_decloud
+from equicr.decloud.output import OUTPUT_ARRAY
+from equicr.decloud.pipeline import decloud_whole_image, run_decloud
 from equicr.evaluation.scoring import evaluate_split
 from equicr.models import ModelConfig
 from equicr.paths import REPO_ROOT
@@ -66,8 +68,8 @@ def test_ingest_train_evaluate_and_decloud_on_object_storage(s3_bucket, mini_dir
     assert checkpoint.metadata["metrics"]["val_psnr"] == max(entry["val_psnr"] for entry in history)
 
     # Evaluate: the checkpoint and the collection on S3, on Ray Data actors and in this process alike.
-    on_ray = evaluate_split(best, data, "test", use_ray=True, progress=False)
-    in_process = evaluate_split(best, data, "test", use_ray=False, progress=False)
+    on_ray = evaluate_split(best, data, "test", pool=ActorPool(), progress=False)
+    in_process = evaluate_split(best, data, "test", pool=ActorPool(use_ray=False), progress=False)
     assert len(on_ray) == 2 and on_ray == in_process
 
     # Export: checkpoint from S3, verified ONNX file and its report uploaded to S3.

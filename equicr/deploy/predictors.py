@@ -136,13 +136,12 @@ def load_predictor(model: str | Path | ModelReference, device: str = "cpu", prec
 
     ``precision="bf16"`` runs a checkpoint's convolutions in bfloat16 (an ONNX file keeps its own precision).
     """
+    location = model.location if isinstance(model, ModelReference) else str(model)
+    if location.endswith(".onnx") and precision != "fp32":
+        raise ValueError(f"{location}: an ONNX file runs in the precision it was exported in; drop --precision")
     reference = resolve_model(model)
     if reference.backend == CLOUDY_INPUT:
         return CloudyInputPredictor(reference)
     if reference.backend == "onnx":
-        if precision != "fp32":
-            raise ValueError(
-                f"{reference.location}: an ONNX file runs in the precision it was exported in; drop --precision"
-            )
         return OnnxPredictor(reference)
     return TorchPredictor(reference, device, precision)

@@ -19,6 +19,7 @@ import json
 import time
 from pathlib import Path
 
+from equicr.actor_pool import ActorPool
 from equicr.data.dataset import split_indices
 from equicr.data.ingest import ingest_triplets
 from equicr.data.sen12mscr import real_evaluation_triplets
@@ -89,7 +90,7 @@ def evaluate_once(preset: ExperimentPreset, model: str, collection: str, folder:
     if (folder / "summary.json").is_file():
         return
     records = evaluate_split(
-        model, collection, "test", pool_size=preset.eval_actors, gpus_per_actor=preset.eval_gpus_per_actor
+        model, collection, "test", ActorPool(preset.eval_actors, gpus_per_actor=preset.eval_gpus_per_actor)
     )
     write_report(records, folder, title)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, Result, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
+from equicr.actor_pool import ActorPool
 from equicr.checkpoint import BEST_METRIC
 from equicr.data.dataset import PatchDataset
 from equicr.data.synthetic import ensure_synthetic_patches
@@ -72,7 +73,7 @@ def cloudy_input_metrics(data: str, split: str = "val") -> dict[str, float]:
     from equicr.evaluation.aggregate import mean_of_records
     from equicr.evaluation.scoring import evaluate_split
 
-    means = mean_of_records(evaluate_split(CLOUDY_INPUT, data, split, use_ray=False, progress=False))
+    means = mean_of_records(evaluate_split(CLOUDY_INPUT, data, split, ActorPool(use_ray=False), progress=False))
     return {name: value for name, value in means.items() if name != "images"}
 
 

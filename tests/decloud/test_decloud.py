@@ -13,6 +13,7 @@ import pytest
 import rasterio
 import zarr
 
+from equicr.actor_pool import ActorPool
 from equicr.checkpoint import save_checkpoint
 from equicr.data.clouds import detect_clouds
 from equicr.data.collection import create_scenes, open_collection, write_scene
@@ -20,11 +21,14 @@ from equicr.data.ingest import ingest_scenes
 from equicr.data.sen12mscr import index_tree
 from equicr.data.synthetic import make_scene, write_synthetic_scenes
 from equicr.decloud.geotiff import export_cog
-from equicr.decloud.pipeline import DONE_ARRAY, OUTPUT_ARRAY, PROBABILITY_ARRAY, decloud_whole_image, run_decloud
+from equicr.decloud.output import DONE_ARRAY, OUTPUT_ARRAY, PROBABILITY_ARRAY
+from equicr.decloud.pipeline import decloud_whole_image, run_decloud
 from equicr.decloud.tiling import plan_units
 from equicr.deploy.export import export_onnx
 from equicr.models import ModelConfig, build_model
 from equicr.paths import REPO_ROOT
+
+IN_PROCESS = ActorPool(use_ray=False)
 
 #: Tiled and whole-image outputs may differ by one DN where float round-off crosses a rounding boundary.
 MAX_DN_DIFFERENCE = 1
@@ -66,7 +70,7 @@ def test_units_tile_the_scene_exactly_with_clipped_halos():
 
 
 def test_tiled_output_equals_whole_image_inference(scenes, checkpoint):
-    summary = run_decloud(scenes, checkpoint, tile_size=32, use_ray=False, progress=False)
+    summary = run_decloud(scenes, checkpoint, tile_size=32, pool=IN_PROCESS, progress=False)
     assert summary.scenes_done == ["scene_0", "scene_1"] and summary.units_processed == 9 + 4
     for name in summary.scenes_done:
         scene = scene_arrays(scenes, name)
@@ -79,7 +83,7 @@ def test_tiled_output_equals_whole_image_inference(scenes, checkpoint):
 
 def test_a_halo_below_the_receptive_field_breaks_exactness(scenes, checkpoint):
     """The exactness check can fail: without a halo, tile seams differ from whole-image inference."""
-    run_decloud(scenes, checkpoint, scenes=["scene_0"], tile_size=32, halo=0, use_ray=False, progress=False)
+    run_decloud(scenes, checkpoint, scenes=["scene_0"], tile_size=32, halo=0, pool=IN_PROCESS, progress=False)
     scene = scene_arrays(scenes, "scene_0")
     worst, fraction = compare(
         scene[OUTPUT_ARRAY][:], decloud_whole_image(checkpoint, scene["s1"][:], scene["s2_cloudy"][:])
@@ -92,19 +96,19 @@ def test_torch_and_onnx_backends_agree(scenes, checkpoint, tmp_path):
 
     model, loaded = load_model(checkpoint)
     onnx_file = export_onnx(model, loaded.config, tmp_path / "model.onnx")
-    run_decloud(scenes, checkpoint, scenes=["scene_1"], tile_size=32, use_ray=False, progress=False)
+    run_decloud(scenes, checkpoint, scenes=["scene_1"], tile_size=32, pool=IN_PROCESS, progress=False)
     torch_output = scene_arrays(scenes, "scene_1")[OUTPUT_ARRAY][:]
-    run_decloud(scenes, onnx_file, scenes=["scene_1"], tile_size=32, overwrite=True, use_ray=False, progress=False)
+    run_decloud(scenes, onnx_file, scenes=["scene_1"], tile_size=32, overwrite=True, pool=IN_PROCESS, progress=False)
     worst, fraction = compare(scene_arrays(scenes, "scene_1")[OUTPUT_ARRAY][:], torch_output)
     assert worst <= MAX_DN_DIFFERENCE and fraction < MAX_DIFFERING_FRACTION
 
 
 def test_other_model_output_is_not_silently_mixed(scenes, checkpoint, tmp_path):
-    from equicr.decloud.pipeline import DecloudError
+    from equicr.decloud.output import DecloudError
 
-    run_decloud(scenes, checkpoint, scenes=["scene_1"], tile_size=32, use_ray=False, progress=False)
+    run_decloud(scenes, checkpoint, scenes=["scene_1"], tile_size=32, pool=IN_PROCESS, progress=False)
     with pytest.raises(DecloudError, match="different parameters; pass --overwrite"):
-        run_decloud(scenes, checkpoint, scenes=["scene_1"], tile_size=16, use_ray=False, progress=False)
+        run_decloud(scenes, checkpoint, scenes=["scene_1"], tile_size=16, pool=IN_PROCESS, progress=False)
 
 
 def test_bad_scenes_are_isolated_with_their_reason(tmp_path, checkpoint):
@@ -122,7 +126,7 @@ def test_bad_scenes_are_isolated_with_their_reason(tmp_path, checkpoint):
     write_scene(collection, "grid", good.s1, good.s2_cloudy, good.geo)
     del collection["scenes/grid/s1"]
     collection["scenes/grid"].create_array("s1", shape=(2, 40, 39), dtype="float32")
-    summary = run_decloud(path, checkpoint, tile_size=32, use_ray=False, progress=False)
+    summary = run_decloud(path, checkpoint, tile_size=32, pool=IN_PROCESS, progress=False)
     assert summary.scenes_done == ["good"]
     assert summary.scenes_failed == {
         "bands": "'s2_cloudy' has shape (12, 40, 40), expected (13, H, W) with bands "
@@ -140,7 +144,7 @@ def test_keep_clear_pixels_and_store_the_cloud_probability(tmp_path, checkpoint)
     collection = create_scenes(path)
     scene = make_scene(np.random.default_rng(4), (64, 64), cover=0.4)
     write_scene(collection, "half", scene.s1, scene.s2_cloudy, scene.geo)
-    run_decloud(path, checkpoint, tile_size=32, keep_clear=True, use_ray=False, progress=False)
+    run_decloud(path, checkpoint, tile_size=32, keep_clear=True, pool=IN_PROCESS, progress=False)
     stored = scene_arrays(path, "half")
     probability = stored[PROBABILITY_ARRAY][:]
     assert np.isfinite(probability).all() and probability.min() >= 0 and probability.max() <= 1
@@ -155,7 +159,7 @@ def test_keep_clear_pixels_and_store_the_cloud_probability(tmp_path, checkpoint)
 
 
 def test_cog_export_keeps_the_georeference(scenes, checkpoint, tmp_path):
-    run_decloud(scenes, checkpoint, scenes=["scene_0"], tile_size=32, use_ray=False, progress=False)
+    run_decloud(scenes, checkpoint, scenes=["scene_0"], tile_size=32, pool=IN_PROCESS, progress=False)
     out = export_cog(scenes, "scene_0", tmp_path / "scene_0.tif")
     scene = scene_arrays(scenes, "scene_0")
     with rasterio.open(out) as dataset:
@@ -169,7 +173,7 @@ def test_cog_export_keeps_the_georeference(scenes, checkpoint, tmp_path):
 def test_real_patch_keeps_its_georeference(mini_dir, tmp_path, checkpoint):
     record = index_tree(mini_dir)[0][0]
     ingest_scenes([("real", record.paths["s1"], record.paths["s2_cloudy"])], tmp_path / "real.zarr", progress=False)
-    summary = run_decloud(tmp_path / "real.zarr", checkpoint, tile_size=128, use_ray=False, progress=False)
+    summary = run_decloud(tmp_path / "real.zarr", checkpoint, tile_size=128, pool=IN_PROCESS, progress=False)
     assert summary.scenes_done == ["real"]
     out = export_cog(tmp_path / "real.zarr", "real", tmp_path / "real.tif")
     with rasterio.open(out) as declouded, rasterio.open(record.paths["s2_cloudy"]) as source:
@@ -182,8 +186,8 @@ def test_real_patch_keeps_its_georeference(mini_dir, tmp_path, checkpoint):
 def test_ray_data_actor_pool_gives_the_same_output(scenes, checkpoint, tmp_path, local_ray):
     reference = tmp_path / "reference.zarr"
     shutil.copytree(scenes, reference)
-    run_decloud(reference, checkpoint, tile_size=32, use_ray=False, progress=False)
-    summary = run_decloud(scenes, checkpoint, tile_size=32, pool_size=2, batch_size=2, use_ray=True, progress=False)
+    run_decloud(reference, checkpoint, tile_size=32, pool=IN_PROCESS, progress=False)
+    summary = run_decloud(scenes, checkpoint, tile_size=32, pool=ActorPool(actors=2), batch_size=2, progress=False)
     assert summary.scenes_done == ["scene_0", "scene_1"]
     for name in summary.scenes_done:
         assert np.array_equal(
@@ -196,7 +200,7 @@ def test_killed_job_then_rerun_gives_identical_output(tmp_path, checkpoint):
     path = write_synthetic_scenes(tmp_path / "big.zarr", [(160, 176)], seed=3)
     reference = tmp_path / "reference.zarr"
     shutil.copytree(path, reference)
-    run_decloud(reference, checkpoint, tile_size=16, use_ray=False, progress=False)
+    run_decloud(reference, checkpoint, tile_size=16, pool=IN_PROCESS, progress=False)
 
     command = [sys.executable, "jobs/decloud.py", "--collection", str(path), "--model", str(checkpoint),
                "--tile-size", "16", "--batch-size", "1"]  # fmt: skip

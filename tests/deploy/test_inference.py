@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from equicr.checkpoint import save_checkpoint
-from equicr.decloud.predictors import load_predictor
 from equicr.deploy.export import plain_torch_model
 from equicr.deploy.inference import TOLERANCE, PreparedModel
+from equicr.deploy.predictors import load_predictor
 from equicr.equivariance import transform_grid
 from equicr.models import ModelConfig, build_model
 from equicr.scaling import network_inputs

@@ -6,7 +6,6 @@ import math
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from equicr.checkpoint import save_checkpoint
@@ -49,13 +48,13 @@ def test_identical_images_score_the_psnr_cap_in_evaluation_and_training():
     import torch
     from torch.utils.data import DataLoader
 
-    from equicr.evaluation.scoring import records_of_batch
+    from equicr.evaluation.scoring import batch_metrics
     from equicr.training.loop import evaluate
 
     target = torch.rand(2, 13, 16, 16)
-    batch = {"position": np.arange(2), "patch_id": np.array(["a", "b"]), "cloud_cover": np.zeros(2)}
-    records = records_of_batch(batch, target.numpy() * 5.0, target.numpy() * 5.0)
-    assert [r["psnr"] for r in records] == [PSNR_CAP_DB, PSNR_CAP_DB]
+    metrics = batch_metrics(target.numpy() * 5.0, target.numpy() * 5.0)
+    assert metrics["psnr"].tolist() == [PSNR_CAP_DB, PSNR_CAP_DB]
+    records = [{"cloud_cover": 0.0, **{name: float(values[i]) for name, values in metrics.items()}} for i in range(2)]
     assert mean_of_records(records)["psnr"] == PSNR_CAP_DB
 
     class Identity(torch.nn.Module):

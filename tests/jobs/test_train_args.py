@@ -1,17 +1,17 @@
-"""jobs/train.py's flags turn into the right training config."""
+"""jobs/train.py's flags turn into the right training config (equicr.training.arguments)."""
 
-import importlib.util
+import argparse
+
+import pytest
 
 from equicr.models import build_model, count_parameters
-from equicr.paths import REPO_ROOT
-
-spec = importlib.util.spec_from_file_location("train_job", REPO_ROOT / "jobs" / "train.py")
-train_job = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(train_job)
+from equicr.training.arguments import add_training_arguments, config_from_args
 
 
 def config_for(*argv):
-    return train_job.config_from_args(train_job.parse_args(list(argv)))
+    parser = argparse.ArgumentParser()
+    add_training_arguments(parser)
+    return config_from_args(parser.parse_args(list(argv)))
 
 
 def test_defaults_are_the_demo_preset():
@@ -31,3 +31,14 @@ def test_paper_preset_with_overrides():
     assert config.model.width == 156 and config.num_workers == 4 and config.use_gpu and config.batch_size == 8
     assert config.epochs == 2 and config.storage_path == "s3://bucket/runs" and config.subset_size == 1000
     assert config.worker_batch_size == 2
+
+
+def test_group_and_precision_choices_come_from_the_model_vocabulary(capsys):
+    from equicr.models import GROUPS, PRECISIONS
+
+    assert config_for("--group", "p4m", "--precision", "bf16").model.group == "p4m"
+    for flag, value in (("--group", "c8"), ("--precision", "fp16")):
+        with pytest.raises(SystemExit):
+            config_for(flag, value)
+        assert "invalid choice" in capsys.readouterr().err
+    assert set(GROUPS["equicr"]) | set(GROUPS["dsen2cr"]) == {"p4", "p4m", "trivial"} and "bf16" in PRECISIONS

@@ -1,0 +1,74 @@
+"""Every job speaks one dialect: help before heavy imports, shared pool options, one-line errors with exit 2."""
+
+import subprocess
+import sys
+
+import pytest
+
+from equicr.paths import REPO_ROOT
+
+JOBS = ["jobs/train.py", "jobs/decloud.py", "jobs/evaluate.py", "jobs/ingest.py", "jobs/experiments.py",
+        "jobs/demo.py", "export/to_onnx.py", "export/verify.py"]  # fmt: skip
+HELP_PROBE = """
+import runpy, sys
+sys.argv = [sys.argv[1], "--help"]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as stop:
+    assert stop.code == 0, stop.code
+heavy = sorted(m for m in ("torch", "escnn", "ray", "onnxruntime", "zarr") if m in sys.modules)
+print("HEAVY:", ",".join(heavy))
+"""
+
+
+def run(*argv, **kwargs):
+    return subprocess.run([sys.executable, *argv], cwd=REPO_ROOT, capture_output=True, text=True, **kwargs)
+
+
+@pytest.mark.parametrize("job", JOBS)
+def test_help_answers_before_any_heavy_import(job):
+    result = run("-c", HELP_PROBE, job)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "usage:" in result.stdout
+    assert result.stdout.strip().endswith("HEAVY:"), result.stdout[-300:]
+
+
+@pytest.mark.parametrize("job", ["jobs/decloud.py", "jobs/evaluate.py"])
+def test_pool_jobs_share_the_actor_pool_options(job):
+    text = run(job, "--help").stdout
+    for option in ("--actors", "--cpus-per-actor", "--gpus-per-actor", "--ray, --no-ray"):
+        assert option in text, option
+
+
+def test_a_wrong_checkpoint_is_one_line_and_exit_2(tmp_path):
+    from equicr.checkpoint import save_checkpoint
+    from equicr.deploy.export import export_onnx
+    from equicr.models import ModelConfig, build_model
+
+    small, other = ModelConfig("dsen2cr", width=2, num_blocks=1), ModelConfig("dsen2cr", width=3, num_blocks=1)
+    save_checkpoint(tmp_path / "small.pt", build_model(small), small)
+    save_checkpoint(tmp_path / "other.pt", build_model(other), other)
+    export_onnx(build_model(small).eval(), small, tmp_path / "small.onnx")
+    (tmp_path / "not-a-checkpoint.pt").write_text("hello")
+    cases = [
+        ("export/verify.py", str(tmp_path / "small.onnx"), "--checkpoint", str(tmp_path / "not-a-checkpoint.pt")),
+        ("export/to_onnx.py", "--checkpoint", str(tmp_path / "not-a-checkpoint.pt"), "--out", str(tmp_path / "x.onnx")),
+        ("jobs/train.py", "--data", str(tmp_path / "missing.zarr"), "--epochs", "1"),
+        ("jobs/decloud.py", "--collection", str(tmp_path / "missing.zarr"), "--model", str(tmp_path / "small.pt")),
+    ]  # fmt: skip
+    for argv in cases:
+        result = run(*argv)
+        assert result.returncode == 2, (argv, result.stderr[-2000:])
+        lines = result.stderr.strip().splitlines()
+        assert lines[-1].startswith("error: ") and "Traceback" not in result.stderr, (argv, result.stderr[-2000:])
+        assert str(tmp_path) in lines[-1], lines[-1]  # the error names the file
+    # A checkpoint of another model is a failed verification (exit 1, the report says why), not a crash.
+    mismatch = run("export/verify.py", str(tmp_path / "small.onnx"), "--checkpoint", str(tmp_path / "other.pt"),
+                   "--skip-real-patches")  # fmt: skip
+    assert mismatch.returncode == 1 and "Traceback" not in mismatch.stderr and "FAIL" in mismatch.stdout.upper()
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_bad_numbers_are_refused_by_argparse():
+    result = run("jobs/decloud.py", "--collection", "c", "--model", "m", "--tile-size", "0")
+    assert result.returncode == 2 and "--tile-size: must be at least 1, got 0" in result.stderr
