@@ -27,6 +27,7 @@ from equicr.decloud.tiling import plan_units
 from equicr.deploy.export import export_onnx
 from equicr.models import ModelConfig, build_model
 from equicr.paths import REPO_ROOT
+from equicr.scaling import SAR_FILL_DB
 
 IN_PROCESS = ActorPool(use_ray=False)
 
@@ -127,16 +128,32 @@ def test_bad_scenes_are_isolated_with_their_reason(tmp_path, checkpoint):
     del collection["scenes/grid/s1"]
     collection["scenes/grid"].create_array("s1", shape=(2, 40, 39), dtype="float32")
     summary = run_decloud(path, checkpoint, tile_size=32, pool=IN_PROCESS, progress=False)
-    assert summary.scenes_done == ["good"]
+    assert summary.scenes_done == ["good", "nan"]  # a few NaN SAR pixels are no-data, filled by the one policy
     assert summary.scenes_failed == {
         "bands": "'s2_cloudy' has shape (12, 40, 40), expected (13, H, W) with bands "
         "('B01', 'B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B09', 'B10', 'B11', 'B12')",
         "grid": "s1 is (40, 39) px but s2_cloudy is (40, 40) px: not one grid",
-        "nan": "s1 holds 1 NaN pixels",
     }
-    for name in ("bands", "grid", "nan"):
+    for name in ("bands", "grid"):
         assert OUTPUT_ARRAY not in scene_arrays(path, name) and "decloud" not in scene_arrays(path, name).attrs
-    assert open_collection(path, "scenes").attrs["last_decloud_run"]["scenes_failed"]["nan"] == "s1 holds 1 NaN pixels"
+    assert sorted(open_collection(path, "scenes").attrs["last_decloud_run"]["scenes_failed"]) == ["bands", "grid"]
+    filled = with_nan.copy()
+    filled[0, 3, 4] = SAR_FILL_DB  # NaN and the fill value mean the same: no measurement
+    worst, fraction = compare(
+        scene_arrays(path, "nan")[OUTPUT_ARRAY][:], decloud_whole_image(checkpoint, filled, good.s2_cloudy)
+    )
+    assert worst <= MAX_DN_DIFFERENCE and fraction <= MAX_DIFFERING_FRACTION
+
+
+def test_ingest_and_decloud_share_one_scene_check(tmp_path, checkpoint):
+    from equicr.data.collection import CollectionError
+
+    collection = create_scenes(tmp_path / "s.zarr")
+    scene = make_scene(np.random.default_rng(3), (20, 20))
+    with pytest.raises(CollectionError, match=r"scene odd: s1 is \(20, 19\) px but s2_cloudy is \(20, 20\) px"):
+        write_scene(collection, "odd", scene.s1[:, :, :19], scene.s2_cloudy, scene.geo)
+    with pytest.raises(CollectionError, match="scene few: 's1' has shape"):
+        write_scene(collection, "few", scene.s1[:1], scene.s2_cloudy, scene.geo)
 
 
 def test_keep_clear_pixels_and_store_the_cloud_probability(tmp_path, checkpoint):
