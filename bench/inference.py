@@ -56,10 +56,12 @@ def relative_error(output: torch.Tensor, reference: torch.Tensor) -> float:
 
 def bf16_psnr_change(checkpoint: str, collection: str) -> dict:
     """Mean PSNR (and worst per-image change) of a trained model in bfloat16 against float32 on a collection."""
+    from equicr.actor_pool import ActorPool
     from equicr.evaluation.scoring import evaluate_split
 
-    fp32 = evaluate_split(checkpoint, collection, "test", use_ray=False, progress=False)
-    bf16 = evaluate_split(checkpoint, collection, "test", use_ray=False, progress=False, precision="bf16")
+    in_process = ActorPool(use_ray=False)
+    fp32 = evaluate_split(checkpoint, collection, "test", in_process, progress=False)
+    bf16 = evaluate_split(checkpoint, collection, "test", in_process, progress=False, precision="bf16")
     changes = [b["psnr"] - f["psnr"] for f, b in zip(fp32, bf16, strict=True)]
     return {
         "checkpoint": checkpoint, "collection": collection, "images": len(changes),

@@ -21,7 +21,7 @@ from equicr.models import ModelConfig, build_model
 
 if TYPE_CHECKING:
     from ray.train import Result
-from equicr.storage import atomic_output, is_remote, join, local_path, normalise, uri
+from equicr.storage import atomic_output, join, local_path, normalise, uri
 
 #: Identifies EquiCR checkpoint files and the layout version of their contents.
 CHECKPOINT_FORMAT = "equicr-checkpoint"
@@ -90,8 +90,8 @@ def read_checkpoint(path: str | Path, expected_config: ModelConfig | None = None
 
 
 def read_checkpoint_config(path: str | Path) -> ModelConfig:
-    """The model config of a local checkpoint file, without reading its tensors (memory-mapped)."""
-    return ModelConfig.from_dict(_load_payload(Path(path), mmap=True)["model_config"])
+    """The model config of a checkpoint file (local or a URI), without reading its tensors (memory-mapped)."""
+    return ModelConfig.from_dict(_load_payload(local_path(path), mmap=True)["model_config"])
 
 
 def _load_payload(path: Path, mmap: bool = False) -> dict:
@@ -166,14 +166,9 @@ def resolve_checkpoint(location: str | Path) -> str:
     A run folder is read through Ray Train's own record of its checkpoints and their metrics
     (``Result.from_path``); no checkpoint is opened to choose.
     """
-    location = normalise(location)
-    if is_remote(location):
-        filesystem, path = pyarrow.fs.FileSystem.from_uri(location)
-    else:
-        filesystem, path = pyarrow.fs.LocalFileSystem(), str(Path(location).absolute())
+    text = str(location)
+    filesystem, path = pyarrow.fs.FileSystem.from_uri(text if "://" in text else str(Path(text).absolute()))
     kind = filesystem.get_file_info(path).type
-    if kind == pyarrow.fs.FileType.File:
-        return location
     if kind == pyarrow.fs.FileType.Directory:
         from ray.train import Result
 
@@ -184,4 +179,6 @@ def resolve_checkpoint(location: str | Path) -> str:
         if best is None:
             raise FileNotFoundError(f"run folder {location} holds no checkpoint yet")
         return best
-    raise FileNotFoundError(f"{location} is neither a checkpoint file nor a Ray Train run folder")
+    if kind != pyarrow.fs.FileType.File:
+        raise FileNotFoundError(f"{location} is neither a checkpoint file nor a Ray Train run folder")
+    return normalise(location)

@@ -78,6 +78,15 @@ def local_path(location: str | Path) -> Path:
     return copy
 
 
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a local file, read in blocks: the identity outputs record for the model that made them."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def upload(local: str | Path, location: str) -> str:
     """Copy the local file ``local`` to the object-store URI ``location`` in one put; return ``location``."""
     filesystem, remote = pyarrow.fs.FileSystem.from_uri(location)
@@ -91,9 +100,9 @@ def atomic_output(location: str | Path) -> Iterator[Path]:
     """Yield a local temporary path to write ``location``'s content to; publish it only if the block succeeds.
 
     The temporary path does not exist yet: write a file or create a folder there. On success a local
-    ``location`` is replaced by it with one rename (a folder only where ``location`` does not exist
-    yet); a URI receives it as one upload. On an exception nothing appears at ``location`` and the
-    temporary is removed.
+    ``location`` is replaced by it with one rename (an existing folder is first moved aside, so for
+    a moment nothing is there, but never half of it); a URI receives it as one upload. On an
+    exception ``location`` is left as it was and the temporary is removed.
     """
     remote = is_remote(location)
     if remote:
@@ -108,6 +117,11 @@ def atomic_output(location: str | Path) -> Iterator[Path]:
         yield temporary
         if remote:
             upload(temporary, str(location))
+        elif temporary.is_dir() and final.is_dir():
+            stale = final.with_name(f".{final.name}.stale-{os.getpid()}")
+            os.replace(final, stale)
+            os.replace(temporary, final)
+            _remove(stale)
         else:
             os.replace(temporary, final)
     finally:

@@ -32,9 +32,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from equicr.checkpoint import load_model, resolve_checkpoint
     from equicr.deploy.export import export_onnx
-    from equicr.deploy.metadata import file_sha256
     from equicr.deploy.verify import verify_onnx
-    from equicr.storage import CACHE_DIR, is_remote, local_path, upload
+    from equicr.storage import CACHE_DIR, file_sha256, is_remote, local_path, upload
 
     checkpoint_file = local_path(resolve_checkpoint(args.checkpoint))
     print(f"exporting {args.checkpoint}")

@@ -22,10 +22,10 @@ from equicr.bands import InputMode, optical_channels
 from equicr.checkpoint import load_model, read_checkpoint_config, resolve_checkpoint
 from equicr.deploy.export import plain_torch_model
 from equicr.deploy.inference import PreparedModel
-from equicr.deploy.metadata import file_sha256, parse_metadata
+from equicr.deploy.metadata import parse_metadata
 from equicr.deploy.runtime import CloudRemovalSession
 from equicr.models import CLOUDY_INPUT, ModelConfig, Precision
-from equicr.storage import local_path, normalise
+from equicr.storage import file_sha256, local_path, normalise
 
 #: The input mode of the cloudy-input baseline: it needs the cloudy optical image only.
 CLOUDY_INPUT_MODE: InputMode = "opt"
@@ -71,17 +71,16 @@ def resolve_model(model: str | Path | ModelReference) -> ModelReference:
         return model
     if str(model) == CLOUDY_INPUT:
         return ModelReference(CLOUDY_INPUT, CLOUDY_INPUT)
-    if str(model).endswith(".onnx"):
-        local = local_path(model)  # a cached copy when the file is on object storage
-        if not local.is_file():
-            raise FileNotFoundError(f"ONNX file {model} does not exist")
-        graph = onnx.load(str(local), load_external_data=False)
-        metadata = parse_metadata({prop.key: prop.value for prop in graph.metadata_props})
-        config = ModelConfig.from_dict(metadata["model_config"])
-        return ModelReference(normalise(model), "onnx", file_sha256(local), config)
-    location = resolve_checkpoint(model)
-    local = local_path(location)
-    return ModelReference(location, "torch", file_sha256(local), read_checkpoint_config(local))
+    if not str(model).endswith(".onnx"):
+        location = resolve_checkpoint(model)
+        config = read_checkpoint_config(location)
+        return ModelReference(location, "torch", file_sha256(local_path(location)), config)
+    local = local_path(model)  # a cached copy when the file is on object storage
+    if not local.is_file():
+        raise FileNotFoundError(f"ONNX file {model} does not exist")
+    graph = onnx.load(str(local), load_external_data=False)
+    config = ModelConfig.from_dict(parse_metadata({p.key: p.value for p in graph.metadata_props})["model_config"])
+    return ModelReference(normalise(model), "onnx", file_sha256(local), config)
 
 
 class Predictor(Protocol):

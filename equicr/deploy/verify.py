@@ -22,10 +22,10 @@ import torch
 from torch import nn
 
 from equicr.data.sen12mscr import index_tree, read_triplet
-from equicr.deploy.metadata import file_sha256
 from equicr.deploy.runtime import CloudRemovalSession
 from equicr.equivariance import EQUIVARIANCE_TOLERANCE, QUARTER_TURNS, relative_equivariance_error
 from equicr.paths import SEN12MSCR_MINI_DIR
+from equicr.storage import file_sha256
 
 #: Largest ORT-vs-PyTorch error relative to the output's scale, per stored weight precision.
 #: float32 measured about 2e-6 at full size; float16 weights round each weight to 11 significant bits.

@@ -7,11 +7,10 @@ comparison is one Markdown table per metric and the Fig. 3 chart with every run'
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from equicr.evaluation.aggregate import METRICS, markdown_table
-from equicr.evaluation.report import plot_cover_bins
+from equicr.evaluation.report import plot_cover_bins, read_summary
 
 METRIC_TITLES = {"psnr": "PSNR (dB, higher is better)", "mae": "MAE (lower is better)",
                  "ssim": "SSIM (higher is better)", "sam": "SAM (degrees, lower is better)"}  # fmt: skip
@@ -21,10 +20,10 @@ def load_runs(runs: list[tuple[str, str, str | Path]]) -> dict[tuple[str, str], 
     """Summaries of (row label, column label, report folder) triples, keyed by (row, column)."""
     loaded = {}
     for row, column, folder in runs:
-        path = Path(folder) / "summary.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist; run jobs/evaluate.py for {row} / {column} first")
-        loaded[(row, column)] = json.loads(path.read_text())
+        try:
+            loaded[(row, column)] = read_summary(folder)
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"{error}; run jobs/evaluate.py for {row} / {column} first") from error
     return loaded
 
 

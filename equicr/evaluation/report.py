@@ -8,6 +8,8 @@ per bin, the paper's Fig. 3) and ``samples.png`` (cloudy input, SAR, prediction,
 from __future__ import annotations
 
 import csv
+import json
+import math
 from pathlib import Path
 
 import matplotlib
@@ -56,6 +58,20 @@ def write_report(records: list[dict], out: str | Path, title: str) -> dict:
     (out / "summary.md").write_text("\n".join(markdown))
     plot_cover_bins({title: summary["cover_bins"]}, out / "cover_bins.png")
     write_json(out / "summary.json", summary)
+    return summary
+
+
+def read_summary(folder: str | Path) -> dict:
+    """A finished report's ``summary.json``, with the ``null`` of an empty bin read back as NaN.
+
+    On disk a missing value is strict JSON's ``null``; in memory it is NaN, as aggregation makes it.
+    """
+    path = Path(folder) / "summary.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: the evaluation behind it has not finished")
+    summary = json.loads(path.read_text())
+    summary["mean"] = {k: math.nan if v is None else v for k, v in summary["mean"].items()}
+    summary["cover_bins"] = [{k: math.nan if v is None else v for k, v in row.items()} for row in summary["cover_bins"]]
     return summary
 
 

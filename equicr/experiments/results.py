@@ -16,7 +16,7 @@ import torch
 from equicr.deploy.predictors import CLOUDY_INPUT
 from equicr.evaluation.aggregate import markdown_table
 from equicr.evaluation.compare import comparison_tables
-from equicr.evaluation.report import plot_cover_bins, save_samples
+from equicr.evaluation.report import plot_cover_bins, read_summary, save_samples
 from equicr.experiments.presets import PRESETS, ExperimentPreset, ExperimentRun
 from equicr.experiments.runner import REAL, TEST, ExperimentPaths
 from equicr.models import ARCHITECTURE_NAMES, build_model, count_parameters
@@ -29,7 +29,7 @@ PANEL_SAMPLES = 4
 
 
 def _summary(paths: ExperimentPaths, target: str, name: str) -> dict:
-    return json.loads((paths.evaluation(target, name) / "summary.json").read_text())
+    return read_summary(paths.evaluation(target, name))
 
 
 def _size_label(size: int | None, train_size: int) -> str:

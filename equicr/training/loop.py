@@ -8,6 +8,7 @@ Rank 0 attaches the checkpoint and writes the metric history file.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from contextlib import nullcontext
@@ -141,8 +142,20 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
+def quiet_report_logging() -> None:
+    """Silence Ray Train's per-report INFO line on this worker, keeping its warnings.
+
+    Ray Train 2.60 logs "Reporting training result ..." through a logger named by its source file's
+    path, not under ``ray.train``, so ``RunConfig(logging_config=...)`` does not reach it.
+    """
+    from ray.train.v2._internal.execution import context
+
+    logging.getLogger(context.__file__).setLevel(logging.WARNING)
+
+
 def train_loop_per_worker(loop_config: dict) -> None:
     """What every Ray Train worker runs; ``loop_config`` is :meth:`TrainConfig.to_dict` output."""
+    quiet_report_logging()
     config = TrainConfig.from_dict(loop_config)
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()

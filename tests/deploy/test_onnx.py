@@ -15,12 +15,12 @@ from equicr.bands import S2_BANDS, input_bands
 from equicr.checkpoint import save_checkpoint
 from equicr.data.sen12mscr import index_tree, read_triplet
 from equicr.deploy.export import export_onnx
-from equicr.deploy.metadata import file_sha256
 from equicr.deploy.runtime import CloudRemovalSession, choose_providers
 from equicr.deploy.verify import verify_onnx
 from equicr.models import ModelConfig, build_model
 from equicr.paths import REPO_ROOT
 from equicr.scaling import network_to_optical_dn
+from equicr.storage import file_sha256
 
 CASES = [("equicr", "sar+opt"), ("equicr", "opt"), ("equicr", "sar"), ("dsen2cr", "sar+opt")]
 

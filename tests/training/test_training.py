@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from equicr.checkpoint import best_checkpoint_file, load_model
+from equicr.checkpoint import best_checkpoint_file, load_model, resolve_checkpoint
 from equicr.data.dataset import PatchDataset
 from equicr.data.synthetic import write_synthetic_patches
 from equicr.models import ModelConfig, build_model
@@ -76,7 +76,8 @@ def test_two_worker_ddp_loss_falls(collection, tmp_path, local_ray):
     history = read_history(tmp_path)
     assert len(history) == 3 and history[-1]["train_loss"] < history[0]["train_loss"]
     best = best_checkpoint_file(result)
-    assert best.startswith(f"file://{tmp_path}/")
+    assert best.startswith(f"{tmp_path}/")  # one spelling: file:// storage gives plain paths
+    assert resolve_checkpoint(f"file://{tmp_path}/tiny") == best  # a run folder resolves through Ray's record
     model, checkpoint = load_model(best, expected_config=TINY_MODEL)
     assert checkpoint.metadata["metrics"]["val_psnr"] == max(h["val_psnr"] for h in history)
     assert checkpoint.optimizer_state is not None and not model.training
@@ -120,3 +121,20 @@ def test_killed_worker_is_replaced_and_the_run_completes(collection, tmp_path, l
     assert killed, "no worker was found to kill"
     assert result.error is None
     assert read_history(tmp_path)[-1]["epoch"] == 3
+
+
+def test_progress_within_an_epoch(collection, capsys):
+    """A long epoch prints progress lines between the per-epoch lines (here every step: interval 0)."""
+    from torch.utils.data import DataLoader
+
+    from equicr.training.loop import StepProgress
+
+    model = build_model(TINY_MODEL)
+    loader = DataLoader(PatchDataset(collection, "train", TINY_MODEL.input_mode), batch_size=4)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    progress = StepProgress(epoch=2, epochs=5, steps=len(loader), every_seconds=0.0)
+    train_one_epoch(model, loader, optimizer, torch.device("cpu"), progress=progress)
+    lines = capsys.readouterr().out.splitlines()
+    # Every step but the last (the epoch line follows it) reports, numbered within the epoch.
+    assert [line.split()[3] for line in lines] == [f"{step}/{len(loader)}" for step in range(1, len(loader))]
+    assert all(line.startswith("epoch 3/5  step ") and "samples/s" in line for line in lines)
