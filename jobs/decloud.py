@@ -16,7 +16,7 @@ from pathlib import Path
 
 from equicr.cli import actor_pool_from_args, add_actor_pool_options, parser_for, positive_int, run_job
 from equicr.decloud.tiling import DEFAULT_TILE_SIZE
-from equicr.models import PRECISIONS
+from equicr.models import PRECISION_CHOICES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-clear", action="store_true", help="keep original pixels where s2cloudless sees no cloud"
     )
     parser.add_argument(
-        "--precision", choices=PRECISIONS, default="fp32",
-        help="checkpoints: run the convolutions in bfloat16 (faster on CPUs with bfloat16 units) (default: fp32)",
+        "--precision", choices=PRECISION_CHOICES, default="auto",
+        help="checkpoints: bf16 runs the convolutions in bfloat16; auto (default) does so only where the device "
+        "computes bfloat16 natively (CUDA, AVX-512 BF16, AMX), else fp32; each actor prints its choice",
     )  # fmt: skip
     parser.add_argument("--overwrite", action="store_true", help="replace output made with another model or settings")
     parser.add_argument("--cog-dir", type=Path, help="also write each finished scene as <scene>.tif (COG) here")

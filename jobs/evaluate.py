@@ -19,7 +19,7 @@ from pathlib import Path
 
 from equicr.actor_pool import AUTO_RAY_MIN_ITEMS
 from equicr.cli import actor_pool_from_args, add_actor_pool_options, parser_for, run_job
-from equicr.models import CLOUDY_INPUT
+from equicr.models import CLOUDY_INPUT, PRECISION_CHOICES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="report folder")
     parser.add_argument("--title", help="report title (default: model and split)")
     parser.add_argument("--samples", type=int, nargs="*", default=[0, 1, 2, 3], help="sample indices to draw")
+    parser.add_argument(
+        "--precision", choices=PRECISION_CHOICES, default="auto",
+        help="checkpoints: fp32, bf16, or auto (default): bfloat16 only where the device computes it natively",
+    )  # fmt: skip
     add_actor_pool_options(parser, ray_default=f"when the split has {AUTO_RAY_MIN_ITEMS} patches or more")
     args = parser.parse_args(argv)
     if args.compare:
@@ -54,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     pool = actor_pool_from_args(
         args, ray_by_default=len(PatchDataset(args.collection, args.split)) >= AUTO_RAY_MIN_ITEMS
     )
-    records = evaluate_split(args.model, args.collection, args.split, pool)
+    records = evaluate_split(args.model, args.collection, args.split, pool, precision=args.precision)
     summary = write_report(records, args.out, args.title or f"{args.model} on {args.split}")
     chosen = [i for i in args.samples if i < len(records)]
     if chosen:

@@ -84,3 +84,17 @@ def test_validation_can_fail(config, change, message):
     change(config)
     with pytest.raises(Exception, match=message):
         validated(config)
+
+
+def test_the_stated_request_is_what_the_paper_preset_makes():
+    """cluster.yaml's header says what training asks of a node; it must be what the preset really asks."""
+    import re
+
+    from equicr.experiments.presets import PRESETS as EXPERIMENT_PRESETS
+
+    stated = re.search(
+        r"--preset paper\s+(\d+) workers x \{CPU: (\d+), GPU: (\d+)\}", (REPO_ROOT / "cluster.yaml").read_text()
+    )
+    assert stated is not None
+    assert tuple(map(int, stated.groups())) == (PAPER.num_workers, PAPER.cpus_per_worker, 1) and PAPER.use_gpu
+    assert EXPERIMENT_PRESETS["paper"].training == PAPER  # the experiments train with the same preset

@@ -30,7 +30,7 @@ from equicr.decloud.output import (
     prepare_output,
 )
 from equicr.decloud.tiling import DEFAULT_TILE_SIZE, plan_units, unit_at
-from equicr.deploy.predictors import ModelReference, load_predictor, resolve_model
+from equicr.deploy.predictors import ModelReference, describe, load_predictor, resolve_model
 from equicr.scaling import network_inputs, network_to_optical_dn
 from equicr.storage import json_safe
 
@@ -70,6 +70,7 @@ class DecloudActor:
     ) -> None:  # fmt: skip
         claim_cores(threads)
         self.predictor = load_predictor(model, device, precision)
+        print(f"decloud actor: {describe(self.predictor)}", flush=True)
         self.collection = open_collection(collection, "scenes", mode="r+")
         self.tile_size, self.halo, self.keep_clear = tile_size, halo, keep_clear
 

@@ -24,7 +24,8 @@ from equicr.deploy.export import plain_torch_model
 from equicr.deploy.inference import PreparedModel
 from equicr.deploy.metadata import parse_metadata
 from equicr.deploy.runtime import CloudRemovalSession
-from equicr.models import CLOUDY_INPUT, ModelConfig, Precision
+from equicr.hardware import choose_precision
+from equicr.models import CLOUDY_INPUT, ModelConfig
 from equicr.storage import file_sha256, local_path, normalise
 
 #: The input mode of the cloudy-input baseline: it needs the cloudy optical image only.
@@ -95,12 +96,14 @@ class Predictor(Protocol):
 class TorchPredictor:
     """A checkpoint run as plain PyTorch (EquiCR exported from escnn), channels-last, in float32 or bfloat16."""
 
-    def __init__(self, reference: ModelReference, device: str = "cpu", precision: Precision = "fp32") -> None:
+    def __init__(self, reference: ModelReference, device: str = "cpu", precision: str = "fp32") -> None:
+        self.precision = choose_precision(precision, device)  # "auto": bfloat16 only where the device has it natively
         model, _ = load_model(local_path(reference.location), expected_config=reference.config, device=device)
-        self.model = PreparedModel(plain_torch_model(model), precision).to(device)
+        self.model = PreparedModel(plain_torch_model(model), self.precision.precision).to(device)
         self.device = device
         self.reference = reference
-        self.source = {**reference.record(), "backend": "torch", "device": device, "precision": precision}
+        self.source = {**reference.record(), "backend": "torch", "device": device,
+                       "precision": self.precision.precision, "precision_reason": self.precision.reason}  # fmt: skip
 
     @torch.inference_mode()
     def predict(self, inputs: np.ndarray) -> np.ndarray:
@@ -130,13 +133,22 @@ class CloudyInputPredictor:
         return inputs[:, optical_channels(CLOUDY_INPUT_MODE)]
 
 
-def load_predictor(model: str | Path | ModelReference, device: str = "cpu", precision: Precision = "fp32") -> Predictor:
+def describe(predictor: Predictor) -> str:
+    """One line saying how a predictor runs: backend, device or provider, precision and why."""
+    source = predictor.source
+    where = source.get("provider") or source.get("device", "")
+    precision = f", {source['precision']} ({source['precision_reason']})" if "precision" in source else ""
+    return f"{source['backend']} {where}{precision}".strip()
+
+
+def load_predictor(model: str | Path | ModelReference, device: str = "cpu", precision: str = "fp32") -> Predictor:
     """The backend a model calls for: ONNX Runtime for ``.onnx``, PyTorch for checkpoints, or the baseline.
 
-    ``precision="bf16"`` runs a checkpoint's convolutions in bfloat16 (an ONNX file keeps its own precision).
+    ``precision="bf16"`` runs a checkpoint's convolutions in bfloat16, ``"auto"`` does so only where
+    ``device`` computes bfloat16 natively (:mod:`equicr.hardware`); an ONNX file keeps its own precision.
     """
     location = model.location if isinstance(model, ModelReference) else str(model)
-    if location.endswith(".onnx") and precision != "fp32":
+    if location.endswith(".onnx") and precision == "bf16":
         raise ValueError(f"{location}: an ONNX file runs in the precision it was exported in; drop --precision")
     reference = resolve_model(model)
     if reference.backend == CLOUDY_INPUT:

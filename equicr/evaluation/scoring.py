@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from equicr.actor_pool import AUTO_RAY_MIN_ITEMS, ActorPool, claim_cores, map_with_actors
 from equicr.data.dataset import PatchDataset
-from equicr.deploy.predictors import ModelReference, load_predictor, resolve_model
+from equicr.deploy.predictors import ModelReference, describe, load_predictor, resolve_model
 from equicr.evaluation.aggregate import METRICS
 from equicr.metrics import image_metrics
 from equicr.scaling import network_to_reflectance
@@ -34,6 +34,8 @@ class PatchScorer:
     ) -> None:  # fmt: skip
         claim_cores(threads)
         self.predictor = load_predictor(model, device, precision)
+        if self.predictor.reference.config is not None:  # a network: say where and in which precision it runs
+            print(f"scoring actor: {describe(self.predictor)}", flush=True)
         self.dataset = PatchDataset(collection, split, input_mode=self.predictor.reference.input_mode)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from equicr.bands import INPUT_MODES
 from equicr.models import ModelConfig
+from equicr.training.config import PRESETS as TRAINING_PRESETS
 from equicr.training.config import TrainConfig
 
 
@@ -104,9 +105,7 @@ PRESETS: dict[str, ExperimentPreset] = {
         name="paper",
         description="the paper's scale on a GPU cluster: full-size models on an ingested SEN12MS-CR collection",
         models=(ModelConfig("equicr"), ModelConfig("dsen2cr")),  # 18,721,417 and 18,947,341 parameters
-        training=TrainConfig(
-            epochs=30, batch_size=8, learning_rate=3e-4, num_workers=4, use_gpu=True, loader_workers=4, seed=0
-        ),  # fmt: skip
+        training=TRAINING_PRESETS["paper"],  # the training job's own paper preset: one source for both
         subset_sizes=(100, 1000),
         eval_actors=4,
         eval_gpus_per_actor=1,

@@ -15,6 +15,7 @@ from equicr.models.config import (
     ARCHITECTURES,
     CLOUDY_INPUT,
     GROUPS,
+    PRECISION_CHOICES,
     PRECISIONS,
     ModelConfig,
     Precision,
@@ -25,6 +26,7 @@ _HEAVY: dict[str, str] = {
     "build_model": "equicr.models.build",
     "count_parameters": "equicr.models.build",
     "equal_parameter_config": "equicr.models.build",
+    "set_activation_checkpointing": "equicr.models.build",
     "EquiCR": "equicr.models.equivariant",
     "CloudRemovalNet": "equicr.models.plain",
 }
@@ -35,6 +37,7 @@ __all__ = [
     "CLOUDY_INPUT",
     "GROUPS",
     "PRECISIONS",
+    "PRECISION_CHOICES",
     "ModelConfig",
     "Precision",
     *_HEAVY,

@@ -7,8 +7,8 @@ import dataclasses
 from torch import nn
 
 from equicr.models.config import ModelConfig
-from equicr.models.equivariant import EquiCR
-from equicr.models.plain import build_dsen2cr
+from equicr.models.equivariant import EquiCR, EquivariantResidualBlock
+from equicr.models.plain import ScaledResidualBlock, build_dsen2cr
 
 
 def build_model(config: ModelConfig, initialize: bool = True, identity_start: bool = True) -> nn.Module:
@@ -24,6 +24,18 @@ def build_model(config: ModelConfig, initialize: bool = True, identity_start: bo
     if config.architecture == "equicr":
         return EquiCR(config, initialize=initialize, identity_start=identity_start)
     return build_dsen2cr(config, identity_start=identity_start)
+
+
+def set_activation_checkpointing(model: nn.Module, enabled: bool = True) -> int:
+    """Make every residual block of ``model`` recompute its activations in the backward pass; return how many.
+
+    A training option: gradients are identical, stored activations shrink to one tensor per block,
+    and each block's forward runs twice per step. Inference (no gradients) is unaffected.
+    """
+    blocks = [m for m in model.modules() if isinstance(m, ScaledResidualBlock | EquivariantResidualBlock)]
+    for block in blocks:
+        block.recompute_activations = enabled
+    return len(blocks)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -18,6 +18,9 @@ CLOUDY_INPUT = "cloudy-input"
 Precision = Literal["fp32", "bf16"]
 #: Number formats a network computes in: float32, or bfloat16 autocast (training) / trunk (inference).
 PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16")
+#: What ``--precision`` of inference accepts: a fixed precision, or ``auto``, bfloat16 only where the
+#: device computes it natively (see :mod:`equicr.hardware`).
+PRECISION_CHOICES: tuple[str, ...] = ("auto", *PRECISIONS)
 #: Symmetry groups per architecture: rotations by 90 degrees (p4), with reflections (p4m), none.
 GROUPS: dict[str, tuple[str, ...]] = {"equicr": ("p4", "p4m"), "dsen2cr": ("trivial",)}
 #: The paper's feature width: 156 regular p4 fields (624 channels) for EquiCR, 256 channels for

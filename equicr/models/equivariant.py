@@ -14,7 +14,7 @@ from escnn import nn as enn
 from torch import nn
 
 from equicr.models.config import KERNEL_SIZE, ModelConfig
-from equicr.models.plain import CloudRemovalNet, ScaledResidualBlock
+from equicr.models.plain import CloudRemovalNet, ScaledResidualBlock, block_update
 
 
 def make_gspace(group: str) -> gspaces.GSpace2D:
@@ -46,9 +46,16 @@ class EquivariantResidualBlock(enn.EquivariantModule):
         self.conv2 = r2conv3x3(field_type, field_type)
         self.scale = scale
 
+    #: Recompute the update's activations in the backward pass (see :func:`set_activation_checkpointing`).
+    recompute_activations = False
+
     def forward(self, x: enn.GeometricTensor) -> enn.GeometricTensor:
-        update = self.conv2(self.relu(self.conv1(x)))
-        return enn.GeometricTensor(x.tensor + self.scale * update.tensor, self.out_type)
+        update = block_update(self.update, x.tensor, self.recompute_activations)
+        return enn.GeometricTensor(x.tensor + self.scale * update, self.out_type)
+
+    def update(self, tensor: torch.Tensor) -> torch.Tensor:
+        """``conv(relu(conv(x)))`` on the plain tensor of a feature field, as activation checkpointing needs."""
+        return self.conv2(self.relu(self.conv1(enn.GeometricTensor(tensor, self.in_type)))).tensor
 
     def evaluate_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return input_shape

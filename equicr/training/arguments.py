@@ -25,6 +25,7 @@ TRAIN_FLAGS = {
     "data": "data", "subset_size": "subset_size",
     "min_samples_per_epoch": "min_samples_per_epoch", "augment": "augment", "epochs": "epochs",
     "batch_size": "batch_size", "lr": "learning_rate", "precision": "precision", "workers": "num_workers",
+    "activation_checkpointing": "activation_checkpointing",
     "gpu": "use_gpu", "cpus_per_worker": "cpus_per_worker", "loader_workers": "loader_workers",
     "max_failures": "max_failures", "seed": "seed", "run_name": "run_name", "storage": "storage_path",
 }  # fmt: skip
@@ -52,6 +53,10 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--batch-size", type=int, help="global batch, split over workers (paper: 8)")
     run.add_argument("--lr", type=float, help="Adam learning rate (paper: 3e-4)")
     run.add_argument("--precision", choices=PRECISIONS)
+    run.add_argument(
+        "--activation-checkpointing", action=argparse.BooleanOptionalAction, default=None,
+        help="recompute each block's activations in the backward pass: less memory, about 1/3 more compute",
+    )  # fmt: skip
     run.add_argument("--workers", type=int, help="Ray Train workers (DDP replicas)")
     run.add_argument("--gpu", action="store_true", default=None, help="one GPU per worker (NCCL)")
     run.add_argument("--cpus-per-worker", type=int)

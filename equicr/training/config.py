@@ -27,6 +27,7 @@ class TrainConfig:
     batch_size: int = 8  # global batch, split evenly over the workers (paper: 8)
     learning_rate: float = 3e-4  # Adam (paper: 3e-4)
     precision: Precision = "fp32"  # "bf16" trains under bfloat16 autocast
+    activation_checkpointing: bool = False  # recompute block activations in backward: less memory, ~1/3 more compute
     num_workers: int = 1  # Ray Train workers (data-parallel replicas); 0 runs in this process
     use_gpu: bool = False  # one GPU per worker
     cpus_per_worker: int = 1  # CPU cores per worker (Ray sets each worker's torch threads to this)
@@ -70,12 +71,16 @@ PRESETS: dict[str, TrainConfig] = {
         cpus_per_worker=2,
         run_name="equicr-demo",
     ),
-    # The paper's full-size run on a GPU cluster (DESIGN.md section 4): 4 GPU workers x batch 8.
+    # The paper's full-size run on a GPU cluster (DESIGN.md section 4): batch 8 over 4 GPU workers, one
+    # per g5.xlarge node of cluster.yaml (4 vCPU, one 24 GB A10G). 2 patches of 256 px per worker need
+    # about 14 GiB without activation checkpointing (bench/memory.py, an estimate; docs/capacity.md), so
+    # it stays off: --activation-checkpointing brings that to about 11 GiB for about 1.2-1.3x the step time.
     "paper": TrainConfig(
         model=ModelConfig("equicr"),
         epochs=30,
         num_workers=4,
         use_gpu=True,
+        cpus_per_worker=4,
         precision="fp32",
         loader_workers=4,
         run_name="equicr-paper",

@@ -25,7 +25,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSamp
 from equicr.checkpoint import CHECKPOINT_FILE, load_weights, read_checkpoint, save_checkpoint
 from equicr.data.dataset import PatchDataset
 from equicr.metrics import HIGHER_IS_BETTER, image_metrics
-from equicr.models import build_model
+from equicr.models import build_model, set_activation_checkpointing
 from equicr.scaling import network_to_reflectance
 from equicr.storage import join, write_json
 from equicr.training.config import TrainConfig
@@ -164,6 +164,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
 
     restored = ray.train.get_checkpoint()
     model = build_model(config.model, initialize=restored is None)  # a checkpoint overwrites the weights
+    set_activation_checkpointing(model, config.activation_checkpointing)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     start_epoch, history = 0, []
     if restored is not None:

@@ -116,3 +116,36 @@ def test_untrained_network_returns_its_cloudy_input(architecture):
     x = torch.rand(2, 15, 11, 11)
     with torch.no_grad():
         torch.testing.assert_close(model(x), x[:, :13])
+
+
+@pytest.mark.parametrize(("architecture", "width"), [("equicr", 3), ("dsen2cr", 8)])
+def test_activation_checkpointing_gives_identical_gradients(architecture, width):
+    """Recomputing block activations in the backward pass changes memory, not the gradients (bit for bit)."""
+    from equicr.models import set_activation_checkpointing
+
+    torch.manual_seed(0)
+    config = ModelConfig(architecture, width=width, num_blocks=3)
+    model = build_model(config, identity_start=False)
+    x = torch.rand(2, config.in_channels, 20, 20)
+    gradients = []
+    for enabled in (False, True):
+        assert set_activation_checkpointing(model, enabled) == config.num_blocks
+        model.zero_grad()
+        model(x).square().mean().backward()
+        gradients.append({name: p.grad.clone() for name, p in model.named_parameters()})
+    for name, gradient in gradients[0].items():
+        assert torch.equal(gradient, gradients[1][name]), name
+    # ...while the activations autograd keeps for the backward pass do shrink.
+    saved = []
+    for enabled in (False, True):
+        set_activation_checkpointing(model, enabled)
+        sizes = {}
+
+        def pack(tensor, sizes=sizes):
+            sizes[tensor.data_ptr()] = tensor.numel() * tensor.element_size()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            model(x).square().mean().backward()
+        saved.append(sum(sizes.values()))
+    assert saved[1] < 0.8 * saved[0], saved  # each block keeps its input only, not its inner activations
