@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from equicr.hardware import cpu_has_native_bf16
+
 #: Where the scripts write their JSON unless told otherwise.
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -52,6 +54,8 @@ def machine() -> dict:
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "avx512_bf16": "avx512_bf16" in flags.split(),
         "amx_bf16": "amx_bf16" in flags.split(),
+        "native_bf16": cpu_has_native_bf16(),  # what --precision auto goes by (torch's own detection)
+        "cpu_flags": sorted(flag for flag in flags.split()[2:] if flag.startswith(("avx", "amx", "fma", "f16c"))),
         "cuda": torch.cuda.is_available(),
     }
 

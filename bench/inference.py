@@ -32,6 +32,7 @@ from equicr.deploy.export import export_onnx, plain_torch_model
 from equicr.deploy.inference import PreparedModel
 from equicr.deploy.runtime import CloudRemovalSession
 from equicr.equivariance import transform_grid
+from equicr.hardware import cpu_has_native_bf16
 from equicr.models import ModelConfig, build_model, count_parameters
 from equicr.paths import REPO_ROOT
 
@@ -87,8 +88,16 @@ def main() -> None:
         default=str(EXPERIMENT / "data" / "real.zarr"),
         help="patches collection for the PSNR change (default: the real patches)",
     )
+    parser.add_argument(
+        "--bf16", choices=("auto", "always", "never"), default="auto",
+        help="bfloat16 variants: auto (default) runs them only on a CPU with native bfloat16; emulated bfloat16 "
+        "is about 9x slower than float32 and would keep this benchmark busy for a long time",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, help="JSON file (default: bench/results/inference.json)")
     args = parser.parse_args()
+    with_bf16 = args.bf16 == "always" or (args.bf16 == "auto" and cpu_has_native_bf16())
+    if not with_bf16:
+        print("bfloat16 variants skipped: this CPU has no native bfloat16 (--bf16 always runs them anyway)")
 
     torch.manual_seed(0)
     config = ModelConfig(width=args.width, num_blocks=args.blocks)
@@ -125,6 +134,9 @@ def main() -> None:
     matmuls = {
         f"matmul {MATMUL_SIZE} {str(d).split('.')[1]}": (lambda a=a, b=b: a @ b) for d, (a, b) in matrices.items()
     }
+    if not with_bf16:
+        ceilings, paths, matmuls = ({k: v for k, v in d.items() if "bf16" not in k and "bfloat16" not in k}
+                                    for d in (ceilings, paths, matmuls))  # fmt: skip
     print(f"EquiCR width {args.width} x {args.blocks} blocks ({count_parameters(escnn_model):,} parameters), "
           f"tile {args.tile} px, {flops_per_tile / 1e9:.1f} GFLOP per tile; {args.rounds} rounds")  # fmt: skip
     with torch.inference_mode():
@@ -132,12 +144,13 @@ def main() -> None:
         reference = escnn_model(x)
         rotated_input = transform_grid(x, 1, False)
         outputs = {name: torch.as_tensor(call()) for name, call in paths.items()}
-        rotated = {
+        rotated_by_path = {
             "escnn eval": escnn_model(rotated_input), "exported torch": plain(rotated_input),
             "exported torch, channels-last (decloud from a checkpoint)": prepared["fp32"](rotated_input),
             "ONNX Runtime, compact file (deployment)": torch.as_tensor(session.run_network(rotated_input.numpy())),
-            "bfloat16, channels-last": prepared["bf16"](rotated_input),
         }  # fmt: skip
+        if with_bf16:
+            rotated_by_path["bfloat16, channels-last"] = prepared["bf16"](rotated_input)
 
     rows = []
     for name, value in seconds.items():
@@ -150,20 +163,22 @@ def main() -> None:
                 "of Conv2d stack": seconds["Conv2d stack bf16 channels-last" if "bfloat16" in name
                                            else "Conv2d stack fp32 channels-last"] / value,
                 "error vs escnn": relative_error(outputs[name], reference),
-                "rotation error": relative_error(transform_grid(outputs[name], 1, False), rotated[name]),
+                "rotation error": relative_error(transform_grid(outputs[name], 1, False), rotated_by_path[name]),
             }  # fmt: skip
         rows.append(row)
     print_table(rows, ["variant", "seconds", "tiles/s", "GFLOP/s", "x escnn", "of Conv2d stack", "error vs escnn",
                        "rotation error"])  # fmt: skip
-    bf16 = seconds["bfloat16, channels-last"]
-    bf16_speedup = seconds["exported torch, channels-last (decloud from a checkpoint)"] / bf16
-    bf16_over_onnx = seconds["ONNX Runtime, compact file (deployment)"] / bf16
-    print(
-        f"bfloat16 path against float32: {bf16_speedup:.2f}x channels-last torch, {bf16_over_onnx:.2f}x ONNX Runtime; "
-        f"ONNX file {onnx_bytes / 1e6:.1f} MB for {4 * count_parameters(escnn_model) / 1e6:.1f} MB of parameters"
-    )
-    psnr = None
-    if Path(args.collection).exists() and (Path(args.checkpoint).exists() or "://" in args.checkpoint):
+    bf16_speedup = bf16_over_onnx = psnr = None
+    if with_bf16:
+        bf16 = seconds["bfloat16, channels-last"]
+        bf16_speedup = seconds["exported torch, channels-last (decloud from a checkpoint)"] / bf16
+        bf16_over_onnx = seconds["ONNX Runtime, compact file (deployment)"] / bf16
+        print(f"bfloat16 path against float32: {bf16_speedup:.2f}x channels-last torch, {bf16_over_onnx:.2f}x ONNX "
+              "Runtime")  # fmt: skip
+    print(f"ONNX file {onnx_bytes / 1e6:.1f} MB for {4 * count_parameters(escnn_model) / 1e6:.1f} MB of parameters")
+    if not with_bf16:
+        print("no bfloat16 PSNR change measured: bfloat16 variants skipped")
+    elif Path(args.collection).exists() and (Path(args.checkpoint).exists() or "://" in args.checkpoint):
         psnr = bf16_psnr_change(args.checkpoint, args.collection)
         print(f"bfloat16 against float32 on {psnr['images']} images of {args.collection}: mean PSNR "
               f"{psnr['mean_psnr_fp32']:.3f} -> {psnr['mean_psnr_bf16']:.3f} dB, "
