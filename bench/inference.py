@@ -97,7 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     with_bf16 = args.bf16 == "always" or (args.bf16 == "auto" and cpu_has_native_bf16())
     if not with_bf16:
-        print("bfloat16 variants skipped: this CPU has no native bfloat16 (--bf16 always runs them anyway)")
+        print("bfloat16 variants skipped (--bf16 never, or no native bfloat16 on this CPU; --bf16 always runs them)")
 
     torch.manual_seed(0)
     config = ModelConfig(width=args.width, num_blocks=args.blocks)

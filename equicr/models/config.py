@@ -28,6 +28,8 @@ GROUPS: dict[str, tuple[str, ...]] = {"equicr": ("p4", "p4m"), "dsen2cr": ("triv
 PAPER_WIDTH: dict[str, int] = {"equicr": 156, "dsen2cr": 256}
 #: Every convolution in both networks is 3x3.
 KERNEL_SIZE = 3
+#: Plain channels of one regular field per EquiCR group: the group's order.
+GROUP_ORDER: dict[str, int] = {"p4": 4, "p4m": 8, "trivial": 1}
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,17 @@ class ModelConfig:
     def long_skip(self) -> bool:
         """Whether the cloudy optical input is added to the output (not in SAR-only mode)."""
         return has_optical_input(self.input_mode)
+
+    @property
+    def feature_channels(self) -> int:
+        """Plain channels of the features once expanded: width x group order (156 p4 fields = 624)."""
+        return self.width * GROUP_ORDER[self.group]
+
+    @property
+    def multiply_adds_per_pixel(self) -> int:
+        """Multiply-adds per output pixel of a forward pass: head, two convolutions per block, tail."""
+        channels, taps = self.feature_channels, KERNEL_SIZE * KERNEL_SIZE
+        return taps * (self.in_channels * channels + 2 * self.num_blocks * channels**2 + channels * self.out_channels)
 
     @property
     def receptive_field_radius(self) -> int:

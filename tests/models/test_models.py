@@ -149,3 +149,20 @@ def test_activation_checkpointing_gives_identical_gradients(architecture, width)
             model(x).square().mean().backward()
         saved.append(sum(sizes.values()))
     assert saved[1] < 0.8 * saved[0], saved  # each block keeps its input only, not its inner activations
+
+
+@pytest.mark.parametrize(
+    ("architecture", "width", "group"), [("equicr", 3, "p4"), ("equicr", 2, "p4m"), ("dsen2cr", 5, None)]
+)
+def test_multiply_adds_per_pixel_match_the_exported_convolutions(architecture, width, group):
+    """The FLOP count capacity planning rests on equals what the plain network's Conv2d layers do."""
+    from torch import nn
+
+    from equicr.deploy.export import plain_torch_model
+
+    config = ModelConfig(architecture, width=width, num_blocks=2, group=group)
+    plain = plain_torch_model(build_model(config).eval())
+    convolutions = [m for m in plain.modules() if isinstance(m, nn.Conv2d)]
+    counted = sum(m.in_channels * m.out_channels * m.kernel_size[0] * m.kernel_size[1] for m in convolutions)
+    assert config.multiply_adds_per_pixel == counted
+    assert convolutions[1].in_channels == config.feature_channels
