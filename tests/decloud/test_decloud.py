@@ -220,7 +220,7 @@ def test_killed_job_then_rerun_gives_identical_output(tmp_path, checkpoint):
     run_decloud(reference, checkpoint, tile_size=16, pool=IN_PROCESS, progress=False)
 
     command = [sys.executable, "jobs/decloud.py", "--collection", str(path), "--model", str(checkpoint),
-               "--tile-size", "16", "--batch-size", "1"]  # fmt: skip
+               "--tile-size", "16", "--batch-size", "1", "--precision", "fp32"]  # fmt: skip  # as the reference
     ray_folder = tempfile.mkdtemp(prefix="rd", dir="/tmp")  # short: Ray's socket paths have a length limit
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")}, "RAY_TMPDIR": ray_folder}
     job = subprocess.Popen(
