@@ -16,6 +16,7 @@ store is atomic (zarr writes a temporary file and renames it).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +41,24 @@ SCENE_CHUNK = 512
 
 class CollectionError(ValueError):
     """A store is not the collection it was expected to be."""
+
+
+#: Scene and patch names: one path segment of safe characters, starting with a letter or digit.
+ITEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
+
+
+def check_item_name(name: str, what: str = "scene") -> str:
+    """``name`` if it is a valid scene or patch name, else a CollectionError saying what is allowed.
+
+    Names become Zarr paths: an empty name or one with ``/`` or ``..`` would address the collection
+    itself or a place outside the item, so nothing but one safe segment is accepted.
+    """
+    if not isinstance(name, str) or ITEM_NAME.fullmatch(name) is None:
+        raise CollectionError(
+            f"{what} name {name!r} is not allowed: use 1-200 letters, digits, '.', '_', '+' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
 
 
 def store_exists(path: str | Path) -> bool:
@@ -84,6 +103,10 @@ def create_patches(path: str | Path, patch_ids: list[str], patch_size: int = PAT
     """Create an empty patches collection for ``patch_ids`` (in this order) and return it."""
     if store_exists(path):
         raise CollectionError(f"{path} already exists; open it to resume, or choose another path")
+    for patch_id in patch_ids:
+        check_item_name(patch_id, "patch")
+    if len(set(patch_ids)) != len(patch_ids):
+        raise CollectionError(f"{path}: patch ids repeat; each patch needs its own id")
     count = len(patch_ids)
     group = zarr.open_group(normalise(path), mode="w-")
     for name in TRIPLET:
@@ -227,10 +250,16 @@ def stored_scene_problem(scene: zarr.Group) -> str | None:
 
 def write_scene(collection: zarr.Group, name: str, s1: np.ndarray, s2_cloudy: np.ndarray, geo: GeoReference) -> None:
     """Add one scene (any size; S1 and S2 on one grid). The scene counts only once its 'complete' attribute is set."""
+    check_item_name(name)
     problem = scene_layout_problem({"s1": s1.shape, "s2_cloudy": s2_cloudy.shape})
     if problem is not None:
         raise CollectionError(f"scene {name}: {problem}")
-    scene = collection["scenes"].create_group(name, overwrite=True)
+    scenes = collection["scenes"]
+    if name in scenes:
+        if scenes[name].attrs.get("complete", False):
+            raise CollectionError(f"scene {name} is already complete in the collection; it is never overwritten")
+        del scenes[name]  # an interrupted ingest of this very scene: only it is removed, and written again
+    scene = scenes.create_group(name)
     scene.attrs.update({"crs": geo.crs, "transform": list(geo.transform), "complete": False})
     for array_name, data in zip(SCENE_IMAGES, (s1, s2_cloudy), strict=True):
         product = PRODUCTS[array_name]

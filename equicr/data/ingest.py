@@ -19,6 +19,7 @@ from equicr.data.clouds import detect_clouds
 from equicr.data.collection import (
     CollectionError,
     PatchMetadata,
+    check_item_name,
     create_patches,
     create_scenes,
     mark_complete,
@@ -156,6 +157,8 @@ def ingest_scenes(
     A pair on different grids (size, CRS or transform) is refused and reported; complete scenes
     already in the collection are skipped.
     """
+    for name, _, _ in pairs:  # before anything is written: a bad name must not cost a half-made collection
+        check_item_name(name)
     collection = create_scenes(out)
     done = set(scene_names(collection))
     report = IngestReport()

@@ -128,15 +128,23 @@ def run_decloud(
     started = time.perf_counter()
     collection_path = str(collection_path)
     collection = open_collection(collection_path, "scenes", mode="r+")
-    names = scenes or scene_names(collection)
-    unknown = sorted(set(names) - set(scene_names(collection, complete_only=False)))
+    stored, complete = scene_names(collection, complete_only=False), scene_names(collection)
+    unknown = sorted(set(scenes or ()) - set(stored))
     if unknown:
         raise DecloudError(f"{collection_path} has no scenes {unknown}")
+    unfinished = sorted(set(scenes or stored) - set(complete))
+    if scenes and unfinished:
+        raise DecloudError(
+            f"scenes {unfinished} of {collection_path} were never completely ingested; rerun jobs/ingest.py for them"
+        )
+    names = scenes or complete
     reference = resolve_model(model)
     halo = reference.receptive_field_radius if halo is None else halo
     record = {**reference.record(), "tile_size": tile_size, "halo": halo, "keep_clear": keep_clear,
               "precision": precision}  # fmt: skip
     summary, todo, units_per_scene = DecloudSummary(), [], {}
+    for name in unfinished:  # without --scenes: skipped, but never in silence
+        summary.scenes_failed[name] = "its ingest never finished; rerun jobs/ingest.py, then decloud again"
     for name in names:
         scene = collection["scenes"][name]
         problem = stored_scene_problem(scene)

@@ -21,7 +21,7 @@ from equicr.data.ingest import ingest_scenes
 from equicr.data.sen12mscr import index_tree
 from equicr.data.synthetic import make_scene, write_synthetic_scenes
 from equicr.decloud.geotiff import export_cog
-from equicr.decloud.output import DONE_ARRAY, OUTPUT_ARRAY, PROBABILITY_ARRAY
+from equicr.decloud.output import DONE_ARRAY, OUTPUT_ARRAY, PROBABILITY_ARRAY, DecloudError
 from equicr.decloud.pipeline import decloud_whole_image, run_decloud
 from equicr.decloud.tiling import plan_units
 from equicr.deploy.export import export_onnx
@@ -245,3 +245,16 @@ def test_killed_job_then_rerun_gives_identical_output(tmp_path, checkpoint):
     )
     assert scene_arrays(path, "scene_0").attrs["decloud"]["complete"]
     shutil.rmtree(ray_folder, ignore_errors=True)
+
+
+def test_only_completely_ingested_scenes_are_declouded(tmp_path, checkpoint):
+    path = write_synthetic_scenes(tmp_path / "s.zarr", [(24, 24), (24, 24)], seed=5)
+    # As an ingest killed mid-scene leaves it:
+    open_collection(path, "scenes", mode="r+")["scenes"]["scene_1"].attrs["complete"] = False
+    with pytest.raises(DecloudError, match=r"scenes \['scene_1'\] .* never completely ingested"):
+        run_decloud(path, checkpoint, scenes=["scene_1"], tile_size=16, pool=IN_PROCESS, progress=False)
+    assert OUTPUT_ARRAY not in scene_arrays(path, "scene_1")
+    summary = run_decloud(path, checkpoint, tile_size=16, pool=IN_PROCESS, progress=False)
+    assert summary.scenes_done == ["scene_0"]
+    assert "ingest never finished" in summary.scenes_failed["scene_1"]  # reported, not skipped in silence
+    assert OUTPUT_ARRAY not in scene_arrays(path, "scene_1")

@@ -31,3 +31,36 @@ def test_missing_root_fails_with_its_name(tmp_path):
     result = run("sen12mscr", "--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.zarr"))
     assert result.returncode == 2 and "error: " in result.stderr and "nowhere is not a folder" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_bad_scene_name_is_refused_before_anything_is_touched(mini_dir, tmp_path):
+    """An empty name once addressed the collection's root with overwrite=True and deleted every scene."""
+    from equicr.data.collection import scene_names
+
+    s1 = next(mini_dir.glob("ROIs1970_fall_s1/*/*.tif"))
+    s2 = next(mini_dir.glob("ROIs1970_fall_s2_cloudy/*/*.tif"))
+    out = tmp_path / "scenes.zarr"
+    assert run("scenes", "--pair", "kept", str(s1), str(s2), "--out", str(out)).returncode == 0
+    for bad in ("", "..", "a/b", "/abs", "sp ace"):
+        result = run("scenes", "--pair", bad, str(s1), str(s2), "--out", str(out))
+        assert result.returncode == 2 and "is not allowed" in result.stderr, (bad, result.stderr[-500:])
+        assert scene_names(open_collection(out, "scenes")) == ["kept"]
+
+
+def test_an_interrupted_scene_is_rewritten_alone_and_a_complete_one_never(mini_dir, tmp_path):
+    import numpy as np
+    import pytest
+
+    from equicr.data.collection import CollectionError, create_scenes, scene_names, write_scene
+    from equicr.data.rasters import read_raster
+
+    s1 = read_raster(next(mini_dir.glob("ROIs1970_fall_s1/*/*.tif")), "s1")
+    s2 = read_raster(next(mini_dir.glob("ROIs1970_fall_s2_cloudy/*/*.tif")), "s2_cloudy")
+    collection = create_scenes(tmp_path / "s.zarr")
+    write_scene(collection, "a", s1.data, s2.data, s1.geo)
+    write_scene(collection, "b", s1.data, s2.data, s1.geo)
+    collection["scenes"]["b"].attrs["complete"] = False  # killed mid-write
+    write_scene(collection, "b", s1.data, np.zeros_like(s2.data), s1.geo)
+    assert scene_names(collection) == ["a", "b"] and collection["scenes"]["a"]["s2_cloudy"][:].any()
+    with pytest.raises(CollectionError, match="scene a is already complete"):
+        write_scene(collection, "a", s1.data, s2.data, s1.geo)
