@@ -6,10 +6,10 @@ SAR clipped per band to its dB range and mapped linearly onto [0, 2]. Metric uni
 reflectance clipped to [0, 1].
 
 No-data policy, the one policy of ingest, declouding, evaluation and the ONNX runtime:
-- SAR: a value of exactly 0.0 dB is SEN12MS-CR's fill value and NaN means no measurement. Both
-  are set to the band's lowest backscatter (network value 0: "no return"), the least informative
-  value, and :func:`sar_nodata_mask` reports where that happened. Some no-data pixels are normal
-  (swath edges) and never stop a scene.
+- SAR: a value of exactly 0.0 dB is SEN12MS-CR's fill value, and NaN or an infinite value means
+  no measurement (backscatter in dB is finite). All are set to the band's lowest backscatter
+  (network value 0: "no return"), the least informative value, and :func:`sar_nodata_mask` reports
+  where that happened. Some no-data pixels are normal (swath edges) and never stop a scene.
 - Optical: DN 0 in every band is fill; it stays 0 (network value 0) and :func:`optical_nodata_mask`
   reports it. NaN cannot occur in DN (integers), so a float optical array with NaN is refused: it
   means the data was corrupted upstream, and silently filling it would hide that.
@@ -64,17 +64,25 @@ def optical_nodata_mask(dn: np.ndarray) -> np.ndarray:
 
 
 def sar_nodata_mask(db: np.ndarray) -> np.ndarray:
-    """True where any SAR band is NaN or exactly the fill value, shape (..., H, W)."""
+    """True where any SAR band is NaN, infinite or exactly the fill value, shape (..., H, W)."""
     _check_bands(db, S1_BANDS, "SAR dB")
-    return np.any(np.isnan(db) | (db == SAR_FILL_DB), axis=-3)
+    return np.any(_sar_nodata(db), axis=-3)
 
 
-def nodata_problem(s1_db: np.ndarray | None = None, s2_dn: np.ndarray | None = None) -> str | None:
+def _sar_nodata(db: np.ndarray) -> np.ndarray:
+    return ~np.isfinite(db) | (db == SAR_FILL_DB)
+
+
+def nodata_problem(
+    s1_db: np.ndarray | None = None, s2_dn: np.ndarray | None = None, s2_clear_dn: np.ndarray | None = None
+) -> str | None:
     """Why images cannot be used at all under the no-data policy (no valid pixel anywhere), or None."""
     if s1_db is not None and sar_nodata_mask(s1_db).all():
-        return "the Sentinel-1 image holds no valid backscatter (every pixel NaN or the fill value)"
+        return "the Sentinel-1 image holds no valid backscatter (every pixel NaN, infinite or the fill value)"
     if s2_dn is not None and optical_nodata_mask(s2_dn).all():
-        return "the Sentinel-2 image holds no valid pixel (every pixel is fill, DN 0)"
+        return "the cloudy Sentinel-2 image holds no valid pixel (every pixel is fill, DN 0)"
+    if s2_clear_dn is not None and optical_nodata_mask(s2_clear_dn).all():
+        return "the cloud-free Sentinel-2 target holds no valid pixel (every pixel is fill, DN 0): nothing to learn"
     return None
 
 
@@ -98,7 +106,7 @@ def sar_db_to_network(db: np.ndarray) -> np.ndarray:
     _check_bands(db, S1_BANDS, "SAR dB")
     lower, upper = _sar_bounds()
     db = np.asarray(db, dtype=np.float32)
-    nodata = np.isnan(db) | (db == SAR_FILL_DB)
+    nodata = _sar_nodata(db)
     clipped = np.clip(np.where(nodata, lower, db), lower, upper)
     return ((clipped - lower) / (upper - lower) * SAR_NETWORK_SPAN).astype(np.float32)
 

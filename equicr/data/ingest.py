@@ -61,6 +61,9 @@ def ingest_batch(collection_path: str, items: list[tuple[int, dict[str, str], st
     for index, paths, split in items:
         try:
             triplet = read_triplet({kind: Path(p) for kind, p in paths.items()})
+            problem = nodata_problem(triplet.s1, triplet.s2_cloudy, triplet.s2)
+            if problem is not None:
+                raise RasterError(f"patch of {paths['s1']} and its twins: {problem}")
             cover = float(detect_clouds(triplet.s2_cloudy).cover[0])
             write_patch(group, index, triplet.s1, triplet.s2_cloudy, triplet.s2)
         except (RasterError, FileNotFoundError, ValueError) as error:

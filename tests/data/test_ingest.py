@@ -128,3 +128,25 @@ def test_scene_killed_mid_write_does_not_look_complete(tmp_path):
     collection = open_collection(tmp_path / "scenes.zarr", "scenes")
     assert scene_names(collection) == [] and scene_names(collection, complete_only=False) == ["a"]
     assert ingest_scenes([("a", s1, s2)], tmp_path / "scenes.zarr", progress=False).written == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "fill", "reason"),
+    [("s1", np.nan, "no valid backscatter"), ("s1", np.inf, "no valid backscatter"),
+     ("s1", -np.inf, "no valid backscatter"), ("s2", 0, "target holds no valid pixel")],
+)  # fmt: skip
+def test_patches_without_valid_pixels_are_not_complete(tree, tmp_path, kind, fill, reason):
+    """All-NaN or infinite SAR and an all-fill clear target are refused with the patch's file and the reason."""
+    records, _ = index_tree(tree)
+    triplet = read_triplet(records[0].paths)
+    data = {"s1": triplet.s1, "s2": triplet.s2}[kind]
+    write_geotiff(records[0].paths[kind], np.full_like(data, fill), triplet.geo)
+    second = read_triplet(records[1].paths)
+    partial = second.s1.copy()
+    partial[:, :10] = np.inf  # some infinite pixels are no-data, filled by the policy: the patch stays usable
+    write_geotiff(records[1].paths["s1"], partial, second.geo)
+    report = ingest_sen12mscr(tree, tmp_path / "c.zarr", progress=False)
+    assert report.written == len(records) - 1 and len(report.failures) == 1
+    assert reason in report.failures[0] and str(records[0].paths["s1"]) in report.failures[0]
+    complete = open_collection(tmp_path / "c.zarr", "patches")["complete"][:]
+    assert not complete[0] and complete[1:].all()
