@@ -24,6 +24,7 @@ import math
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,8 +32,10 @@ from typing import Any
 
 import pyarrow.fs
 
-#: Where remote files are copied to; override with EQUICR_CACHE.
-CACHE_DIR = Path(os.environ.get("EQUICR_CACHE", Path(tempfile.gettempdir()) / "equicr-cache"))
+#: Where remote files are copied to: private to this user (mode 0700); override with EQUICR_CACHE.
+CACHE_DIR = Path(
+    os.environ.get("EQUICR_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "equicr"
+)
 FILE_SCHEME = "file://"
 
 
@@ -40,6 +43,16 @@ def normalise(location: str | Path) -> str:
     """One spelling per location: a ``file://`` URI becomes its plain path, anything else is unchanged."""
     text = str(location)
     return text[len(FILE_SCHEME) :] if text.startswith(FILE_SCHEME) else text
+
+
+def redact(location: str | Path) -> str:
+    """``location`` without credentials (``s3://KEY:SECRET@bucket/x`` -> ``s3://bucket/x``), for records and logs."""
+    text = str(location)
+    scheme, separator, rest = text.partition("://")
+    if not separator:
+        return text
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def is_remote(location: str | Path) -> bool:
@@ -70,12 +83,30 @@ def local_path(location: str | Path) -> Path:
     info = filesystem.get_file_info(remote)
     if info.type == pyarrow.fs.FileType.NotFound:
         raise FileNotFoundError(f"{location} does not exist")
-    copy = CACHE_DIR / hashlib.sha256(str(location).encode()).hexdigest()[:16] / Path(remote).name
-    copy.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(copy) as temporary:
+    copy = private_cache_dir() / hashlib.sha256(str(location).encode()).hexdigest()[:16] / Path(remote).name
+    copy.parent.mkdir(mode=0o700, exist_ok=True)
+    with atomic_output(copy) as temporary:  # concurrent readers see the old copy or the new one, never half
         pyarrow.fs.copy_files(remote, str(temporary), source_filesystem=filesystem,
                               destination_filesystem=pyarrow.fs.LocalFileSystem())  # fmt: skip
+        if info.type == pyarrow.fs.FileType.File and temporary.stat().st_size != info.size:
+            raise OSError(f"{location}: the download has {temporary.stat().st_size} bytes, the object {info.size}")
     return copy
+
+
+def private_cache_dir() -> Path:
+    """The cache folder, created for this user alone; refused when it is a link or belongs to someone else.
+
+    A predictable shared folder would let another user plant a symlink where a download lands, or
+    swap a model file before it is opened.
+    """
+    CACHE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    status = CACHE_DIR.lstat()
+    if CACHE_DIR.is_symlink() or status.st_uid != os.getuid() or status.st_mode & 0o077:
+        raise PermissionError(
+            f"cache folder {CACHE_DIR} must be a folder of this user's alone (mode 0700, not a link); "
+            "remove it or set EQUICR_CACHE elsewhere"
+        )
+    return CACHE_DIR
 
 
 def file_sha256(path: str | Path) -> str:
@@ -111,14 +142,14 @@ def atomic_output(location: str | Path) -> Iterator[Path]:
     else:
         final = Path(normalise(location))
         final.parent.mkdir(parents=True, exist_ok=True)
-        temporary = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+        temporary = final.with_name(f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")  # unique per writer
         _remove(temporary)
     try:
         yield temporary
         if remote:
             upload(temporary, str(location))
         elif temporary.is_dir() and final.is_dir():
-            stale = final.with_name(f".{final.name}.stale-{os.getpid()}")
+            stale = final.with_name(f".{final.name}.stale-{os.getpid()}-{uuid.uuid4().hex[:8]}")
             os.replace(final, stale)
             os.replace(temporary, final)
             _remove(stale)

@@ -33,12 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     from equicr.checkpoint import load_model, resolve_checkpoint
     from equicr.deploy.export import export_onnx
     from equicr.deploy.verify import verify_onnx
-    from equicr.storage import CACHE_DIR, file_sha256, is_remote, local_path, upload
+    from equicr.storage import file_sha256, is_remote, local_path, private_cache_dir, redact, upload
 
     checkpoint_file = local_path(resolve_checkpoint(args.checkpoint))
-    print(f"exporting {args.checkpoint}")
+    print(f"exporting {redact(args.checkpoint)}")
     model, checkpoint = load_model(checkpoint_file)
-    out = CACHE_DIR / "exports" / Path(args.out).name if is_remote(args.out) else Path(args.out)
+    out = private_cache_dir() / "exports" / Path(args.out).name if is_remote(args.out) else Path(args.out)
     if out.is_dir():
         raise IsADirectoryError(f"--out {out} is a folder; name the .onnx file to write")
     export_onnx(model, checkpoint.config, out, file_sha256(checkpoint_file), args.weights_dtype, args.filters)
@@ -48,9 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     print(report.summary())
     if is_remote(args.out) and report.passed:  # a file that fails verification never reaches the object store
         remote_report = args.out.removesuffix(".onnx") + ".verification.json"
-        print(f"uploaded {upload(out, args.out)} and {upload(report_path, remote_report)}")
+        upload(out, args.out)
+        upload(report_path, remote_report)
+        print(f"uploaded {redact(args.out)} and {redact(remote_report)}")
     elif is_remote(args.out):
-        print(f"verification failed: not uploaded to {args.out}; the file is at {out}", file=sys.stderr)
+        print(f"verification failed: not uploaded to {redact(args.out)}; the file is at {out}", file=sys.stderr)
     print(f"report: {report_path}")
     return 0 if report.passed else 1
 

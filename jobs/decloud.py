@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from equicr.decloud.geotiff import export_cog
     from equicr.decloud.pipeline import run_decloud
+    from equicr.storage import redact
 
     summary = run_decloud(
         args.collection, args.model, args.scenes, args.tile_size, args.halo, args.batch_size, pool,
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in summary.scenes_done:
             print(f"wrote {export_cog(args.collection, name, args.cog_dir / f'{name}.tif')}")
     print(summary.text())
-    print(f"summary stored in the 'last_decloud_run' attribute of {args.collection}")
+    print(f"summary stored in the 'last_decloud_run' attribute of {redact(args.collection)}")
     return 1 if summary.scenes_failed else 0
 
 

@@ -54,12 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     from equicr.data.dataset import PatchDataset
     from equicr.evaluation.report import save_samples, write_report
     from equicr.evaluation.scoring import evaluate_split
+    from equicr.storage import redact
 
     pool = actor_pool_from_args(
         args, ray_by_default=len(PatchDataset(args.collection, args.split)) >= AUTO_RAY_MIN_ITEMS
     )
     records = evaluate_split(args.model, args.collection, args.split, pool, precision=args.precision)
-    summary = write_report(records, args.out, args.title or f"{args.model} on {args.split}")
+    summary = write_report(records, args.out, args.title or f"{redact(args.model)} on {args.split}")
     chosen = [i for i in args.samples if i < len(records)]
     if chosen:
         save_samples(args.model, args.collection, args.split, chosen, args.out / "samples.png")

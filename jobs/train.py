@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     config = config_from_args(parser.parse_args(argv))
 
     from equicr.checkpoint import best_checkpoint_file
-    from equicr.storage import join, local_path
+    from equicr.storage import join, local_path, redact
     from equicr.training.launch import cloudy_input_metrics, run_training, save_validation_panels, with_data
     from equicr.training.loop import HISTORY_FILE, format_progress
 
@@ -38,12 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"final: {format_progress(result.metrics, config.epochs)}")  # the same epoch as the last epoch line
     best = best_checkpoint_file(result)
-    print(f"best checkpoint: {best}")
+    print(f"best checkpoint: {redact(best) if best else None}")
     if best is not None:
         local = local_path(best)  # a copy in the local cache when the run's storage is an object store
         panels = save_validation_panels(local, config.data, local.parent / "validation_samples.png")
         print(f"validation samples (cloudy, SAR, prediction, target): {panels}")
-    print(f"metric history: {join(config.storage_path, config.run_name, HISTORY_FILE)}")
+    print(f"metric history: {redact(join(config.storage_path, config.run_name, HISTORY_FILE))}")
     return 0
 
 

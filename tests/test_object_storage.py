@@ -80,10 +80,15 @@ def test_ingest_train_evaluate_and_decloud_on_object_storage(s3_bucket, mini_dir
     assert fsspec.filesystem("s3").exists(f"{root}/models/tiny.verification.json")
 
     # Decloud with the ONNX file on S3: scenes on S3, output written into the same store, a local COG from it.
+    # The model URI carries credentials (the loopback server's): they work, and no record keeps them.
     scenes = write_synthetic_scenes(f"{root}/scenes.zarr", [(40, 52)], seed=9)
-    summary = run_decloud(scenes, onnx_file, tile_size=32, progress=False)
+    with_credentials = onnx_file.replace("s3://", "s3://testing:testing@")
+    summary = run_decloud(scenes, with_credentials, tile_size=32, progress=False)
     assert summary.scenes_done == ["scene_0"] and summary.units_processed == 4
-    scene = open_collection(scenes, "scenes")["scenes"]["scene_0"]
+    collection = open_collection(scenes, "scenes")
+    scene = collection["scenes"]["scene_0"]
+    for record in (dict(collection.attrs), dict(scene.attrs)):
+        assert "testing:testing" not in json.dumps(record) and onnx_file in json.dumps(record)
     whole = decloud_whole_image(best, scene["s1"][:], scene["s2_cloudy"][:])
     # ONNX Runtime against the PyTorch checkpoint: equal up to rounding to whole DN.
     assert np.abs(scene[OUTPUT_ARRAY][:].astype(np.int32) - whole.astype(np.int32)).max() <= 1

@@ -57,3 +57,52 @@ def test_remote_outputs_arrive_in_one_upload(s3_bucket):
     write_json(location, {"a": 1})
     assert json.loads(filesystem.cat(location)) == {"a": 1}
     assert json.loads(local_path(location).read_text()) == {"a": 1}
+
+
+def test_concurrent_readers_of_a_remote_file_see_it_whole_and_a_planted_link_is_replaced(s3_bucket, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import fsspec
+
+    from equicr import storage
+
+    payload = bytes(range(256)) * 40_000  # 10 MB: large enough for a reader to catch a partial copy
+    location = f"{s3_bucket}/storage-test/model.pt"
+    with fsspec.open(location, "wb") as stream:
+        stream.write(payload)
+    first = storage.local_path(location)
+    assert oct(storage.private_cache_dir().stat().st_mode & 0o777) == "0o700"
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"do not touch")
+    first.unlink()
+    first.symlink_to(victim)  # a link planted where the next download lands
+
+    def read(_):
+        return storage.local_path(location).read_bytes() == payload
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(read, range(24)))
+    assert victim.read_bytes() == b"do not touch" and not first.is_symlink()
+    assert not [p for p in first.parent.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_a_cache_folder_of_someone_else_is_refused(tmp_path, monkeypatch):
+    from equicr import storage
+
+    shared = tmp_path / "shared-cache"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    monkeypatch.setattr(storage, "CACHE_DIR", shared)
+    with pytest.raises(PermissionError, match="must be a folder of this user's alone"):
+        storage.private_cache_dir()
+
+
+def test_credentials_never_reach_records():
+    from equicr.deploy.predictors import ModelReference
+    from equicr.storage import redact
+
+    assert redact("s3://KEY:SECRET@bucket/runs/m.onnx") == "s3://bucket/runs/m.onnx"
+    assert redact("s3://bucket/a@b/m.onnx") == "s3://bucket/a@b/m.onnx"  # an @ in the path is not userinfo
+    assert redact("/local/path@x/m.pt") == "/local/path@x/m.pt"
+    record = ModelReference("s3://KEY:SECRET@bucket/m.onnx", "onnx", "0" * 64).record()
+    assert "SECRET" not in json.dumps(record) and record["model"] == "s3://bucket/m.onnx"

@@ -32,7 +32,7 @@ from equicr.decloud.output import (
 from equicr.decloud.tiling import DEFAULT_TILE_SIZE, plan_units, unit_at
 from equicr.deploy.predictors import ModelReference, describe, load_predictor, resolve_model
 from equicr.scaling import network_inputs, network_to_optical_dn
-from equicr.storage import json_safe
+from equicr.storage import json_safe, redact
 
 
 @dataclass
@@ -179,7 +179,7 @@ def run_decloud(
         mark_scene_complete(scene)
         summary.scenes_done.append(name)
     summary.seconds = time.perf_counter() - started
-    collection.attrs["last_decloud_run"] = json_safe({**asdict(summary), "model": reference.location})
+    collection.attrs["last_decloud_run"] = json_safe({**asdict(summary), "model": redact(reference.location)})
     return summary
 
 

@@ -26,7 +26,7 @@ from equicr.deploy.metadata import parse_metadata
 from equicr.deploy.runtime import CloudRemovalSession
 from equicr.hardware import choose_precision
 from equicr.models import CLOUDY_INPUT, ModelConfig
-from equicr.storage import file_sha256, local_path, normalise
+from equicr.storage import file_sha256, local_path, normalise, redact
 
 #: The input mode of the cloudy-input baseline: it needs the cloudy optical image only.
 CLOUDY_INPUT_MODE: InputMode = "opt"
@@ -58,7 +58,7 @@ class ModelReference:
     def record(self) -> dict:
         """What an output records about the model that made it."""
         config = self.config.to_dict() if self.config is not None else None
-        return {"model": self.location, "model_sha256": self.sha256, "model_config": config}
+        return {"model": redact(self.location), "model_sha256": self.sha256, "model_config": config}
 
 
 def resolve_model(model: str | Path | ModelReference) -> ModelReference:
