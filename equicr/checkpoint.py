@@ -94,6 +94,11 @@ def read_checkpoint_config(path: str | Path) -> ModelConfig:
     return ModelConfig.from_dict(_load_payload(local_path(path), mmap=True)["model_config"])
 
 
+def read_checkpoint_metadata(path: str | Path) -> dict[str, Any]:
+    """The run metadata of a checkpoint file (local or a URI): epoch, metrics, training config; no tensors read."""
+    return _load_payload(local_path(path), mmap=True)["metadata"]
+
+
 def _load_payload(path: Path, mmap: bool = False) -> dict:
     """A checkpoint file's contents, checked to be ours and of this version."""
     if not path.is_file():

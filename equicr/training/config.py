@@ -39,10 +39,33 @@ class TrainConfig:
     progress_seconds: float = 30.0  # a progress line within an epoch at most this often (rank 0)
 
     def __post_init__(self) -> None:
+        at_least_one = {
+            "epochs": self.epochs, "batch_size": self.batch_size, "subset_size": self.subset_size,
+            "min_samples_per_epoch": self.min_samples_per_epoch, "cpus_per_worker": self.cpus_per_worker,
+        }  # fmt: skip
+        for name, value in at_least_one.items():
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if self.num_workers < 0 or self.loader_workers < 0 or self.max_failures < 0:
+            raise ValueError("num_workers, loader_workers and max_failures must not be negative")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
         if self.batch_size % max(self.num_workers, 1):
             raise ValueError(f"batch_size {self.batch_size} does not split evenly over {self.num_workers} workers")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
+
+    def resume_differences(self, previous: TrainConfig) -> dict[str, tuple[Any, Any]]:
+        """Settings of this config that differ from ``previous`` and that a resumed run cannot change.
+
+        The optimizer state, the data order and the subset come from the first run: resuming with
+        other data, model, learning rate, batch size, subset or seed would mix two runs under one name.
+        More epochs, other resources and another memory trade-off are fine.
+        """
+        fixed = ("model", "data", "subset_size", "augment", "min_samples_per_epoch", "batch_size", "learning_rate",
+                 "precision", "seed")  # fmt: skip
+        return {name: (getattr(previous, name), getattr(self, name)) for name in fixed
+                if getattr(previous, name) != getattr(self, name)}  # fmt: skip
 
     @property
     def worker_batch_size(self) -> int:

@@ -10,9 +10,10 @@ from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, Result, Ru
 from ray.train.torch import TorchTrainer
 
 from equicr.actor_pool import ActorPool
-from equicr.checkpoint import BEST_METRIC
-from equicr.data.dataset import PatchDataset
+from equicr.checkpoint import BEST_METRIC, CHECKPOINT_FILE, read_checkpoint_metadata
+from equicr.data.dataset import PatchDataset, split_indices
 from equicr.data.synthetic import ensure_synthetic_patches
+from equicr.storage import join, redact, uri
 from equicr.training.config import DEFAULT_DATA, TrainConfig
 from equicr.training.loop import train_loop_per_worker
 
@@ -63,8 +64,46 @@ def make_trainer(config: TrainConfig) -> TorchTrainer:
 
 
 def run_training(config: TrainConfig) -> Result:
-    """Train (or resume) a run to completion and return Ray's result."""
+    """Train (or resume) a run to completion and return Ray's result; refuse what it cannot honour first."""
+    config = with_data(config)
+    preflight(config)
     return make_trainer(config).fit()
+
+
+def preflight(config: TrainConfig) -> None:
+    """Refuse, before any worker starts, what no retry could fix: errors name the setting and the fix.
+
+    Ray Train restarts crashed workers up to ``max_failures`` times; a subset larger than the data,
+    an empty validation split or a resumed run with other settings would fail the same way each time.
+    """
+    if len(split_indices(config.data, "train", config.subset_size, config.seed)) == 0:
+        raise ValueError(f"{config.data} has no complete train patches to learn from")
+    if len(split_indices(config.data, "val")) == 0:
+        raise ValueError(
+            f"{config.data} has no complete val patches: every epoch is scored on them and the best checkpoint "
+            "is chosen by them; ingest a val split first"
+        )
+    previous = previous_config(config)
+    differences = config.resume_differences(previous) if previous is not None else {}
+    if differences:
+        changed = "; ".join(f"{name}: {old!r} then, {new!r} now" for name, (old, new) in differences.items())
+        raise ValueError(
+            f"run {config.run_name} in {redact(config.storage_path)} was started with other settings ({changed}); "
+            "resuming would keep the old optimizer and data. Rerun with the same settings, or pick a new --run-name"
+        )
+
+
+def previous_config(config: TrainConfig) -> TrainConfig | None:
+    """The training config the run's latest checkpoint was saved with, or None for a new run."""
+    run = join(config.storage_path, config.run_name)
+    try:
+        latest = Result.from_path(run).checkpoint
+    except RuntimeError:  # no run folder, or no Ray Train record in it: a new run
+        return None
+    if latest is None:
+        return None
+    checkpoint = read_checkpoint_metadata(join(uri(latest.filesystem, latest.path), CHECKPOINT_FILE))
+    return TrainConfig.from_dict(checkpoint["train_config"])
 
 
 def cloudy_input_metrics(data: str, split: str = "val") -> dict[str, float]:

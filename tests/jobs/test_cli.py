@@ -72,3 +72,10 @@ def test_a_wrong_checkpoint_is_one_line_and_exit_2(tmp_path):
 def test_bad_numbers_are_refused_by_argparse():
     result = run("jobs/decloud.py", "--collection", "c", "--model", "m", "--tile-size", "0")
     assert result.returncode == 2 and "--tile-size: must be at least 1, got 0" in result.stderr
+
+
+def test_training_settings_without_a_meaning_are_one_line_errors():
+    for flags, message in ((["--subset-size", "0"], "subset_size must be at least 1"),
+                           (["--epochs", "0"], "epochs must be at least 1")):  # fmt: skip
+        result = run("jobs/train.py", *flags)
+        assert result.returncode == 2 and result.stderr.strip().splitlines()[-1] == f"error: {message}, got 0"

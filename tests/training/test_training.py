@@ -93,6 +93,33 @@ def test_rerun_resumes_from_the_latest_checkpoint(collection, tmp_path, local_ra
     resumed = read_history(tmp_path)
     assert [h["epoch"] for h in resumed] == [0, 1, 2, 3]
     assert resumed[:2] == first  # epochs 0 and 1 were not trained again
+    # Resuming with another learning rate or batch size would keep the old optimizer: refused before any work.
+    for change in ({"learning_rate": 1e-2}, {"batch_size": 4}):
+        with pytest.raises(ValueError, match=f"{next(iter(change))}: .* then, .* now"):
+            run_training(tiny_config(collection, tmp_path, epochs=5, **change))
+    assert read_history(tmp_path) == resumed
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"subset_size": 0}, "subset_size must be at least 1"), ({"subset_size": -3}, "subset_size must be at least 1"),
+     ({"epochs": 0}, "epochs must be at least 1"), ({"learning_rate": 0.0}, "learning_rate must be positive")],
+)  # fmt: skip
+def test_settings_without_a_meaning_are_refused(collection, tmp_path, change, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_config(collection, tmp_path, **change)
+
+
+def test_what_no_retry_can_fix_is_refused_before_training(tmp_path):
+    from equicr.training.launch import preflight
+
+    no_val = write_synthetic_patches(tmp_path / "no-val.zarr", count=6, size=24, seed=1, split_fractions=(1.0, 0.0))
+    with pytest.raises(ValueError, match="no complete val patches"):
+        preflight(tiny_config(str(no_val), tmp_path))
+    data = write_synthetic_patches(tmp_path / "p.zarr", count=10, size=24, seed=1)
+    with pytest.raises(ValueError, match="asked for 50 train patches, the collection has 8"):
+        preflight(tiny_config(str(data), tmp_path, subset_size=50))
+    preflight(tiny_config(str(data), tmp_path, subset_size=8))  # a new run that fits: nothing to refuse
 
 
 @pytest.mark.slow
