@@ -21,7 +21,14 @@ from onnx import helper, numpy_helper
 from torch import nn
 
 from equicr.deploy.compact import compact_model
-from equicr.deploy.metadata import FILTER_FORMS, INPUT_NAME, OUTPUT_NAME, WEIGHT_DTYPES, build_metadata
+from equicr.deploy.metadata import (
+    FILTER_FORMS,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    WEIGHT_DTYPES,
+    build_metadata,
+    reference_input,
+)
 from equicr.models import ModelConfig, count_parameters
 from equicr.models.equivariant import EquiCR
 from equicr.storage import atomic_output
@@ -68,9 +75,12 @@ def export_onnx(
         node.doc_string = ""
     if weights_dtype == "float16":
         store_weights_as_float16(graph)
+    with torch.no_grad():
+        reference_output = plain(torch.from_numpy(reference_input(config))).numpy()
     metadata = build_metadata(
-        config, count_parameters(model), checkpoint_sha256, weights_dtype, "basis" if compact else "expanded"
-    )
+        config, count_parameters(model), checkpoint_sha256, weights_dtype, "basis" if compact else "expanded",
+        reference_output,
+    )  # fmt: skip
     onnx.helper.set_model_props(graph, metadata)
     onnx.checker.check_model(graph)
     with atomic_output(out) as temporary:  # a failed export never leaves a file that looks finished

@@ -6,9 +6,12 @@ the band order, the scaling between sensor and network units, and where the file
 
 from __future__ import annotations
 
+import base64
 import json
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
+
+import numpy as np
 
 from equicr.bands import S1_BANDS, S2_BANDS, input_bands
 from equicr.models import ModelConfig
@@ -19,6 +22,8 @@ KEY_PREFIX = "equicr."
 #: Libraries whose versions are recorded in the file.
 RECORDED_LIBRARIES = ("equicr", "torch", "escnn", "onnx", "onnxruntime", "numpy")
 INPUT_NAME, OUTPUT_NAME = "inputs", "prediction"
+#: The seeded input whose outputs each file records, so verification needs nothing but the file.
+REFERENCE_SEED, REFERENCE_SIZE = 20240, (12, 12)  # 7.5 kB of outputs for 13 bands
 #: How the weights are stored in the file (computation stays float32 either way).
 WEIGHT_DTYPES = ("float32", "float16")
 #: How EquiCR's filters are stored: expanded from the basis in the graph, or expanded in the file.
@@ -48,7 +53,12 @@ def library_versions() -> dict[str, str]:
 
 
 def build_metadata(
-    config: ModelConfig, parameter_count: int, checkpoint_sha256: str | None, weights_dtype: str, filters: str
+    config: ModelConfig,
+    parameter_count: int,
+    checkpoint_sha256: str | None,
+    weights_dtype: str,
+    filters: str,
+    reference_output: np.ndarray,
 ) -> dict[str, str]:
     """The metadata of one exported model, every value a string (JSON where structured)."""
     values = {
@@ -66,8 +76,28 @@ def build_metadata(
         "weights_dtype": weights_dtype,
         "filters": filters,  # "expanded" (stored) or "basis" (coefficients expanded in the graph)
         "library_versions": library_versions(),
+        "reference_output": encode_reference_output(reference_output),
     }
     return {KEY_PREFIX + key: json.dumps(value) for key, value in values.items()}
+
+
+def reference_input(config: ModelConfig) -> np.ndarray:
+    """The seeded network input whose outputs every exported file records, (1, C, H, W) float32."""
+    rng = np.random.default_rng(REFERENCE_SEED)
+    return rng.uniform(0, 2, (1, config.in_channels, *REFERENCE_SIZE)).astype(np.float32)
+
+
+def encode_reference_output(output: np.ndarray) -> dict[str, Any]:
+    """Outputs on :func:`reference_input` as JSON-ready metadata: shape and base64 float32 bytes."""
+    output = np.ascontiguousarray(output, dtype=np.float32)
+    return {"shape": list(output.shape), "float32_base64": base64.b64encode(output.tobytes()).decode()}
+
+
+def reference_pair(metadata: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The reference input (regenerated from the seed) and the outputs a file recorded at export."""
+    recorded = metadata["reference_output"]
+    output = np.frombuffer(base64.b64decode(recorded["float32_base64"]), dtype=np.float32).reshape(recorded["shape"])
+    return reference_input(ModelConfig.from_dict(metadata["model_config"])), output
 
 
 def parse_metadata(properties: dict[str, str]) -> dict[str, Any]:

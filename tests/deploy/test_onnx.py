@@ -208,3 +208,42 @@ def test_standalone_deployment_script_matches_the_runtime_loader(tmp_path, mini_
     with rasterio.open(out) as dataset:
         assert dataset.crs.to_string() == "EPSG:32650"
         assert np.abs(dataset.read().astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_the_file_alone_catches_an_altered_trained_coefficient(tmp_path):
+    """No checkpoint means no parity, and the altered graph stays equivariant: the recorded outputs catch it."""
+    model, config = small_model()
+    path = export_onnx(model, config, tmp_path / "compact.onnx")  # basis form: coefficients and escnn's bases
+    assert verify_onnx(path, real_patches=False).passed
+    graph = onnx.load(str(path))
+    coefficients = [i for i in graph.graph.initializer if "coefficients" in i.name]
+    assert coefficients, [i.name for i in graph.graph.initializer]
+    altered = coefficients[len(coefficients) // 2]  # a trained coefficient of a block, not a fixed basis
+    values = numpy_helper.to_array(altered).copy()
+    values.flat[0] += 0.05
+    altered.CopyFrom(numpy_helper.from_array(values, altered.name))
+    onnx.save(graph, str(tmp_path / "altered.onnx"))
+    report = verify_onnx(tmp_path / "altered.onnx", real_patches=False)
+    failed = {check.name for check in report.checks if not check.passed}
+    assert failed == {"outputs recorded at export"}, report.summary()  # still equivariant: only this check sees it
+
+
+def test_export_verifies_with_what_it_has_when_the_real_patches_are_absent(tmp_path, monkeypatch):
+    from equicr.deploy import verify
+
+    monkeypatch.setattr(verify, "SEN12MSCR_MINI_DIR", tmp_path / "no-shared-data")
+    model, config = small_model()
+    report = verify_onnx(export_onnx(model, config, tmp_path / "m.onnx"), reference=model, real_patches=True)
+    assert report.passed
+    skipped = next(c for c in report.checks if c.name == "parity with PyTorch, real SEN12MS-CR patches")
+    assert skipped.detail.startswith("skipped:") and "no-shared-data" in skipped.detail
+
+
+def test_a_checkpoint_of_another_model_is_a_failed_check_not_a_crash(tmp_path):
+    model, config = small_model()
+    path = export_onnx(model, config, tmp_path / "m.onnx")
+    other = ModelConfig("dsen2cr", width=4, num_blocks=1, input_mode="opt")
+    checkpoint = save_checkpoint(tmp_path / "other.pt", build_model(other), other)
+    report = verify_onnx(path, checkpoint=checkpoint, real_patches=False)
+    failed = {check.name: check.detail for check in report.checks if not check.passed}
+    assert "checkpoint describes the file's model" in failed and "architecture: checkpoint 'dsen2cr'" in str(failed)
