@@ -14,7 +14,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from equicr.cli import actor_pool_from_args, add_actor_pool_options, parser_for, positive_int, run_job
+from equicr.cli import (
+    actor_pool_from_args,
+    add_actor_pool_options,
+    non_negative_int,
+    parser_for,
+    positive_int,
+    run_job,
+)
 from equicr.decloud.tiling import DEFAULT_TILE_SIZE
 from equicr.models import PRECISION_CHOICES
 
@@ -27,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tile-size", type=positive_int, default=DEFAULT_TILE_SIZE, help="output tile side (default: %(default)s)"
     )
-    parser.add_argument("--halo", type=int, help="pixels read around each tile (default: receptive-field radius)")
+    parser.add_argument(
+        "--halo", type=non_negative_int, help="pixels read around each tile (default: receptive-field radius)"
+    )
     parser.add_argument(
         "--batch-size", type=positive_int, default=1,
         help="tiles per actor call; 1 spreads the tiles over every actor (default: %(default)s)",

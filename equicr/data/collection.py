@@ -62,8 +62,13 @@ def check_item_name(name: str, what: str = "scene") -> str:
 
 
 def store_exists(path: str | Path) -> bool:
-    """Whether anything is stored at a local path or object-store URI (fsspec resolves the scheme)."""
+    """Whether anything is stored at a local path or object-store URI (fsspec resolves the scheme).
+
+    A file (not a folder or prefix) there is refused by name: a collection is never written over it.
+    """
     filesystem, location = fsspec.core.url_to_fs(normalise(path))
+    if filesystem.isfile(location):
+        raise CollectionError(f"{path} is a file, not a Zarr collection; choose another --out or remove the file")
     return filesystem.exists(location)
 
 
@@ -78,6 +83,7 @@ def _schema(kind: CollectionKind, **extra: Any) -> dict[str, Any]:
 
 def open_collection(path: str | Path, kind: CollectionKind, mode: Literal["r", "r+"] = "r") -> zarr.Group:
     """Open an existing collection and check its schema marker, kind and version."""
+    store_exists(path)  # refuses a file by name
     try:
         group = zarr.open_group(normalise(path), mode=mode)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError) as error:

@@ -88,6 +88,9 @@ def ingest_sen12mscr(
         raise ValueError(f"unknown splits {sorted(unknown)}; choose from {SPLITS}")
     records, problems = index_tree(root)
     records = [r for r in records if r.split in splits][:limit]
+    if not records:
+        found = "only incomplete triplets" if problems else "no ROIs*_<season>_<s1|s2|s2_cloudy>/... GeoTIFFs"
+        raise FileNotFoundError(f"{root} holds no complete triplet of the splits {list(splits)} ({found})")
     report = ingest_triplets([(r.patch_id, r.paths, r.split) for r in records], out, use_ray, progress)
     report.failures[:0] = problems
     return report

@@ -79,7 +79,10 @@ def resolve_model(model: str | Path | ModelReference) -> ModelReference:
     local = local_path(model)  # a cached copy when the file is on object storage
     if not local.is_file():
         raise FileNotFoundError(f"ONNX file {model} does not exist")
-    graph = onnx.load(str(local), load_external_data=False)
+    try:
+        graph = onnx.load(str(local), load_external_data=False)
+    except Exception as error:  # protobuf's DecodeError and friends: the file is not an ONNX model
+        raise ValueError(f"{model} is not a readable ONNX file: {error}") from error
     config = ModelConfig.from_dict(parse_metadata({p.key: p.value for p in graph.metadata_props})["model_config"])
     return ModelReference(normalise(model), "onnx", file_sha256(local), config)
 

@@ -33,7 +33,10 @@ class CloudRemovalSession:
         if not self.path.is_file():
             raise FileNotFoundError(f"ONNX file {self.path} does not exist")
         self.requested_providers = providers or choose_providers()
-        self.session = ort.InferenceSession(str(self.path), providers=self.requested_providers)
+        try:
+            self.session = ort.InferenceSession(str(self.path), providers=self.requested_providers)
+        except Exception as error:  # ONNX Runtime's own exception types: a damaged or foreign file
+            raise ValueError(f"{self.path} is not a loadable ONNX model: {error}") from error
         self.metadata = parse_metadata(self.session.get_modelmeta().custom_metadata_map)
         if self.metadata["scaling"] != scaling_constants():
             raise ValueError(

@@ -75,6 +75,8 @@ def evaluate_split(
     collection = str(collection)
     reference = resolve_model(model)
     count = len(PatchDataset(collection, split))
+    if count == 0:  # a report of nothing would carry NaN means and a summary.json that says "finished"
+        raise ValueError(f"{collection} has no complete {split} patches to evaluate")
     pool = pool or ActorPool(use_ray=count >= AUTO_RAY_MIN_ITEMS)
     positions = [{"position": p} for p in range(count)]
     scorer_args = {"model": reference, "collection": collection, "split": split, "device": pool.device,

@@ -79,3 +79,36 @@ def test_training_settings_without_a_meaning_are_one_line_errors():
                            (["--epochs", "0"], "epochs must be at least 1")):  # fmt: skip
         result = run("jobs/train.py", *flags)
         assert result.returncode == 2 and result.stderr.strip().splitlines()[-1] == f"error: {message}, got 0"
+
+
+def test_bad_requests_do_nothing_and_say_why(tmp_path, mini_dir):
+    """Exit 2 with one line naming the culprit, and nothing written: the request was invalid."""
+    existing = tmp_path / "notes.txt"
+    existing.write_text("keep me")
+    empty_root = tmp_path / "empty-root"
+    empty_root.mkdir()
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x00not a model")
+    cases = [
+        (["jobs/ingest.py", "synthetic", "--count", "4", "--size", "16", "--out", str(existing)], "is a file"),
+        (["jobs/ingest.py", "sen12mscr", "--root", str(empty_root), "--out", str(tmp_path / "e.zarr")],
+         "holds no complete triplet"),
+        (["jobs/decloud.py", "--collection", "c", "--model", "m", "--halo", "-1"], "must not be negative"),
+        (["export/verify.py", str(garbage)], "garbage.onnx"),
+    ]  # fmt: skip
+    for argv, message in cases:
+        result = run(*argv)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, (
+            argv, result.stderr[-1500:])  # fmt: skip
+    assert existing.read_text() == "keep me" and not (tmp_path / "e.zarr").exists()
+
+
+def test_an_empty_split_is_not_a_finished_report(tmp_path):
+    from equicr.data.synthetic import write_synthetic_patches
+
+    collection = write_synthetic_patches(tmp_path / "p.zarr", count=5, size=16, seed=2, split_fractions=(1.0, 0.0))
+    out = tmp_path / "report"
+    result = run("jobs/evaluate.py", "--model", "cloudy-input", "--collection", str(collection), "--split", "test",
+                 "--out", str(out))  # fmt: skip
+    assert result.returncode == 2 and "no complete test patches" in result.stderr
+    assert not (out / "summary.json").exists()
