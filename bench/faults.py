@@ -1,0 +1,171 @@
+"""Fault injection: ``kill -9`` each resumable job mid-run, rerun the same command, compare with a clean run.
+
+    python bench/faults.py            # a few minutes; prints the table, writes bench/results/faults.json
+
+Jobs: SEN12MS-CR ingest (a synthetic tree in the official layout), scenes ingest, and declouding
+(in this process and on a local Ray). Each is started as a real process, killed with SIGKILL (its
+whole process group) once it has written part of its output, rerun with the same command, and its
+result compared with an uninterrupted run of the same command: items lost, items done twice (the
+rerun redoing what the killed run had finished), and whether the outputs are byte-identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import zarr
+from benchlib import print_table, write_results
+
+from equicr.checkpoint import save_checkpoint
+from equicr.data.collection import open_collection, scene_names
+from equicr.data.synthetic import write_geotiff, write_sen12mscr_tree, write_synthetic_scenes
+from equicr.decloud.output import DONE_ARRAY, OUTPUT_ARRAY
+from equicr.models import ModelConfig, build_model
+from equicr.paths import REPO_ROOT
+
+PYTHON = sys.executable
+
+
+def run_killed(command: list[str], ready: Callable[[], bool], env: dict, timeout: float = 300) -> float:
+    """Start ``command``, SIGKILL its process group once ``ready()``; return seconds until the kill."""
+    started = time.perf_counter()
+    job = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)  # fmt: skip
+    while not ready():
+        if job.poll() is not None:
+            raise RuntimeError(f"{command[1]} finished before it could be killed; make the job larger")
+        if time.perf_counter() - started > timeout:
+            break
+        time.sleep(0.05)
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+    return time.perf_counter() - started
+
+
+def run(command: list[str], env: dict) -> str:
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
+    if result.returncode not in (0, 1):
+        raise RuntimeError(f"{command} failed: {result.stderr[-2000:]}")
+    return result.stdout
+
+
+def patches_case(folder: Path, env: dict) -> dict:
+    tree = folder / "tree"
+    write_sen12mscr_tree(tree, {"ROIs1158_spring": [1, 2], "ROIs2017_winter": [22, 5]}, patches_per_scene=6, seed=1)
+    command = [PYTHON, "jobs/ingest.py", "sen12mscr", "--root", str(tree), "--out"]
+    run([*command, str(folder / "clean.zarr")], env)
+    out = folder / "killed.zarr"
+
+    def ready() -> bool:
+        try:
+            return int(zarr.open_group(str(out), mode="r")["complete"][:].sum()) >= 6
+        except Exception:  # not created yet
+            return False
+
+    seconds = run_killed([*command, str(out)], ready, env)
+    done_at_kill = int(open_collection(out, "patches")["complete"][:].sum())
+    rerun = run([*command, str(out)], env)
+    clean, resumed = open_collection(folder / "clean.zarr", "patches"), open_collection(out, "patches")
+    arrays = ("s1", "s2_cloudy", "s2", "patch_id", "split", "cloud_cover", "transform", "complete")
+    identical = all(np.array_equal(clean[name][:], resumed[name][:], equal_nan=name in ("cloud_cover", "transform"))
+                    for name in arrays)  # fmt: skip
+    total = int(clean["complete"][:].sum())
+    written_again = int(rerun.split(" written")[0].rsplit(" ", 1)[-1]) - (total - done_at_kill)
+    return {"job": "ingest sen12mscr (24 patches)", "killed after s": seconds, "done at kill": done_at_kill,
+            "items": total, "lost": total - int(resumed["complete"][:].sum()), "done twice": written_again,
+            "byte-identical": identical}  # fmt: skip
+
+
+def scenes_case(folder: Path, env: dict) -> dict:
+    source = write_synthetic_scenes(folder / "source.zarr", [(300, 300)] * 8, seed=2)
+    pairs = []
+    for name in scene_names(open_collection(source, "scenes")):
+        scene = open_collection(source, "scenes")["scenes"][name]
+        geo = scene.attrs
+        from equicr.data.rasters import GeoReference
+
+        reference = GeoReference(geo["crs"], tuple(geo["transform"]))
+        s1, s2 = folder / f"{name}_s1.tif", folder / f"{name}_s2.tif"
+        write_geotiff(s1, scene["s1"][:], reference)
+        write_geotiff(s2, scene["s2_cloudy"][:], reference)
+        pairs += ["--pair", name, str(s1), str(s2)]
+    run([PYTHON, "jobs/ingest.py", "scenes", *pairs, "--out", str(folder / "clean.zarr")], env)
+    out = folder / "killed.zarr"
+
+    def ready() -> bool:
+        try:
+            return len(scene_names(open_collection(out, "scenes"))) >= 3
+        except Exception:
+            return False
+
+    seconds = run_killed([PYTHON, "jobs/ingest.py", "scenes", *pairs, "--out", str(out)], ready, env)
+    done_at_kill = len(scene_names(open_collection(out, "scenes")))
+    rerun = run([PYTHON, "jobs/ingest.py", "scenes", *pairs, "--out", str(out)], env)
+    clean, resumed = open_collection(folder / "clean.zarr", "scenes"), open_collection(out, "scenes")
+    names = scene_names(clean)
+    identical = scene_names(resumed) == names and all(
+        np.array_equal(clean["scenes"][n][a][:], resumed["scenes"][n][a][:]) for n in names for a in ("s1", "s2_cloudy")
+    )
+    written_again = int(rerun.split(" written")[0].rsplit(" ", 1)[-1]) - (len(names) - done_at_kill)
+    return {"job": "ingest scenes (8 scenes)", "killed after s": seconds, "done at kill": done_at_kill,
+            "items": len(names), "lost": len(names) - len(scene_names(resumed)), "done twice": written_again,
+            "byte-identical": identical}  # fmt: skip
+
+
+def decloud_case(folder: Path, env: dict, use_ray: bool) -> dict:
+    config = ModelConfig("dsen2cr", width=8, num_blocks=2)
+    checkpoint = save_checkpoint(folder / "model.pt", build_model(config), config)
+    write_synthetic_scenes(folder / "clean.zarr", [(256, 288)], seed=3)
+    shutil.copytree(folder / "clean.zarr", folder / "killed.zarr")
+    command = [PYTHON, "jobs/decloud.py", "--model", str(checkpoint), "--tile-size", "16", "--precision", "fp32",
+               "--ray" if use_ray else "--no-ray", "--collection"]  # fmt: skip
+    run([*command, str(folder / "clean.zarr")], env)
+    out = folder / "killed.zarr"
+    markers = out / "scenes" / "scene_0" / DONE_ARRAY / "c"
+
+    def ready() -> bool:
+        return markers.exists() and sum(p.is_file() for p in markers.rglob("*")) >= 100
+
+    seconds = run_killed([*command, str(out)], ready, env)
+    done = zarr.open_group(str(out), mode="r")["scenes/scene_0"][DONE_ARRAY][:]
+    rerun = run([*command, str(out)], env)
+    processed = int(rerun.split(" unit(s) processed")[0].rsplit(" ", 1)[-1])
+    clean, resumed = (open_collection(p, "scenes")["scenes"]["scene_0"] for p in (folder / "clean.zarr", out))
+    identical = np.array_equal(clean[OUTPUT_ARRAY][:], resumed[OUTPUT_ARRAY][:])
+    return {"job": f"decloud ({'Ray Data' if use_ray else 'in process'}, {done.size} tiles)", "killed after s": seconds,
+            "done at kill": int(done.sum()), "items": int(done.size),
+            "lost": int((~zarr.open_group(str(out), mode="r")["scenes/scene_0"][DONE_ARRAY][:]).sum()),
+            "done twice": processed - (int(done.size) - int(done.sum())),
+            "byte-identical": bool(identical)}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="faults", dir="/tmp") as root:
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")}, "RAY_TMPDIR": root}
+        for name, case in (("patches", patches_case), ("scenes", scenes_case),
+                           ("decloud", lambda f, e: decloud_case(f, e, use_ray=False)),
+                           ("decloud-ray", lambda f, e: decloud_case(f, e, use_ray=True))):  # fmt: skip
+            folder = Path(root) / name
+            folder.mkdir()
+            rows.append(case(folder, env))
+            print_table(rows[-1:], list(rows[-1]))
+    print_table(rows, list(rows[0]))
+    write_results("faults", {"rows": rows})
+    return 0 if all(r["lost"] == 0 and r["byte-identical"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
