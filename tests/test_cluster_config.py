@@ -66,6 +66,7 @@ def test_no_port_but_ssh_is_opened_and_the_object_store_has_shared_memory(config
     assert "security_group" not in config["provider"]  # Ray's default group opens SSH only
     assert any(option.startswith("--shm-size=") for option in config["docker"]["run_options"])
     assert any('".[gpu]"' in command for command in config["setup_commands"])
+    assert {".git", ".venv", "runs", "data", "outputs"} <= set(config["rsync_exclude"])  # never uploaded
 
 
 @pytest.mark.parametrize(
