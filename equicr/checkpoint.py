@@ -172,13 +172,14 @@ def resolve_checkpoint(location: str | Path) -> str:
     (``Result.from_path``); no checkpoint is opened to choose.
     """
     text = str(location)
-    filesystem, path = pyarrow.fs.FileSystem.from_uri(text if "://" in text else str(Path(text).absolute()))
+    absolute = text if "://" in text else str(Path(text).absolute())  # pyarrow and Ray want a scheme or a root
+    filesystem, path = pyarrow.fs.FileSystem.from_uri(absolute)
     kind = filesystem.get_file_info(path).type
     if kind == pyarrow.fs.FileType.Directory:
         from ray.train import Result
 
         try:
-            best = best_checkpoint_file(Result.from_path(location))
+            best = best_checkpoint_file(Result.from_path(absolute))
         except RuntimeError as error:  # Ray's words for "not a run folder"
             raise FileNotFoundError(f"{location} is a folder but not a Ray Train run: {error}") from error
         if best is None:

@@ -68,7 +68,7 @@ def test_loop_in_process_reports_and_writes_history(collection, tmp_path, local_
 
 
 @pytest.mark.slow
-def test_two_worker_ddp_loss_falls(collection, tmp_path, local_ray):
+def test_two_worker_ddp_loss_falls(collection, tmp_path, local_ray, monkeypatch):
     # Data and storage given as URIs, as on object storage (file:// goes through the same fsspec/pyarrow paths).
     config = tiny_config(f"file://{collection}", f"file://{tmp_path}", num_workers=2, epochs=3)
     result = run_training(config)
@@ -78,6 +78,8 @@ def test_two_worker_ddp_loss_falls(collection, tmp_path, local_ray):
     best = best_checkpoint_file(result)
     assert best.startswith(f"{tmp_path}/")  # one spelling: file:// storage gives plain paths
     assert resolve_checkpoint(f"file://{tmp_path}/tiny") == best  # a run folder resolves through Ray's record
+    monkeypatch.chdir(tmp_path)
+    assert resolve_checkpoint("tiny") == best  # and so does a relative path, as the README's commands give it
     model, checkpoint = load_model(best, expected_config=TINY_MODEL)
     assert checkpoint.metadata["metrics"]["val_psnr"] == max(h["val_psnr"] for h in history)
     assert checkpoint.optimizer_state is not None and not model.training
