@@ -142,6 +142,21 @@ def create_patches(path: str | Path, patch_ids: list[str], patch_size: int = PAT
     return group
 
 
+def open_or_create_patches(path: str | Path, patch_ids: list[str], patch_size: int = PATCH_SIZE) -> zarr.Group:
+    """The patches collection at ``path`` to resume, or a new one; refuses one made for other patches."""
+    if not store_exists(path):
+        return create_patches(path, patch_ids, patch_size)
+    group = open_collection(path, "patches", mode="r+")
+    validate_patches(group, path)
+    existing = [str(v) for v in group["patch_id"][:]]
+    if existing != patch_ids or group.attrs.get("patch_size", PATCH_SIZE) != patch_size:
+        raise CollectionError(
+            f"{path} was created from a different selection of patches ({len(existing)} patches, "
+            f"{len(patch_ids)} now); rerun the same command to resume it, or choose another output"
+        )
+    return group
+
+
 def validate_patches(group: zarr.Group, path: str | Path = "") -> int:
     """Check a patches collection's arrays (names, shapes, dtypes); return the number of patches."""
     count = group["patch_id"].shape[0] if "patch_id" in group else None

@@ -17,16 +17,13 @@ from tqdm import tqdm
 
 from equicr.data.clouds import detect_clouds
 from equicr.data.collection import (
-    CollectionError,
     PatchMetadata,
     check_item_name,
-    create_patches,
     create_scenes,
     mark_complete,
     open_collection,
+    open_or_create_patches,
     scene_names,
-    store_exists,
-    validate_patches,
     write_patch,
     write_scene,
 )
@@ -107,7 +104,7 @@ def ingest_triplets(
     Rerunning with the same triplets resumes; a different selection of patches is refused.
     """
     report = IngestReport()
-    group = _open_or_create_patches(out, [patch_id for patch_id, _, _ in triplets])
+    group = open_or_create_patches(out, [patch_id for patch_id, _, _ in triplets])
     complete = group["complete"][:]
     report.already_complete = int(complete.sum())
     todo = [
@@ -123,20 +120,6 @@ def ingest_triplets(
             report.failures.extend(failures)
             bar.update(len(indices) + len(failures))
     return report
-
-
-def _open_or_create_patches(out: str | Path, patch_ids: list[str]):
-    if not store_exists(out):
-        return create_patches(out, patch_ids)
-    group = open_collection(out, "patches", mode="r+")
-    validate_patches(group, out)
-    existing = [str(v) for v in group["patch_id"][:]]
-    if existing != patch_ids:
-        raise CollectionError(
-            f"{out} was created from a different selection of patches ({len(existing)} patches, "
-            f"{len(patch_ids)} now); rerun with the same root, splits and limit, or choose another output"
-        )
-    return group
 
 
 def _run_batches(out: str, batches: list, use_ray: bool) -> Iterator[tuple[list, list, list]]:

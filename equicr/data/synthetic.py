@@ -20,9 +20,9 @@ from scipy.ndimage import gaussian_filter, shift
 from equicr.data.clouds import detect_clouds
 from equicr.data.collection import (
     PatchMetadata,
-    create_patches,
     create_scenes,
     mark_complete,
+    open_or_create_patches,
     write_patch,
     write_scene,
 )
@@ -185,15 +185,20 @@ def write_synthetic_patches(
     """Write a complete patches collection of ``count`` synthetic triplets with s2cloudless cover.
 
     The first ``split_fractions[0]`` of the patches are train, the next ``split_fractions[1]`` val,
-    the rest test. Cloud cover is measured by s2cloudless, as ingest does for real data.
+    the rest test. Cloud cover is measured by s2cloudless, as ingest does for real data. A rerun
+    after an interruption resumes: every scene is drawn again in order (so the seed gives the same
+    patches) and only the incomplete ones are written.
     """
     rng = np.random.default_rng(seed)
     n_train = round(count * split_fractions[0])
     n_val = round(count * split_fractions[1])
     splits = ["train"] * n_train + ["val"] * n_val + ["test"] * (count - n_train - n_val)
-    group = create_patches(out, [f"synthetic_{seed}_p{i}" for i in range(count)], patch_size=size)
+    group = open_or_create_patches(out, [f"synthetic_{seed}_p{i}" for i in range(count)], patch_size=size)
+    complete = group["complete"][:]
     for index, split in enumerate(splits):
-        scene = make_scene(rng, (size, size))
+        scene = make_scene(rng, (size, size))  # drawn even when complete: the sequence must not shift
+        if complete[index]:
+            continue
         write_patch(group, index, scene.s1, scene.s2_cloudy, scene.s2)
         cover = float(detect_clouds(scene.s2_cloudy).cover[0])
         mark_complete(group, [index], [PatchMetadata(split, cover, scene.geo)])
