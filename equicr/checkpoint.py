@@ -18,10 +18,10 @@ import torch
 from torch import nn
 
 from equicr.models import ModelConfig, build_model
+from equicr.storage import atomic_output, join, local_path, normalise, uri
 
 if TYPE_CHECKING:
-    from ray.train import Result
-from equicr.storage import atomic_output, join, local_path, normalise, uri
+    import ray.train
 
 #: Identifies EquiCR checkpoint files and the layout version of their contents.
 CHECKPOINT_FORMAT = "equicr-checkpoint"
@@ -159,10 +159,15 @@ def load_model(
     return model, checkpoint
 
 
-def best_checkpoint_file(result: Result) -> str | None:
+def checkpoint_file(checkpoint: ray.train.Checkpoint) -> str:
+    """Location (path or URI) of the model file inside a Ray Train checkpoint directory."""
+    return join(uri(checkpoint.filesystem, checkpoint.path), CHECKPOINT_FILE)
+
+
+def best_checkpoint_file(result: ray.train.Result) -> str | None:
     """Location (path or URI) of the checkpoint file Ray Train ranks best by :data:`BEST_METRIC`, if any."""
     best = result.get_best_checkpoint(BEST_METRIC, "max") if result.best_checkpoints else None
-    return None if best is None else join(uri(best.filesystem, best.path), CHECKPOINT_FILE)
+    return None if best is None else checkpoint_file(best)
 
 
 def resolve_checkpoint(location: str | Path) -> str:

@@ -9,8 +9,9 @@ Three things live here and nowhere else:
   rename on local disk, a single upload to an object store, where a put is atomic). A crash never
   leaves a half-written output that looks finished.
 - :func:`local_path` gives torch and ONNX Runtime, which only open local files, a local copy of a
-  remote file, cached once. The endpoint and credentials come from the environment as usual
-  (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, an instance profile, ...).
+  remote file: a fresh download per call into a private per-user cache. The endpoint and
+  credentials come from the environment as usual (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
+  an instance profile, ...).
 
 Zarr collections are read in place through fsspec (:mod:`equicr.data.collection`) and Ray Train
 writes checkpoints through pyarrow.

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     from equicr.checkpoint import load_model, resolve_checkpoint
     from equicr.deploy.export import export_onnx
     from equicr.deploy.verify import verify_onnx
-    from equicr.storage import file_sha256, is_remote, local_path, private_cache_dir, redact, upload
+    from equicr.storage import file_sha256, is_remote, local_path, private_cache_dir, redact, upload, write_json
 
     checkpoint_file = local_path(resolve_checkpoint(args.checkpoint))
     print(f"exporting {redact(args.checkpoint)}")
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     export_onnx(model, checkpoint.config, out, file_sha256(checkpoint_file), args.weights_dtype, args.filters)
     report = verify_onnx(out, reference=model, checkpoint=checkpoint_file, real_patches=not args.skip_real_patches)
     report_path = args.report or out.with_suffix(".verification.json")
-    report_path.write_text(report.to_json())
+    write_json(report_path, report.to_dict())  # atomic: a report is never half there
     print(report.summary())
     if is_remote(args.out) and report.passed:  # a file that fails verification never reaches the object store
         remote_report = args.out.removesuffix(".onnx") + ".verification.json"

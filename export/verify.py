@@ -25,12 +25,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from equicr.checkpoint import resolve_checkpoint
     from equicr.deploy.verify import verify_onnx
-    from equicr.storage import local_path
+    from equicr.storage import local_path, write_json
 
     checkpoint = local_path(resolve_checkpoint(args.checkpoint)) if args.checkpoint else None
     report = verify_onnx(local_path(args.onnx_file), checkpoint=checkpoint, real_patches=not args.skip_real_patches)
     if args.report:
-        args.report.write_text(report.to_json())
+        write_json(args.report, report.to_dict())
     print(report.summary())
     return 0 if report.passed else 1
 

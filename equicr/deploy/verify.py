@@ -12,7 +12,6 @@ Checks, each against a stated tolerance:
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,9 +61,9 @@ class VerificationReport:
         """Whether every check passed."""
         return all(check.passed for check in self.checks)
 
-    def to_json(self) -> str:
-        """The report as JSON, with the overall verdict."""
-        return json.dumps({**asdict(self), "passed": self.passed}, indent=2)
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain values, with the overall verdict."""
+        return {**asdict(self), "passed": self.passed}
 
     def summary(self) -> str:
         """A few lines for a person."""

@@ -10,10 +10,10 @@ from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, Result, Ru
 from ray.train.torch import TorchTrainer
 
 from equicr.actor_pool import ActorPool
-from equicr.checkpoint import BEST_METRIC, CHECKPOINT_FILE, read_checkpoint_metadata
+from equicr.checkpoint import BEST_METRIC, checkpoint_file, read_checkpoint_metadata
 from equicr.data.dataset import PatchDataset, split_indices
 from equicr.data.synthetic import ensure_synthetic_patches
-from equicr.storage import join, redact, uri
+from equicr.storage import join, redact
 from equicr.training.config import DEFAULT_DATA, TrainConfig
 from equicr.training.loop import train_loop_per_worker
 
@@ -102,8 +102,7 @@ def previous_config(config: TrainConfig) -> TrainConfig | None:
         return None
     if latest is None:
         return None
-    checkpoint = read_checkpoint_metadata(join(uri(latest.filesystem, latest.path), CHECKPOINT_FILE))
-    return TrainConfig.from_dict(checkpoint["train_config"])
+    return TrainConfig.from_dict(read_checkpoint_metadata(checkpoint_file(latest))["train_config"])
 
 
 def cloudy_input_metrics(data: str, split: str = "val") -> dict[str, float]:

@@ -45,12 +45,8 @@ class StepProgress:
     """Progress lines within an epoch, at most one per ``every_seconds``: a paper epoch is 114,056 patches."""
 
     def __init__(self, epoch: int, epochs: int, steps: int, every_seconds: float, world_size: int = 1) -> None:
-        self.label, self.steps, self.every_seconds, self.world_size = (
-            f"{epoch + 1}/{epochs}",
-            steps,
-            every_seconds,
-            world_size,
-        )
+        self.label, self.steps = f"{epoch + 1}/{epochs}", steps
+        self.every_seconds, self.world_size = every_seconds, world_size
         self.started = self.last = time.perf_counter()
 
     def update(self, step: int, loss_sum: float, samples: int) -> None:
