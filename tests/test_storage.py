@@ -86,7 +86,7 @@ def test_concurrent_readers_of_a_remote_file_see_it_whole_and_a_planted_link_is_
     assert not [p for p in first.parent.iterdir() if p.name.startswith(".")]  # no temporary left
 
 
-def test_a_cache_folder_of_someone_else_is_refused(tmp_path, monkeypatch):
+def test_a_cache_folder_others_can_write_is_refused(tmp_path, monkeypatch):
     from equicr import storage
 
     shared = tmp_path / "shared-cache"
