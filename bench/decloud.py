@@ -36,6 +36,7 @@ from equicr.decloud.output import DONE_ARRAY, prepare_output
 from equicr.decloud.pipeline import DecloudActor, run_decloud
 from equicr.decloud.tiling import DEFAULT_TILE_SIZE, plan_units
 from equicr.deploy.predictors import load_predictor, resolve_model
+from equicr.lease import exclusive_writer
 from equicr.models import ModelConfig, build_model
 
 FULL_MODEL_HALO = ModelConfig().receptive_field_radius
@@ -125,13 +126,15 @@ def rss_per_unit(collection: str, checkpoint: str, tile: int, halo: int) -> list
     name = next(name for name, _ in scenes.groups())
     reference = resolve_model(checkpoint)
     record = {**reference.record(), "tile_size": tile, "halo": halo, "keep_clear": False, "precision": "fp32"}
-    prepare_output(scenes[name], name, record, tile, overwrite=True)
-    actor = DecloudActor(collection, reference, tile, halo, keep_clear=False)
     rows = []
-    for number, unit in enumerate(plan_units(name, *scenes[name]["s2_cloudy"].shape[1:], tile, halo)):
-        actor.process(name, unit.tile_row, unit.tile_col)
-        window = f"{unit.read.row_stop - unit.read.row_start}x{unit.read.col_stop - unit.read.col_start}"
-        rows.append({"unit": number, "window": window, "RSS MB after": resident_mb()})
+    with exclusive_writer(collection, f"decloud-{name}") as keeper:
+        prepare_output(scenes[name], name, record, tile, overwrite=True)
+        lease = keeper.leases[f"decloud-{name}"]
+        actor = DecloudActor(collection, reference, tile, halo, False, {name: (lease.location, lease.token)})
+        for number, unit in enumerate(plan_units(name, *scenes[name]["s2_cloudy"].shape[1:], tile, halo)):
+            actor.process(name, unit.tile_row, unit.tile_col)
+            window = f"{unit.read.row_stop - unit.read.row_start}x{unit.read.col_stop - unit.read.col_start}"
+            rows.append({"unit": number, "window": window, "RSS MB after": resident_mb()})
     return rows
 
 

@@ -60,10 +60,9 @@ def test_worker_counts_are_consistent(config):
     )
 
 
-def test_no_port_but_ssh_is_opened_and_the_object_store_has_shared_memory(config):
+def test_the_dashboard_stays_local_and_the_object_store_has_shared_memory(config):
     start = " ".join(config["head_start_ray_commands"])
     assert "--dashboard-host=127.0.0.1" in start and "0.0.0.0" not in start
-    assert "security_group" not in config["provider"]  # Ray's default group opens SSH only
     assert any(option.startswith("--shm-size=") for option in config["docker"]["run_options"])
     assert any('".[gpu]"' in command for command in config["setup_commands"])
     assert {".git", ".venv", "runs", "data", "outputs"} <= set(config["rsync_exclude"])  # never uploaded
@@ -99,3 +98,68 @@ def test_the_stated_request_is_what_the_paper_preset_makes():
     assert stated is not None
     assert tuple(map(int, stated.groups())) == (PAPER.num_workers, PAPER.cpus_per_worker, 1) and PAPER.use_gpu
     assert EXPERIMENT_PRESETS["paper"].training == PAPER  # the experiments train with the same preset
+
+
+# ------------------------------------------------------------------------- network exposure, on moto's EC2
+
+
+@pytest.fixture
+def ec2():
+    """A boto3 EC2 client on moto's in-process AWS, in cluster.yaml's region, with Ray's client caches cleared."""
+    import boto3
+    from moto import mock_aws
+    from ray.autoscaler._private.aws import utils
+
+    from equicr.cluster import ClusterNetwork
+
+    region = ClusterNetwork.from_config().region
+    with mock_aws():
+        utils.resource_cache.cache_clear()
+        utils.client_cache.cache_clear()
+        yield boto3.client("ec2", region_name=region)
+    utils.resource_cache.cache_clear()
+    utils.client_cache.cache_clear()
+
+
+def ray_configures_the_network(config):
+    """What `ray up` does to the network part of the config: pick subnets, then find or create the group."""
+    from ray.autoscaler._private.aws import config as aws_config
+
+    prepared = aws_config._configure_subnet(prepare_config(copy.deepcopy(config)))
+    return aws_config._configure_security_group(prepared)
+
+
+def test_nodes_join_the_premade_group_which_opens_ssh_to_the_named_network_only(config, ec2):
+    from equicr.cluster import ClusterNetwork, default_vpc_id, ensure_security_group, exposure_problems
+
+    group_id = ensure_security_group(ec2, ClusterNetwork.from_config(), default_vpc_id(ec2), "203.0.113.0/24")
+    configured = ray_configures_the_network(config)
+    assert {tuple(node["node_config"]["SecurityGroupIds"]) for node in configured["available_node_types"].values()} \
+        == {(group_id,)}  # fmt: skip
+    assert exposure_problems(ec2, group_id, "203.0.113.0/24") == []  # Ray added nothing
+    rules = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]["IpPermissions"]
+    ssh = [rule for rule in rules if rule.get("FromPort") == 22]
+    assert [r["CidrIp"] for r in ssh[0]["IpRanges"]] == ["203.0.113.0/24"] and len(ssh) == 1
+    assert ensure_security_group(ec2, ClusterNetwork.from_config(), default_vpc_id(ec2), "203.0.113.0/24") == group_id
+
+
+def test_a_group_ray_makes_itself_opens_ssh_to_everyone_and_the_audit_says_so(config, ec2):
+    from equicr.cluster import ClusterNetwork, default_vpc_id, ensure_security_group, exposure_problems
+
+    configured = ray_configures_the_network(config)
+    group_id = configured["available_node_types"]["head"]["node_config"]["SecurityGroupIds"][0]
+    assert "tcp 22-22 open to 0.0.0.0/0" in exposure_problems(ec2, group_id)
+    with pytest.raises(ValueError, match="open to 0.0.0.0/0"):  # the script refuses such a group; it never edits it
+        ensure_security_group(ec2, ClusterNetwork.from_config(), default_vpc_id(ec2), "203.0.113.0/24")
+
+
+@pytest.mark.parametrize(
+    ("cidr", "message"),
+    [("0.0.0.0/0", "whole internet"), ("::/0", "whole internet"), ("203.0.113.5/24", "not a network"),
+     ("ssh", "not a network")],
+)  # fmt: skip
+def test_the_ssh_network_must_be_narrower_than_the_internet(cidr, message):
+    from equicr.cluster import check_ssh_cidr
+
+    with pytest.raises(ValueError, match=message):
+        check_ssh_cidr(cidr)

@@ -29,6 +29,7 @@ from equicr.data.collection import (
 )
 from equicr.data.rasters import RasterError, read_raster
 from equicr.data.sen12mscr import SPLITS, index_tree, read_triplet
+from equicr.lease import exclusive_writer
 from equicr.scaling import nodata_problem
 
 #: Patches handed to one task at a time.
@@ -103,6 +104,11 @@ def ingest_triplets(
 
     Rerunning with the same triplets resumes; a different selection of patches is refused.
     """
+    with exclusive_writer(out, "ingest"):  # one writer of the shared per-patch metadata chunks
+        return _ingest_triplets(triplets, out, use_ray, progress)
+
+
+def _ingest_triplets(triplets: list, out: str | Path, use_ray: bool, progress: bool) -> IngestReport:
     report = IngestReport()
     group = open_or_create_patches(out, [patch_id for patch_id, _, _ in triplets])
     complete = group["complete"][:]
@@ -148,6 +154,11 @@ def ingest_scenes(
     """
     for name, _, _ in pairs:  # before anything is written: a bad name must not cost a half-made collection
         check_item_name(name)
+    with exclusive_writer(out, "ingest"):  # two ingests of one scene would delete each other's half-written arrays
+        return _ingest_scenes(pairs, out, progress)
+
+
+def _ingest_scenes(pairs: list[tuple[str, str | Path, str | Path]], out: str | Path, progress: bool) -> IngestReport:
     collection = create_scenes(out)
     done = set(scene_names(collection))
     report = IngestReport()

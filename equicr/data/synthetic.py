@@ -28,6 +28,7 @@ from equicr.data.collection import (
 )
 from equicr.data.rasters import GeoReference
 from equicr.data.sen12mscr import patch_path
+from equicr.lease import exclusive_writer
 from equicr.scaling import OPTICAL_DN_MAX
 from equicr.storage import atomic_output
 
@@ -193,15 +194,16 @@ def write_synthetic_patches(
     n_train = round(count * split_fractions[0])
     n_val = round(count * split_fractions[1])
     splits = ["train"] * n_train + ["val"] * n_val + ["test"] * (count - n_train - n_val)
-    group = open_or_create_patches(out, [f"synthetic_{seed}_p{i}" for i in range(count)], patch_size=size)
-    complete = group["complete"][:]
-    for index, split in enumerate(splits):
-        scene = make_scene(rng, (size, size))  # drawn even when complete: the sequence must not shift
-        if complete[index]:
-            continue
-        write_patch(group, index, scene.s1, scene.s2_cloudy, scene.s2)
-        cover = float(detect_clouds(scene.s2_cloudy).cover[0])
-        mark_complete(group, [index], [PatchMetadata(split, cover, scene.geo)])
+    with exclusive_writer(out, "ingest"):  # one writer of the shared per-patch metadata chunks
+        group = open_or_create_patches(out, [f"synthetic_{seed}_p{i}" for i in range(count)], patch_size=size)
+        complete = group["complete"][:]
+        for index, split in enumerate(splits):
+            scene = make_scene(rng, (size, size))  # drawn even when complete: the sequence must not shift
+            if complete[index]:
+                continue
+            write_patch(group, index, scene.s1, scene.s2_cloudy, scene.s2)
+            cover = float(detect_clouds(scene.s2_cloudy).cover[0])
+            mark_complete(group, [index], [PatchMetadata(split, cover, scene.geo)])
     return out
 
 
@@ -222,8 +224,9 @@ def ensure_synthetic_patches(
 def write_synthetic_scenes(out: str | Path, sizes: list[tuple[int, int]], seed: int = 0) -> str | Path:
     """Write a scenes collection with one synthetic scene per (height, width), named ``scene_<i>``."""
     rng = np.random.default_rng(seed)
-    collection = create_scenes(out)
-    for index, size in enumerate(sizes):
-        scene = make_scene(rng, size)
-        write_scene(collection, f"scene_{index}", scene.s1, scene.s2_cloudy, scene.geo)
+    with exclusive_writer(out, "ingest"):
+        collection = create_scenes(out)
+        for index, size in enumerate(sizes):
+            scene = make_scene(rng, size)
+            write_scene(collection, f"scene_{index}", scene.s1, scene.s2_cloudy, scene.geo)
     return out

@@ -31,6 +31,7 @@ from equicr.decloud.output import (
 )
 from equicr.decloud.tiling import DEFAULT_TILE_SIZE, plan_units, unit_at
 from equicr.deploy.predictors import ModelReference, describe, load_predictor, resolve_model
+from equicr.lease import LeaseHeld, LeaseKeeper, check_lease, lease_location
 from equicr.scaling import network_inputs, network_to_optical_dn
 from equicr.storage import json_safe, redact
 
@@ -66,13 +67,14 @@ class DecloudActor:
 
     def __init__(
         self, collection: str, model: ModelReference, tile_size: int, halo: int, keep_clear: bool,
-        device: str = "cpu", precision: str = "fp32", threads: int | None = None,
+        leases: dict[str, tuple[str, str]], device: str = "cpu", precision: str = "fp32", threads: int | None = None,
     ) -> None:  # fmt: skip
         claim_cores(threads)
         self.predictor = load_predictor(model, device, precision)
         print(f"decloud actor: {describe(self.predictor)}", flush=True)
         self.collection = open_collection(collection, "scenes", mode="r+")
         self.tile_size, self.halo, self.keep_clear = tile_size, halo, keep_clear
+        self.leases = leases  # scene -> (lease location, our token): checked before every write
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         errors = []
@@ -85,7 +87,7 @@ class DecloudActor:
         return {**batch, "error": np.array(errors, dtype=object)}
 
     def process(self, scene_name: str, tile_row: int, tile_col: int) -> None:
-        """Decloud one unit and mark it done, in that order."""
+        """Decloud one unit and mark it done, in that order, each only while this job holds the scene's lease."""
         scene = self.collection["scenes"][scene_name]
         _, height, width = scene["s2_cloudy"].shape
         unit = unit_at(scene_name, height, width, self.tile_size, self.halo, tile_row, tile_col)
@@ -97,12 +99,14 @@ class DecloudActor:
         crop_rows, crop_cols = unit.crop
         output = prediction[:, crop_rows, crop_cols]
         core_rows, core_cols = unit.core.slices
+        check_lease(*self.leases[scene_name])
         if self.keep_clear:
             clouds = detect_clouds(s2_cloudy)
             cloudy = clouds.mask[0][crop_rows, crop_cols]
             output = np.where(cloudy[None], output, s2_cloudy[:, crop_rows, crop_cols])
             scene[PROBABILITY_ARRAY][core_rows, core_cols] = clouds.probability[0][crop_rows, crop_cols]
         scene[OUTPUT_ARRAY][:, core_rows, core_cols] = output
+        check_lease(*self.leases[scene_name])
         mark_unit_done(scene, tile_row, tile_col)  # only after the data: a crash in between redoes the unit
 
 
@@ -142,14 +146,56 @@ def run_decloud(
     halo = reference.receptive_field_radius if halo is None else halo
     record = {**reference.record(), "tile_size": tile_size, "halo": halo, "keep_clear": keep_clear,
               "precision": precision}  # fmt: skip
-    summary, todo, units_per_scene = DecloudSummary(), [], {}
+    summary = DecloudSummary()
     for name in unfinished:  # without --scenes: skipped, but never in silence
         summary.scenes_failed[name] = "its ingest never finished; rerun jobs/ingest.py, then decloud again"
+    with LeaseKeeper() as keeper:  # one job per scene output: a second one is refused, not mixed in
+        todo, units_per_scene = _plan(collection, collection_path, names, record, tile_size, halo, overwrite,
+                                      keeper, summary)  # fmt: skip
+        leases = {name: (lease.location, lease.token) for name, lease in keeper.leases.items()}
+        actor_args = {"collection": collection_path, "model": reference, "tile_size": tile_size, "halo": halo,
+                      "keep_clear": keep_clear, "leases": leases, "device": pool.device,
+                      "precision": precision}  # fmt: skip
+        unit_errors: dict[str, str] = {}
+        with tqdm(total=len(todo), desc="decloud", unit="unit", disable=not progress) as bar:
+            for result in map_with_actors(todo, DecloudActor, actor_args, batch_size, pool):
+                for scene_name, error in zip(result["scene"], result["error"], strict=True):
+                    if error:
+                        unit_errors.setdefault(str(scene_name), str(error))
+                    else:
+                        summary.units_processed += 1
+                    bar.update(1)
+
+        for name in units_per_scene:
+            scene = collection["scenes"][name]
+            if not keeper.holds(name):
+                summary.scenes_failed[name] = keeper.lost[name]
+            elif name in unit_errors or not done_units(scene).all():
+                summary.scenes_failed[name] = unit_errors.get(name, "some units did not finish")
+            else:
+                mark_scene_complete(scene)
+                summary.scenes_done.append(name)
+    summary.seconds = time.perf_counter() - started
+    collection.attrs["last_decloud_run"] = json_safe({**asdict(summary), "model": redact(reference.location)})
+    return summary
+
+
+def _plan(
+    collection, collection_path: str, names: list[str], record: dict, tile_size: int, halo: int, overwrite: bool,
+    keeper: LeaseKeeper, summary: DecloudSummary,
+) -> tuple[list[dict], dict[str, int]]:  # fmt: skip
+    """Lease each scene's output, prepare it, and list its unfinished units; refused scenes go to ``summary``."""
+    todo, units_per_scene = [], {}
     for name in names:
         scene = collection["scenes"][name]
         problem = stored_scene_problem(scene)
         if problem is not None:
             summary.scenes_failed[name] = problem
+            continue
+        try:
+            keeper.take(name, lease_location(collection_path, f"decloud-{name}"))
+        except LeaseHeld as error:
+            summary.scenes_failed[name] = f"another decloud job is writing it ({error}); rerun once it has finished"
             continue
         prepare_output(scene, name, record, tile_size, overwrite)
         done = done_units(scene)
@@ -158,29 +204,7 @@ def run_decloud(
         pending = [u for u in units if not done[u.tile_row, u.tile_col]]
         summary.units_skipped += len(units) - len(pending)
         todo += [{"scene": u.scene, "tile_row": u.tile_row, "tile_col": u.tile_col} for u in pending]
-
-    actor_args = {"collection": collection_path, "model": reference, "tile_size": tile_size, "halo": halo,
-                  "keep_clear": keep_clear, "device": pool.device, "precision": precision}  # fmt: skip
-    unit_errors: dict[str, str] = {}
-    with tqdm(total=len(todo), desc="decloud", unit="unit", disable=not progress) as bar:
-        for result in map_with_actors(todo, DecloudActor, actor_args, batch_size, pool):
-            for scene_name, error in zip(result["scene"], result["error"], strict=True):
-                if error:
-                    unit_errors.setdefault(str(scene_name), str(error))
-                else:
-                    summary.units_processed += 1
-                bar.update(1)
-
-    for name in units_per_scene:
-        scene = collection["scenes"][name]
-        if name in unit_errors or not done_units(scene).all():
-            summary.scenes_failed[name] = unit_errors.get(name, "some units did not finish")
-            continue
-        mark_scene_complete(scene)
-        summary.scenes_done.append(name)
-    summary.seconds = time.perf_counter() - started
-    collection.attrs["last_decloud_run"] = json_safe({**asdict(summary), "model": redact(reference.location)})
-    return summary
+    return todo, units_per_scene
 
 
 def decloud_whole_image(model: str | Path, s1: np.ndarray, s2_cloudy: np.ndarray) -> np.ndarray:

@@ -258,3 +258,69 @@ def test_only_completely_ingested_scenes_are_declouded(tmp_path, checkpoint):
     assert summary.scenes_done == ["scene_0"]
     assert "ingest never finished" in summary.scenes_failed["scene_1"]  # reported, not skipped in silence
     assert OUTPUT_ARRAY not in scene_arrays(path, "scene_1")
+
+
+def test_a_second_job_on_a_scene_being_declouded_is_refused_not_mixed(tmp_path, checkpoint):
+    """A second job with --overwrite once recreated the arrays under a running job: two models' tiles, one record."""
+    from equicr.lease import lease_location
+
+    other = ModelConfig(width=2, num_blocks=1)
+    other_checkpoint = save_checkpoint(tmp_path / "other.pt", build_model(other, identity_start=False), other)
+    path = write_synthetic_scenes(tmp_path / "scenes.zarr", [(160, 176)], seed=3)
+    references = {}
+    for name, model in (("first", checkpoint), ("second", other_checkpoint)):
+        references[name] = tmp_path / f"{name}.zarr"
+        shutil.copytree(path, references[name])
+        run_decloud(references[name], model, tile_size=16, pool=IN_PROCESS, progress=False)
+
+    def command(model, *extra):
+        return [sys.executable, "jobs/decloud.py", "--collection", str(path), "--model", str(model), "--tile-size",
+                "16", "--no-ray", "--precision", "fp32", *extra]  # fmt: skip
+
+    first = subprocess.Popen(command(checkpoint), cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)  # fmt: skip
+    markers = path / "scenes" / "scene_0" / DONE_ARRAY / "c"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not markers.exists() or sum(p.is_file() for p in markers.rglob("*")) < 10):
+        assert first.poll() is None, "the first job ended before the second started"
+        time.sleep(0.02)
+    os.kill(first.pid, signal.SIGSTOP)  # a slow first job, caught mid-run
+    try:
+        second = subprocess.run(command(other_checkpoint, "--overwrite"), cwd=REPO_ROOT, capture_output=True,
+                                text=True, timeout=300)  # fmt: skip
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    assert second.returncode == 1, second.stderr[-2000:]
+    assert f"failed scene_0: another decloud job is writing it (held by process {first.pid}" in second.stdout
+    assert first.wait(timeout=300) == 0, first.stderr[-2000:]
+    scene = scene_arrays(path, "scene_0")
+    assert scene.attrs["decloud"]["complete"] and scene.attrs["decloud"]["model"] == str(checkpoint)
+    assert np.array_equal(scene[OUTPUT_ARRAY][:], scene_arrays(references["first"], "scene_0")[OUTPUT_ARRAY][:])
+    assert not os.path.exists(lease_location(path, "decloud-scene_0"))
+
+    again = subprocess.run(command(other_checkpoint, "--overwrite"), cwd=REPO_ROOT, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]  # once the first job is done, the overwrite goes through
+    scene = scene_arrays(path, "scene_0")
+    assert scene.attrs["decloud"]["model"] == str(other_checkpoint)
+    assert np.array_equal(scene[OUTPUT_ARRAY][:], scene_arrays(references["second"], "scene_0")[OUTPUT_ARRAY][:])
+
+
+def test_an_actor_whose_job_lost_the_lease_writes_nothing_more(scenes, checkpoint):
+    from equicr.decloud.output import prepare_output
+    from equicr.decloud.pipeline import DecloudActor
+    from equicr.deploy.predictors import resolve_model
+    from equicr.lease import LeaseLost, acquire_lease, lease_location
+
+    reference, location = resolve_model(checkpoint), lease_location(scenes, "decloud-scene_1")
+    lease = acquire_lease(location)
+    scene = zarr.open_group(str(scenes), mode="r+")["scenes/scene_1"]
+    record = {**reference.record(), "tile_size": 16, "halo": 4, "keep_clear": False, "precision": "fp32"}
+    prepare_output(scene, "scene_1", record, 16, overwrite=False)
+    actor = DecloudActor(str(scenes), reference, 16, 4, False, {"scene_1": (location, lease.token)})
+    actor.process("scene_1", 0, 0)
+    lease.release()
+    acquire_lease(location)  # another job, once ours had expired
+    with pytest.raises(LeaseLost, match="lost its lease"):
+        actor.process("scene_1", 0, 1)
+    assert scene[DONE_ARRAY][:].tolist() == [[True, False, False], [False, False, False], [False, False, False]]
+    assert (scene[OUTPUT_ARRAY][:, :16, 16:32] == 0).all(), "the tile of the lost lease was not written"

@@ -8,7 +8,7 @@ import pytest
 from equicr.paths import REPO_ROOT
 
 JOBS = ["jobs/train.py", "jobs/decloud.py", "jobs/evaluate.py", "jobs/ingest.py", "jobs/experiments.py",
-        "jobs/demo.py", "export/to_onnx.py", "export/verify.py"]  # fmt: skip
+        "jobs/demo.py", "export/to_onnx.py", "export/verify.py", "jobs/cluster_security_group.py"]  # fmt: skip
 HELP_PROBE = """
 import runpy, sys
 sys.argv = [sys.argv[1], "--help"]
@@ -95,6 +95,7 @@ def test_bad_requests_do_nothing_and_say_why(tmp_path, mini_dir):
          "holds no complete triplet"),
         (["jobs/decloud.py", "--collection", "c", "--model", "m", "--halo", "-1"], "must not be negative"),
         (["export/verify.py", str(garbage)], "garbage.onnx"),
+        (["jobs/cluster_security_group.py", "--ssh-cidr", "0.0.0.0/0"], "opens SSH to the whole internet"),
     ]  # fmt: skip
     for argv, message in cases:
         result = run(*argv)

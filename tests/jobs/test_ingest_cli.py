@@ -64,3 +64,36 @@ def test_an_interrupted_scene_is_rewritten_alone_and_a_complete_one_never(mini_d
     assert scene_names(collection) == ["a", "b"] and collection["scenes"]["a"]["s2_cloudy"][:].any()
     with pytest.raises(CollectionError, match="scene a is already complete"):
         write_scene(collection, "a", s1.data, s2.data, s1.geo)
+
+
+def test_a_second_ingest_into_a_collection_being_written_is_refused(tmp_path):
+    """Two writers of the shared per-patch metadata chunks once lost each other's splits and cover values."""
+    import os
+    import signal
+    import time
+
+    import numpy as np
+
+    from equicr.lease import lease_location
+
+    reference, out = tmp_path / "reference.zarr", tmp_path / "patches.zarr"
+    assert run("synthetic", "--out", str(reference), "--count", "30", "--size", "48").returncode == 0
+    command = [sys.executable, "jobs/ingest.py", "synthetic", "--out", str(out), "--count", "30", "--size", "48"]
+    first = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lease = lease_location(out, "ingest")
+    deadline = time.time() + 60
+    while not (os.path.exists(lease) and (out / "complete" / "c").exists()) and time.time() < deadline:
+        time.sleep(0.02)
+    os.kill(first.pid, signal.SIGSTOP)  # a slow first writer, caught mid-run
+    try:
+        second = run("synthetic", "--out", str(out), "--count", "30", "--size", "48")
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert f"patches.zarr is being written by another job (ingest: held by process {first.pid}" in second.stderr
+    assert first.wait(timeout=120) == 0, first.stderr
+    written, expected = open_collection(out, "patches"), open_collection(reference, "patches")
+    assert written["complete"][:].all()
+    for name in ("split", "cloud_cover", "s2_cloudy"):
+        assert np.array_equal(written[name][:], expected[name][:]), name
+    assert not os.path.exists(lease), "the lease is released at the end"

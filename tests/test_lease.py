@@ -1,0 +1,127 @@
+"""Leases on local storage and on S3 (moto's server on loopback): exclusive, renewed, taken over only when stale."""
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import fsspec
+import pytest
+
+from equicr.lease import (
+    Holder,
+    LeaseHeld,
+    LeaseKeeper,
+    LeaseLost,
+    acquire_lease,
+    check_lease,
+    exclusive_writer,
+    lease_location,
+)
+
+
+@pytest.fixture(params=["local", "s3"])
+def location(request, tmp_path):
+    """A lease location on each kind of storage a collection can live on."""
+    if request.param == "local":
+        return lease_location(tmp_path / "collection.zarr", "decloud-scene_0")
+    bucket = request.getfixturevalue("s3_bucket")
+    return lease_location(f"{bucket}/lease-{time.time_ns()}/collection.zarr", "decloud-scene_0")
+
+
+def write_record(location, **changes):
+    """Plant a lease record as another job would have left it."""
+    holder = Holder(**{**json.loads(Holder.this_process(60).body()), "token": "someone-else", **changes})
+    with fsspec.open(location, "wb") as file:
+        file.write(holder.body())
+
+
+def test_a_lease_is_exclusive_until_released(location):
+    first = acquire_lease(location)
+    with pytest.raises(LeaseHeld, match=f"held by process {os.getpid()}"):
+        acquire_lease(location)
+    check_lease(first.location, first.token)
+    first.release()
+    second = acquire_lease(location)
+    with pytest.raises(LeaseLost, match="lost its lease"):
+        check_lease(location, first.token)
+    second.release()
+    assert not fsspec.core.url_to_fs(location)[0].exists(location), "release leaves nothing behind"
+
+
+def test_a_lease_not_renewed_for_its_time_to_live_is_taken_over(location):
+    write_record(location, renewed=time.time() - 30, ttl=60)
+    with pytest.raises(LeaseHeld):  # renewed 30 s ago by a live process: still valid
+        acquire_lease(location)
+    write_record(location, renewed=time.time() - 61, ttl=60)
+    lease = acquire_lease(location)
+    check_lease(location, lease.token)
+    with pytest.raises(LeaseLost):
+        check_lease(location, "someone-else")
+
+
+def test_a_killed_holder_on_this_host_frees_its_lease_at_once(tmp_path):
+    location = lease_location(tmp_path / "collection.zarr", "ingest")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from equicr.lease import acquire_lease; acquire_lease({location!r}); "
+         "print('held', flush=True); import time; time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(LeaseHeld, match=f"process {holder.pid}"):
+        acquire_lease(location)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    acquire_lease(location).release()  # no need to wait for the time to live
+
+
+def _take_over(location, start, results):
+    start.wait()
+    try:
+        acquire_lease(location)
+        results.put("won")
+    except LeaseHeld:
+        results.put("refused")
+
+
+def test_of_many_jobs_taking_over_one_stale_lease_exactly_one_wins(location):
+    write_record(location, renewed=time.time() - 3600)
+    context = multiprocessing.get_context("fork")
+    start, results = context.Event(), context.Queue()
+    racers = [context.Process(target=_take_over, args=(location, start, results)) for _ in range(6)]
+    for racer in racers:
+        racer.start()
+    start.set()
+    outcomes = sorted(results.get(timeout=60) for _ in racers)
+    for racer in racers:
+        racer.join()
+    assert outcomes == ["refused"] * 5 + ["won"]
+
+
+def test_the_keeper_renews_its_leases_and_notices_when_one_is_lost(location):
+    with LeaseKeeper(ttl=0.8) as keeper:
+        keeper.take("scene", location)
+        time.sleep(2.0)  # more than twice the time to live: only renewal keeps it
+        with pytest.raises(LeaseHeld):
+            acquire_lease(location, ttl=0.8)
+        assert keeper.holds("scene")
+        write_record(location, renewed=time.time())  # another job took it over
+        assert not keeper.holds("scene") and "lost its lease" in keeper.lost["scene"]
+    assert fsspec.core.url_to_fs(location)[0].exists(location), "a lost lease is not the keeper's to release"
+
+
+def test_a_busy_collection_is_refused_naming_the_holder(tmp_path):
+    collection = tmp_path / "patches.zarr"
+    busy = f"patches.zarr is being written by another job .*process {os.getpid()}"
+    with (
+        exclusive_writer(collection, "ingest"),
+        pytest.raises(LeaseHeld, match=busy),
+        exclusive_writer(collection, "ingest"),
+    ):
+        pass
+    with exclusive_writer(collection, "ingest"):
+        pass
+    assert not (tmp_path / "patches.zarr.leases").exists()
