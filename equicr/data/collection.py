@@ -24,6 +24,7 @@ from typing import Any, Literal
 import fsspec
 import numpy as np
 import zarr
+from zarr.codecs import ZstdCodec
 
 from equicr.bands import PATCH_SIZE, PRODUCTS, S1_BANDS, S2_BANDS, TRIPLET
 from equicr.data.rasters import GeoReference
@@ -39,8 +40,28 @@ METADATA_CHUNK = 1024
 SCENE_CHUNK = 512
 
 
+#: Pixel chunks are compressed with a content checksum, so a damaged chunk fails to decode instead
+#: of being read as wrong pixels (without it, a flipped byte is read silently).
+PIXEL_COMPRESSORS = (ZstdCodec(level=0, checksum=True),)
+
+
 class CollectionError(ValueError):
     """A store is not the collection it was expected to be."""
+
+
+class DamagedChunkError(CollectionError):
+    """A stored chunk cannot be decoded: the file or object holding it is damaged."""
+
+
+def read_pixels(array: zarr.Array, selection: tuple, where: str) -> np.ndarray:
+    """``array[selection]``; a chunk that cannot be decoded is a DamagedChunkError naming the array and ``where``."""
+    try:
+        return array[selection]
+    except (RuntimeError, ValueError, TypeError) as error:  # what the codecs raise on damaged bytes
+        raise DamagedChunkError(
+            f"{array.store_path}: the chunk holding {where} cannot be decoded ({error}); "
+            "it is damaged: ingest that item again"
+        ) from error
 
 
 #: Scene and patch names: one path segment of safe characters, starting with a letter or digit.
@@ -121,6 +142,7 @@ def create_patches(path: str | Path, patch_ids: list[str], patch_size: int = PAT
         group.create_array(
             name, shape=(count, bands, patch_size, patch_size), chunks=(1, bands, patch_size, patch_size),
             dtype=product.dtype, fill_value=product.fill, dimension_names=["patch", product.band_dimension, "y", "x"],
+            compressors=PIXEL_COMPRESSORS,
         )  # fmt: skip
     chunk = (min(METADATA_CHUNK, max(count, 1)),)
     group.create_array("patch_id", shape=(count,), chunks=chunk, dtype=str, dimension_names=["patch"])[:] = np.array(
@@ -287,7 +309,7 @@ def write_scene(collection: zarr.Group, name: str, s1: np.ndarray, s2_cloudy: np
         chunks = (len(product.bands), min(SCENE_CHUNK, data.shape[1]), min(SCENE_CHUNK, data.shape[2]))
         array = scene.create_array(
             array_name, shape=data.shape, chunks=chunks, dtype=product.dtype, fill_value=product.fill,
-            dimension_names=[product.band_dimension, "y", "x"],
+            dimension_names=[product.band_dimension, "y", "x"], compressors=PIXEL_COMPRESSORS,
         )  # fmt: skip
         array[:] = data.astype(product.dtype, copy=False)
     scene.attrs["complete"] = True

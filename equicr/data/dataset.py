@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from equicr.bands import InputMode
-from equicr.data.collection import open_collection, validate_patches
+from equicr.bands import TRIPLET, InputMode
+from equicr.data.collection import open_collection, read_pixels, validate_patches
 from equicr.equivariance import transform_grid
 from equicr.scaling import network_inputs, optical_dn_to_network
 
@@ -75,8 +75,11 @@ class PatchDataset(Dataset):
         if self._group is None:
             self._group = open_collection(self.collection_path, "patches")
         index = int(self.indices[item])
-        inputs = network_inputs(self._group["s1"][index], self._group["s2_cloudy"][index], self.input_mode)
-        target = optical_dn_to_network(self._group["s2"][index])
+        s1, s2_cloudy, s2 = (
+            read_pixels(self._group[name], (index,), f"patch {index} ({self.patch_ids[index]})") for name in TRIPLET
+        )
+        inputs = network_inputs(s1, s2_cloudy, self.input_mode)
+        target = optical_dn_to_network(s2)
         inputs_t, target_t = torch.from_numpy(inputs), torch.from_numpy(target)
         if self.augment:
             quarter_turns = int(torch.randint(0, 4, ()))

@@ -13,6 +13,7 @@ import numpy as np
 import zarr
 
 from equicr.bands import PRODUCTS
+from equicr.data.collection import PIXEL_COMPRESSORS
 from equicr.decloud.tiling import tile_grid
 
 OUTPUT_ARRAY, DONE_ARRAY, PROBABILITY_ARRAY = "s2_decloud", "decloud_done", "cloud_probability"
@@ -44,7 +45,7 @@ def prepare_output(scene: zarr.Group, name: str, record: dict, tile_size: int, o
     scene.create_array(
         OUTPUT_ARRAY, shape=(len(optical.bands), height, width), chunks=(len(optical.bands), tile_size, tile_size),
         dtype=optical.dtype, fill_value=optical.fill, dimension_names=[optical.band_dimension, "y", "x"],
-        overwrite=True,
+        compressors=PIXEL_COMPRESSORS, overwrite=True,
     )  # fmt: skip
     scene.create_array(DONE_ARRAY, shape=(rows, cols), chunks=(1, 1), dtype="bool", fill_value=False, overwrite=True)
     if record["keep_clear"]:

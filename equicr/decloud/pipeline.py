@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from equicr.actor_pool import ActorPool, claim_cores, map_with_actors
 from equicr.data.clouds import detect_clouds
-from equicr.data.collection import open_collection, scene_names, stored_scene_problem
+from equicr.data.collection import SCENE_IMAGES, open_collection, read_pixels, scene_names, stored_scene_problem
 from equicr.decloud.output import (
     OUTPUT_ARRAY,
     PROBABILITY_ARRAY,
@@ -92,7 +92,11 @@ class DecloudActor:
         _, height, width = scene["s2_cloudy"].shape
         unit = unit_at(scene_name, height, width, self.tile_size, self.halo, tile_row, tile_col)
         rows, cols = unit.read.slices
-        s1, s2_cloudy = scene["s1"][:, rows, cols], scene["s2_cloudy"][:, rows, cols]
+        where = (
+            f"tile ({tile_row}, {tile_col}) of scene {scene_name}, rows {rows.start}:{rows.stop}, "
+            f"cols {cols.start}:{cols.stop}"
+        )
+        s1, s2_cloudy = (read_pixels(scene[name], (slice(None), rows, cols), where) for name in SCENE_IMAGES)
         prediction = network_to_optical_dn(
             self.predictor.predict(network_inputs(s1, s2_cloudy, self.predictor.reference.input_mode)[None])
         )[0]

@@ -68,3 +68,23 @@ def test_scene_on_two_grids_is_refused(tmp_path):
     collection = create_scenes(tmp_path / "s.zarr")
     with pytest.raises(CollectionError, match=r"s1 is \(10, 10\) px but s2_cloudy is \(10, 11\) px"):
         write_scene(collection, "bad", np.ones((2, 10, 10), "float32"), np.ones((13, 10, 11), "uint16"), GEO)
+
+
+def test_a_damaged_patch_chunk_is_an_error_naming_array_and_patch(tmp_path):
+    """Pixel chunks carry a checksum: a flipped byte fails to decode instead of being read as wrong pixels."""
+    from equicr.data.collection import DamagedChunkError
+    from equicr.data.dataset import PatchDataset
+    from equicr.data.synthetic import write_synthetic_patches
+
+    path = write_synthetic_patches(tmp_path / "patches.zarr", count=5, size=16, seed=2, split_fractions=(1.0, 0.0))
+    chunk = tmp_path / "patches.zarr" / "s2_cloudy" / "c" / "3" / "0" / "0" / "0"
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    chunk.write_bytes(bytes(data))
+    dataset = PatchDataset(path, "train")
+    for item in (0, 1, 2, 4):
+        dataset[item]  # the others read as before
+    with pytest.raises(
+        DamagedChunkError, match=r"patches.zarr/s2_cloudy.*patch 3 \(synthetic_2_p3\).*cannot be decoded"
+    ):
+        dataset[3]

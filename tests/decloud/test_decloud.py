@@ -324,3 +324,24 @@ def test_an_actor_whose_job_lost_the_lease_writes_nothing_more(scenes, checkpoin
         actor.process("scene_1", 0, 1)
     assert scene[DONE_ARRAY][:].tolist() == [[True, False, False], [False, False, False], [False, False, False]]
     assert (scene[OUTPUT_ARRAY][:, :16, 16:32] == 0).all(), "the tile of the lost lease was not written"
+
+
+def flip_one_byte(chunk_file):
+    """Damage a stored chunk as a failing disk or a bad copy would: one byte in the middle inverted."""
+    data = bytearray(chunk_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    chunk_file.write_bytes(bytes(data))
+
+
+def test_a_damaged_chunk_fails_its_scene_naming_array_and_tile(tmp_path, checkpoint):
+    path = write_synthetic_scenes(tmp_path / "scenes.zarr", [(70, 93), (41, 40)], seed=1)
+    flip_one_byte(path / "scenes" / "scene_1" / "s2_cloudy" / "c" / "0" / "0" / "0")
+    summary = run_decloud(path, checkpoint, tile_size=32, pool=IN_PROCESS, progress=False)
+    assert summary.scenes_done == ["scene_0"]
+    reason = summary.scenes_failed["scene_1"]
+    assert (
+        "DamagedChunkError" in reason
+        and "scenes/scene_1/s2_cloudy" in reason
+        and "tile (0, 0) of scene scene_1" in reason
+    )
+    assert not scene_arrays(path, "scene_1").attrs["decloud"]["complete"]
