@@ -7,6 +7,11 @@ Jobs: SEN12MS-CR ingest (a synthetic tree in the official layout), scenes ingest
 whole process group) once it has written part of its output, rerun with the same command, and its
 result compared with an uninterrupted run of the same command: items lost, items done twice (the
 rerun redoing what the killed run had finished), and whether the outputs are byte-identical.
+
+Concurrency: two decloud jobs on one scene started at once, the second with ``--overwrite`` and
+another model. One holds the scene's lease and finishes; the other is refused (exit 1). For that
+row "done twice" counts tiles that differ from a clean run of the winner's model (tiles of the two
+models mixed), and "killed after s" is the time both jobs took.
 """
 
 from __future__ import annotations
@@ -149,6 +154,38 @@ def decloud_case(folder: Path, env: dict, use_ray: bool) -> dict:
             "byte-identical": bool(identical)}  # fmt: skip
 
 
+def concurrent_decloud_case(folder: Path, env: dict) -> dict:
+    """Two decloud jobs on one scene started together, the second with --overwrite and another model."""
+    models = {}
+    for name, width in (("first", 8), ("second", 6)):
+        config = ModelConfig("dsen2cr", width=width, num_blocks=2)
+        models[name] = save_checkpoint(folder / f"{name}.pt", build_model(config), config)
+        write_synthetic_scenes(folder / f"clean-{name}.zarr", [(256, 288)], seed=3)
+    shutil.copytree(folder / "clean-first.zarr", folder / "both.zarr")
+    command = [PYTHON, "jobs/decloud.py", "--tile-size", "16", "--precision", "fp32", "--no-ray", "--collection"]
+    for name in models:
+        run([*command, str(folder / f"clean-{name}.zarr"), "--model", str(models[name])], env)
+    started = time.perf_counter()
+    jobs = {name: subprocess.Popen([*command, str(folder / "both.zarr"), "--model", str(models[name]),
+                                    *(["--overwrite"] if name == "second" else [])], cwd=REPO_ROOT, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for name in models}  # fmt: skip
+    codes = {name: job.wait(timeout=900) for name, job in jobs.items()}
+    seconds = time.perf_counter() - started
+    scene = open_collection(folder / "both.zarr", "scenes")["scenes"]["scene_0"]
+    winner = next(name for name, path in models.items() if scene.attrs["decloud"]["model"] == str(path))
+    clean = open_collection(folder / f"clean-{winner}.zarr", "scenes")["scenes"]["scene_0"][OUTPUT_ARRAY][:]
+    output, done = scene[OUTPUT_ARRAY][:], scene[DONE_ARRAY][:]
+    tiles = [(r, c) for r in range(done.shape[0]) for c in range(done.shape[1])]
+    mixed = sum(not np.array_equal(output[:, 16 * r : 16 * r + 16, 16 * c : 16 * c + 16],
+                                   clean[:, 16 * r : 16 * r + 16, 16 * c : 16 * c + 16]) for r, c in tiles)  # fmt: skip
+    print(f"exit codes {codes}; the {winner} job kept the scene, the other was refused", flush=True)
+    one_refused = sorted(codes.values()) == [0, 1]
+    return {"job": f"decloud, 2 jobs at once, 2nd --overwrite ({done.size} tiles)", "killed after s": seconds,
+            "done at kill": 0, "items": int(done.size), "lost": int((~done).sum()), "done twice": int(mixed),
+            "byte-identical": bool(mixed == 0 and scene.attrs["decloud"]["complete"] and one_refused)}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.parse_args(argv)
@@ -157,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")}, "RAY_TMPDIR": root}
         for name, case in (("patches", patches_case), ("scenes", scenes_case),
                            ("decloud", lambda f, e: decloud_case(f, e, use_ray=False)),
-                           ("decloud-ray", lambda f, e: decloud_case(f, e, use_ray=True))):  # fmt: skip
+                           ("decloud-ray", lambda f, e: decloud_case(f, e, use_ray=True)),
+                           ("decloud-concurrent", concurrent_decloud_case)):  # fmt: skip
             folder = Path(root) / name
             folder.mkdir()
             rows.append(case(folder, env))

@@ -33,7 +33,12 @@ class ClusterNetwork:
 
     @classmethod
     def from_config(cls, path: Path = CLUSTER_CONFIG) -> ClusterNetwork:
-        config = yaml.safe_load(Path(path).read_text())
+        """Read from a cluster config file."""
+        return cls.from_dict(yaml.safe_load(Path(path).read_text()), path)
+
+    @classmethod
+    def from_dict(cls, config: dict[str, Any], path: str | Path = CLUSTER_CONFIG) -> ClusterNetwork:
+        """Read from a parsed cluster config."""
         provider = config["provider"]
         name = provider.get("security_group", {}).get("GroupName")
         if not name:

@@ -104,21 +104,22 @@ def test_the_stated_request_is_what_the_paper_preset_makes():
 
 
 @pytest.fixture
-def ec2():
-    """A boto3 EC2 client on moto's in-process AWS, in cluster.yaml's region, with Ray's client caches cleared."""
+def ec2(s3_bucket, config):
+    """A boto3 EC2 client on moto's server on loopback (the session's AWS endpoint), in cluster.yaml's region.
+
+    Each test names its own security group (the server lives for the session); Ray's cached clients
+    are dropped so they reach the same server.
+    """
+    import uuid
+
     import boto3
-    from moto import mock_aws
+    from ray.autoscaler._private.aws import config as aws_config
     from ray.autoscaler._private.aws import utils
 
-    from equicr.cluster import ClusterNetwork
-
-    region = ClusterNetwork.from_config().region
-    with mock_aws():
-        utils.resource_cache.cache_clear()
-        utils.client_cache.cache_clear()
-        yield boto3.client("ec2", region_name=region)
-    utils.resource_cache.cache_clear()
-    utils.client_cache.cache_clear()
+    config["provider"]["security_group"]["GroupName"] = f"equicr-test-{uuid.uuid4().hex[:8]}"
+    for cached in (utils.resource_cache, utils.client_cache, aws_config._get_subnets_or_die):
+        cached.cache_clear()
+    return boto3.client("ec2", region_name=config["provider"]["region"])
 
 
 def ray_configures_the_network(config):
@@ -132,7 +133,7 @@ def ray_configures_the_network(config):
 def test_nodes_join_the_premade_group_which_opens_ssh_to_the_named_network_only(config, ec2):
     from equicr.cluster import ClusterNetwork, default_vpc_id, ensure_security_group, exposure_problems
 
-    group_id = ensure_security_group(ec2, ClusterNetwork.from_config(), default_vpc_id(ec2), "203.0.113.0/24")
+    group_id = ensure_security_group(ec2, ClusterNetwork.from_dict(config), default_vpc_id(ec2), "203.0.113.0/24")
     configured = ray_configures_the_network(config)
     assert {tuple(node["node_config"]["SecurityGroupIds"]) for node in configured["available_node_types"].values()} \
         == {(group_id,)}  # fmt: skip
@@ -140,7 +141,8 @@ def test_nodes_join_the_premade_group_which_opens_ssh_to_the_named_network_only(
     rules = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]["IpPermissions"]
     ssh = [rule for rule in rules if rule.get("FromPort") == 22]
     assert [r["CidrIp"] for r in ssh[0]["IpRanges"]] == ["203.0.113.0/24"] and len(ssh) == 1
-    assert ensure_security_group(ec2, ClusterNetwork.from_config(), default_vpc_id(ec2), "203.0.113.0/24") == group_id
+    again = ensure_security_group(ec2, ClusterNetwork.from_dict(config), default_vpc_id(ec2), "203.0.113.0/24")
+    assert again == group_id  # a rerun checks the group and changes nothing
 
 
 def test_a_group_ray_makes_itself_opens_ssh_to_everyone_and_the_audit_says_so(config, ec2):
@@ -150,7 +152,7 @@ def test_a_group_ray_makes_itself_opens_ssh_to_everyone_and_the_audit_says_so(co
     group_id = configured["available_node_types"]["head"]["node_config"]["SecurityGroupIds"][0]
     assert "tcp 22-22 open to 0.0.0.0/0" in exposure_problems(ec2, group_id)
     with pytest.raises(ValueError, match="open to 0.0.0.0/0"):  # the script refuses such a group; it never edits it
-        ensure_security_group(ec2, ClusterNetwork.from_config(), default_vpc_id(ec2), "203.0.113.0/24")
+        ensure_security_group(ec2, ClusterNetwork.from_dict(config), default_vpc_id(ec2), "203.0.113.0/24")
 
 
 @pytest.mark.parametrize(
