@@ -9,6 +9,10 @@ EXTRA ?= cpu
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(EXTRA)
+# SatelliteCloudGenerator (composites, jobs/ingest.py composite) declares torchvision, which pulls a
+# second multi-GB torch; its code imports only torch, numpy, matplotlib and kornia. So it and
+# kornia's own pieces are installed without their declared dependencies, at the versions pinned.
+NO_DEPS := satellite-cloud-generator kornia kornia_rs imageio
 
 .PHONY: setup demo test lint lock clean
 
@@ -24,6 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[$(EXTRA),dev]"
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt $(NO_DEPS)
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 

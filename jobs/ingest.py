@@ -3,9 +3,14 @@
     python jobs/ingest.py sen12mscr --root /data/SEN12MS-CR --out data/sen12mscr.zarr --splits train val
     python jobs/ingest.py scenes --pair tile_a s1_a.tif s2_a.tif --out data/scenes.zarr
     python jobs/ingest.py synthetic --count 64 --size 64 --out data/synthetic.zarr
+    python jobs/ingest.py composite --count 600 --size 64 --out data/composites.zarr
+    python jobs/ingest.py testbench --out data/testbench
 
 Rerunning the same command resumes: finished patches and scenes are skipped, unfinished ones are
 written again. Add --ray to fan a large tree out over the Ray cluster that `ray.init()` joins.
+`composite` puts SatelliteCloudGenerator clouds over the real clear backgrounds of a shared data
+folder; `testbench` writes its real clouds (real-clouds, triplets, do-no-harm), scene-disjoint
+from those backgrounds.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from pathlib import Path
 
 from equicr.cli import add_ray_option, parser_for, positive_int, run_job
 from equicr.data.sen12mscr import SPLITS
+from equicr.paths import SHARED_DATA_DIR
+
+ROOT_HELP = "shared data folder of real Sentinel patches (default: %(default)s)"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,12 +50,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     synthetic.add_argument("--size", type=positive_int, default=64, help="patch side in pixels (default: %(default)s)")
     synthetic.add_argument("--seed", type=int, default=0)
     synthetic.add_argument("--scenes", action="store_true", help="write a scenes collection of odd-sized scenes")
+
+    composite = commands.add_parser("composite", help="simulated clouds over real clear backgrounds (training)")
+    composite.add_argument("--root", type=Path, default=SHARED_DATA_DIR, help=ROOT_HELP)
+    composite.add_argument("--out", required=True, help="patches collection to create or resume (path or URI)")
+    composite.add_argument("--count", type=positive_int, default=600, help="composites (default: %(default)s)")
+    composite.add_argument("--size", type=positive_int, default=64, help="patch side in pixels (default: %(default)s)")
+    composite.add_argument("--seed", type=int, default=0)
+
+    bench = commands.add_parser("testbench", help="the real-cloud test bench of a shared data folder")
+    bench.add_argument("--root", type=Path, default=SHARED_DATA_DIR, help=ROOT_HELP)
+    bench.add_argument("--out", type=Path, required=True, help="folder for real-clouds, triplets, do-no-harm .zarr")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from equicr.data.composite import write_composites
     from equicr.data.ingest import ingest_scenes, ingest_sen12mscr
+    from equicr.data.real import write_test_bench
     from equicr.data.synthetic import write_synthetic_patches, write_synthetic_scenes
 
     if args.command == "synthetic":
@@ -57,7 +78,18 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"wrote {write_synthetic_patches(args.out, args.count, args.size, args.seed)}")
         return 0
-    if args.command == "sen12mscr":
+    if args.command in ("composite", "testbench"):
+        from equicr.data.real import load_real_data
+
+        if not args.root.is_dir():
+            raise FileNotFoundError(f"{args.root} is not a folder: pass --root, the shared data folder (README there)")
+        real = load_real_data(args.root)
+        if args.command == "testbench":
+            for name, location in write_test_bench(real, args.out).items():
+                print(f"{name}: {location}")
+            return 0
+        report = write_composites(real.backgrounds, args.out, args.count, args.size, args.seed)
+    elif args.command == "sen12mscr":
         report = ingest_sen12mscr(args.root, args.out, tuple(args.splits), args.limit, use_ray=bool(args.ray))
     else:
         report = ingest_scenes([tuple(pair) for pair in args.pair], args.out)

@@ -34,6 +34,9 @@ CollectionKind = Literal["patches", "scenes"]
 #: Attribute that marks a store as an EquiCR collection.
 SCHEMA_ATTRIBUTE = "equicr_collection"
 SCHEMA_VERSION = 1
+#: Attribute of a patches collection whose ``s1`` holds only the fill value (optical-only pairs);
+#: absent means the collection has Sentinel-1.
+HAS_SAR_ATTRIBUTE = "has_sar"
 #: Per-patch metadata arrays are chunked in runs of this many patches.
 METADATA_CHUNK = 1024
 #: Scene pixels are chunked in squares of this size (bands stay in one chunk).
@@ -243,6 +246,11 @@ def _runs(sorted_positions: np.ndarray) -> list[tuple[int, int]]:
     breaks = np.flatnonzero(np.diff(sorted_positions) != 1) + 1
     edges = [0, *breaks.tolist(), len(sorted_positions)]
     return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def collection_has_sar(path: str | Path) -> bool:
+    """Whether a patches collection holds Sentinel-1 (optical-only pairs are marked ``has_sar: false``)."""
+    return bool(open_collection(path, "patches").attrs.get(HAS_SAR_ATTRIBUTE, True))
 
 
 def patch_georeference(group: zarr.Group, index: int) -> GeoReference:

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from equicr.data.clouds import detect_clouds
 from equicr.data.collection import (
+    HAS_SAR_ATTRIBUTE,
     PatchMetadata,
     check_item_name,
     create_scenes,
@@ -180,4 +181,39 @@ def _ingest_scenes(pairs: list[tuple[str, str | Path, str | Path]], out: str | P
             report.written += 1
         except (RasterError, FileNotFoundError) as error:
             report.failures.append(str(error))
+    return report
+
+
+def ingest_optical_pairs(pairs: list[tuple[str, Path, Path]], out: str | Path, split: str = "test") -> IngestReport:
+    """Ingest real (patch id, cloudy S2, clear S2) pairs without Sentinel-1 into a patches collection.
+
+    The ``s1`` array keeps its fill value (no measurement) and the collection is marked
+    ``has_sar: false``, so evaluation refuses models that need SAR on it. A pair whose images
+    differ in grid or hold no valid pixel is reported by file; a rerun resumes.
+    """
+    report = IngestReport()
+    with exclusive_writer(out, "ingest"):
+        group = open_or_create_patches(out, [patch_id for patch_id, _, _ in pairs])
+        group.attrs[HAS_SAR_ATTRIBUTE] = False
+        complete = group["complete"][:]
+        report.already_complete = int(complete.sum())
+        done, metadata = [], []
+        for index, (_, cloudy_path, clear_path) in enumerate(pairs):
+            if complete[index]:
+                continue
+            try:
+                cloudy, clear = read_raster(cloudy_path, "s2_cloudy"), read_raster(clear_path, "s2")
+                if cloudy.data.shape != clear.data.shape:
+                    raise RasterError(f"{cloudy_path} {cloudy.data.shape} and {clear_path} {clear.data.shape} differ")
+                problem = nodata_problem(None, cloudy.data, clear.data)
+                if problem is not None:
+                    raise RasterError(f"{cloudy_path}: {problem}")
+            except (RasterError, FileNotFoundError) as error:
+                report.failures.append(str(error))
+                continue
+            group["s2_cloudy"][index], group["s2"][index] = cloudy.data, clear.data
+            done.append(index)
+            metadata.append(PatchMetadata(split, float(detect_clouds(cloudy.data).cover[0]), clear.geo))
+        mark_complete(group, done, metadata)
+        report.written = len(done)
     return report

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from equicr.bands import optical_channels, sar_channels  # noqa: E402
+from equicr.data.collection import collection_has_sar  # noqa: E402
 from equicr.data.dataset import PatchDataset  # noqa: E402
 from equicr.deploy.predictors import load_predictor  # noqa: E402
 from equicr.evaluation.aggregate import METRICS, cover_bin_medians, markdown_table, mean_of_records  # noqa: E402
@@ -95,19 +96,20 @@ def plot_cover_bins(runs: dict[str, list[dict]], path: Path) -> Path:
 
 
 def save_samples(model: str | Path, collection: str | Path, split: str, indices: list[int], path: Path) -> Path:
-    """Panels of cloudy input, SAR, prediction and target for the chosen samples of a split (Fig. 2)."""
+    """Panels of cloudy input, SAR (where the collection has it), prediction and target for chosen samples (Fig. 2)."""
     predictor = load_predictor(model)
     everything = PatchDataset(collection, split, input_mode=BOTH_SENSORS)
     mode_inputs = PatchDataset(collection, split, input_mode=predictor.reference.input_mode)
+    with_sar = collection_has_sar(collection)
     rows, titles = [], []
     for index in indices:
         sample, inputs = everything[index], mode_inputs[index]["inputs"][None].numpy()
         both = sample["inputs"].numpy()
-        rows.append({
-            "cloudy input": true_colour(network_to_optical_dn(both[optical_channels(BOTH_SENSORS)])),
-            "SAR (VV)": sar_false_colour(network_to_sar_db(both[sar_channels(BOTH_SENSORS)])),
-            "prediction": true_colour(network_to_optical_dn(predictor.predict(inputs))[0]),
-            "cloud-free target": true_colour(network_to_optical_dn(sample["target"].numpy())),
-        })  # fmt: skip
+        row = {"cloudy input": true_colour(network_to_optical_dn(both[optical_channels(BOTH_SENSORS)]))}
+        if with_sar:  # optical-only pairs hold no SAR to show
+            row["SAR (VV)"] = sar_false_colour(network_to_sar_db(both[sar_channels(BOTH_SENSORS)]))
+        row["prediction"] = true_colour(network_to_optical_dn(predictor.predict(inputs))[0])
+        row["cloud-free target"] = true_colour(network_to_optical_dn(sample["target"].numpy()))
+        rows.append(row)
         titles.append(f"{sample['patch_id']} (cover {sample['cloud_cover']:.0%})")
     return save_panels(path, rows, titles)

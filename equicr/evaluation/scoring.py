@@ -15,11 +15,14 @@ import torch
 from tqdm import tqdm
 
 from equicr.actor_pool import AUTO_RAY_MIN_ITEMS, ActorPool, claim_cores, map_with_actors
+from equicr.bands import has_sar_input, optical_channels
+from equicr.data.collection import collection_has_sar
 from equicr.data.dataset import PatchDataset
 from equicr.deploy.predictors import ModelReference, describe, load_predictor, resolve_model
 from equicr.evaluation.aggregate import METRICS
 from equicr.metrics import image_metrics
 from equicr.scaling import network_to_reflectance
+from equicr.storage import redact
 
 #: Patches per batch: one forward pass and one Ray Data block each.
 SCORE_BATCH = 8
@@ -30,18 +33,23 @@ class PatchScorer:
 
     def __init__(
         self, model: str | ModelReference, collection: str, split: str, device: str = "cpu", precision: str = "fp32",
-        threads: int | None = None,
+        threads: int | None = None, against_input: bool = False,
     ) -> None:  # fmt: skip
         claim_cores(threads)
         self.predictor = load_predictor(model, device, precision)
         if self.predictor.reference.config is not None:  # a network: say where and in which precision it runs
             print(f"scoring actor: {describe(self.predictor)}", flush=True)
         self.dataset = PatchDataset(collection, split, input_mode=self.predictor.reference.input_mode)
+        self.against_input = against_input
+        self.optical = optical_channels(self.predictor.reference.input_mode)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         samples = [self.dataset[int(position)] for position in batch["position"]]
         inputs = np.stack([sample["inputs"].numpy() for sample in samples])
-        target = np.stack([sample["target"].numpy() for sample in samples])
+        if self.against_input:  # does the model leave its input alone? (the do-no-harm question)
+            target = inputs[:, self.optical]
+        else:
+            target = np.stack([sample["target"].numpy() for sample in samples])
         return {
             "position": np.asarray(batch["position"]),
             "patch_id": np.array([sample["patch_id"] for sample in samples]),
@@ -65,8 +73,12 @@ def evaluate_split(
     pool: ActorPool | None = None,
     progress: bool = True,
     precision: str = "fp32",
+    against_input: bool = False,
 ) -> list[dict]:
     """Per-image metrics and cloud cover of every complete patch of ``split``, in the split's order.
+
+    Metrics compare the prediction with the cloud-free target, or with the model's own optical
+    input when ``against_input`` (on clear inputs: how much the model changes what needs no change).
 
     The model is resolved once, here. Without a ``pool``, splits of ``AUTO_RAY_MIN_ITEMS`` patches
     or more are scored on a one-actor Ray Data pool (the cluster ``ray.init()`` joins) and smaller
@@ -74,13 +86,18 @@ def evaluate_split(
     """
     collection = str(collection)
     reference = resolve_model(model)
+    if has_sar_input(reference.input_mode) and not collection_has_sar(collection):
+        raise ValueError(
+            f"{collection} holds optical-only pairs (no Sentinel-1); {redact(reference.location)} needs "
+            f"{reference.input_mode} input: evaluate an optical-only model on it"
+        )
     count = len(PatchDataset(collection, split))
     if count == 0:  # a report of nothing would carry NaN means and a summary.json that says "finished"
         raise ValueError(f"{collection} has no complete {split} patches to evaluate")
     pool = pool or ActorPool(use_ray=count >= AUTO_RAY_MIN_ITEMS)
     positions = [{"position": p} for p in range(count)]
     scorer_args = {"model": reference, "collection": collection, "split": split, "device": pool.device,
-                   "precision": precision}  # fmt: skip
+                   "precision": precision, "against_input": against_input}  # fmt: skip
     records: dict[int, dict] = {}
     columns = ["patch_id", "cloud_cover", *METRICS]
     with tqdm(total=count, desc=f"evaluate {split}", unit="patch", disable=not progress) as bar:

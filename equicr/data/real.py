@@ -1,0 +1,163 @@
+"""The real Sentinel data of a shared-data folder, sorted into a test bench and training ground, by scene.
+
+A model is judged on real clouds it never saw, so the split is by scene, not by patch: no scene
+that holds a test-bench patch gives a training background, and the Rome tile of SEN12MS-CR-TS is
+held out from training entirely. The folder's layout and flags are described in its README
+(``../shared/data/README.md``):
+
+- **real-cloud pairs** (optical-only input): the 9 ``real_cloud_ok`` pairs of ``real-pairs`` and
+  the 16 cloudy dates of the Rome series with their nearest clear date;
+- **do-no-harm pairs**: the 19 ``no_cloud`` pairs of ``real-pairs`` (the "cloudy" date is clear);
+- **triplets** (SAR + optical): the 2 of ``sen12mscr-mini`` and the 10 of ``real-triplets`` (the
+  latter without georeference or scene name: each is its own scene, so it cannot be proven apart
+  from a background of the same place; no background comes from their folder);
+- **clear backgrounds**: every other clear Sentinel-2 patch (the clear dates of ``real-pairs``
+  except targets flagged ``hazy_target``, ``s1-s2-extra``), with its Sentinel-1 where one exists.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Flags of real-pairs/PAIRS.tsv (see the data README).
+REAL_CLOUD_FLAG, NO_CLOUD_FLAG, HAZY_TARGET_FLAG = "real_cloud_ok", "no_cloud", "hazy_target"
+#: The SEN12MS-CR-TS tile near Rome: test bench only, never training ground.
+ROME_SCENE = "ROIs2017_146-ts"
+#: A SEN12MS-CR file name: ROI, season, kind, scene number, patch number.
+SEN12MSCR_NAME = re.compile(r"(ROIs\d+)_(\w+?)_(s1|s2|s2_cloudy)_(\d+)_p(\d+)\.tif")
+
+
+@dataclass(frozen=True)
+class RealPatch:
+    """One real patch: where its images are, and the scene it belongs to."""
+
+    name: str
+    scene: str
+    s2: Path
+    s2_cloudy: Path | None = None
+    s1: Path | None = None
+
+
+@dataclass
+class RealData:
+    """The shared folder's patches by role. ``check_disjoint`` proves the split is by scene."""
+
+    real_cloud_pairs: list[RealPatch] = field(default_factory=list)
+    do_no_harm_pairs: list[RealPatch] = field(default_factory=list)
+    triplets: list[RealPatch] = field(default_factory=list)
+    backgrounds: list[RealPatch] = field(default_factory=list)
+
+    @property
+    def test_bench(self) -> list[RealPatch]:
+        return self.real_cloud_pairs + self.do_no_harm_pairs + self.triplets
+
+    def check_disjoint(self) -> None:
+        """ValueError naming any scene that is both in the test bench and training ground."""
+        shared = {p.scene for p in self.test_bench} & {p.scene for p in self.backgrounds}
+        if shared or any(p.scene == ROME_SCENE for p in self.backgrounds):
+            raise ValueError(f"scenes both in the test bench and in training: {sorted(shared | {ROME_SCENE})}")
+
+
+def sen12mscr_scene(path: Path) -> tuple[str, str]:
+    """(scene, patch name) of a file named as SEN12MS-CR names them, e.g. ROIs1158_spring_39 and ..._p838."""
+    match = SEN12MSCR_NAME.fullmatch(path.name)
+    if match is None:
+        raise ValueError(f"{path}: not a SEN12MS-CR file name (ROIs<id>_<season>_<kind>_<scene>_p<patch>.tif)")
+    roi, season, _, scene, patch = match.groups()
+    return f"{roi}_{season}_{scene}", f"{roi}_{season}_{scene}_p{patch}"
+
+
+def _sibling(path: Path, kind: str) -> Path | None:
+    """The file of another kind (s1, s2_cloudy) of the same SEN12MS-CR patch, if it exists.
+
+    The official layout: ``ROIs<id>_<season>_<kind>/<kind>_<scene>/ROIs<id>_<season>_<kind>_<scene>_p<patch>.tif``.
+    """
+    roi, season, _, scene, patch = SEN12MSCR_NAME.fullmatch(path.name).groups()
+    prefix = f"{roi}_{season}_{kind}"
+    sibling = path.parents[2] / prefix / f"{kind}_{scene}" / f"{prefix}_{scene}_p{patch}.tif"
+    return sibling if sibling.is_file() else None
+
+
+def _read_tsv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file, delimiter="\t"))
+
+
+def load_real_data(root: Path) -> RealData:
+    """Sort the shared folder at ``root`` into test bench and clear backgrounds; the split is checked."""
+    data = RealData()
+    pairs_root = root / "real-pairs"
+    flags: dict[Path, str] = {}
+    for row in _read_tsv(pairs_root / "PAIRS.tsv"):
+        clear, cloudy = pairs_root / row["s2"], pairs_root / row["s2_cloudy"]
+        flags[clear] = row["flag"]
+        scene, name = sen12mscr_scene(clear)
+        patch = RealPatch(name, scene, clear, cloudy)
+        if row["flag"] == REAL_CLOUD_FLAG:
+            data.real_cloud_pairs.append(patch)
+        elif row["flag"] == NO_CLOUD_FLAG:
+            data.do_no_harm_pairs.append(patch)
+    rome = root / "sen12mscr-ts-rome"
+    for row in _read_tsv(rome / "PAIRS_nearest_clear.tsv"):
+        name = f"rome_{row['cloudy_date']}"
+        data.real_cloud_pairs.append(RealPatch(name, ROME_SCENE, rome / row["nearest_clear"], rome / row["cloudy"]))
+    mini = root / "sen12mscr-mini"
+    for clear in sorted(mini.glob("*_s2/*/*.tif")):
+        scene, name = sen12mscr_scene(clear)
+        data.triplets.append(RealPatch(name, scene, clear, _sibling(clear, "s2_cloudy"), _sibling(clear, "s1")))
+    triplets = root / "real-triplets"
+    for clear in sorted((triplets / "s2").glob("*.tif")):
+        cloudy, s1 = triplets / "s2_cloudy" / clear.name, triplets / "s1" / clear.name
+        data.triplets.append(RealPatch(f"real_{clear.stem}", f"real-triplets/{clear.stem}", clear, cloudy, s1))
+
+    test_scenes = {p.scene for p in data.test_bench}
+    candidates = sorted(pairs_root.glob("*_s2/*/*.tif")) + sorted((root / "s1-s2-extra").glob("*_s2/*/*.tif"))
+    for clear in candidates:
+        scene, name = sen12mscr_scene(clear)
+        if scene in test_scenes or flags.get(clear) == HAZY_TARGET_FLAG:
+            continue
+        data.backgrounds.append(RealPatch(name, scene, clear, s1=_sibling(clear, "s1")))
+    data.check_disjoint()
+    return data
+
+
+def scenes(patches: Iterable[RealPatch]) -> set[str]:
+    """The scenes some patches come from."""
+    return {patch.scene for patch in patches}
+
+
+#: The collections of the real-cloud test bench, by name: what each holds is in the module docstring.
+REAL_CLOUDS, TRIPLETS, DO_NO_HARM = "real-clouds", "triplets", "do-no-harm"
+
+
+def triplet_records(patches: Iterable[RealPatch], split: str = "test") -> list[tuple[str, dict[str, Path], str]]:
+    """(patch id, {"s1", "s2_cloudy", "s2"} paths, split) records of triplets, for :func:`ingest_triplets`."""
+    return [(p.name, {"s1": p.s1, "s2_cloudy": p.s2_cloudy, "s2": p.s2}, split) for p in patches]
+
+
+def write_test_bench(data: RealData, out: Path) -> dict[str, str]:
+    """Write the test bench as three patches collections under ``out`` (all split "test"); a rerun resumes.
+
+    ``real-clouds``: the 25 fair real-cloud pairs (optical only); ``triplets``: the 12 real
+    triplets (SAR + optical); ``do-no-harm``: the 19 pairs whose "cloudy" date is clear, scored
+    apart. Returns the collection locations by name; a pair or triplet that cannot be ingested is an
+    error naming its files (the test bench is complete or it is not a test bench).
+    """
+    from equicr.data.ingest import ingest_optical_pairs, ingest_triplets
+
+    out = Path(out)
+    reports = {
+        REAL_CLOUDS: ingest_optical_pairs([(p.name, p.s2_cloudy, p.s2) for p in data.real_cloud_pairs],
+                                          out / f"{REAL_CLOUDS}.zarr"),
+        TRIPLETS: ingest_triplets(triplet_records(data.triplets), out / f"{TRIPLETS}.zarr", progress=False),
+        DO_NO_HARM: ingest_optical_pairs([(p.name, p.s2_cloudy, p.s2) for p in data.do_no_harm_pairs],
+                                         out / f"{DO_NO_HARM}.zarr"),
+    }  # fmt: skip
+    failures = [failure for report in reports.values() for failure in report.failures]
+    if failures:
+        raise ValueError(f"the test bench under {out} is incomplete: {failures}")
+    return {name: str(out / f"{name}.zarr") for name in reports}

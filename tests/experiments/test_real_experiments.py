@@ -1,0 +1,75 @@
+"""Preset `real` at its smallest: composites, the real test bench, the three variants, the report."""
+
+import dataclasses
+import json
+
+import pytest
+
+from equicr.experiments.real import (
+    AGAINST_INPUT,
+    REAL_PRESET,
+    VARIANTS,
+    RealPreset,
+    RealRun,
+    run_real_experiments,
+    train_config,
+    write_real_results,
+)
+from equicr.models import ModelConfig, build_model, count_parameters
+from equicr.paths import SHARED_DATA_DIR
+from equicr.training.config import TrainConfig
+
+TINY_REAL = RealPreset(
+    name="tiny-real",
+    description="test preset",
+    models=(ModelConfig("equicr", width=2, num_blocks=1), ModelConfig("dsen2cr", width=3, num_blocks=1)),
+    training=TrainConfig(epochs=1, batch_size=4, learning_rate=1e-3, cpus_per_worker=1, max_failures=0),
+    composite_count=10,
+    composite_size=24,
+    seeds=(0,),
+    subset_sizes=(),
+)
+
+
+def test_the_real_preset_runs_the_headline_with_seeds_sar_and_a_size_sweep():
+    runs = REAL_PRESET.runs()
+    names = [run.name for run in runs]
+    assert len(names) == len(set(names)) == 3 * 3 + 3 + 3 * 2
+    headline = [r for r in runs if r.input_mode == "opt" and r.subset_size is None]
+    assert {(r.variant, r.seed) for r in headline} == {(v, s) for v in VARIANTS for s in (0, 1, 2)}
+    assert "dsen2cr-aug-opt-all-s2" in names and "equicr-sar+opt-all-s0" in names and "dsen2cr-opt-40-s0" in names
+    equicr, dsen2cr = (count_parameters(build_model(m, initialize=False)) for m in REAL_PRESET.models)
+    assert abs(equicr - dsen2cr) / equicr < 0.02
+
+
+def test_only_the_augmented_variant_rotates_and_flips_and_seeds_reach_training():
+    plain = train_config(REAL_PRESET, RealRun("DSen2-CR", "opt", None, 1), "d.zarr", "runs", 360)
+    augmented = train_config(REAL_PRESET, RealRun("DSen2-CR + rot/flip", "opt", 40, 2), "d.zarr", "runs", 360)
+    equivariant = train_config(REAL_PRESET, RealRun("EquiCR", "sar+opt", None, 0), "d.zarr", "runs", 360)
+    assert not plain.augment and augmented.augment and not equivariant.augment
+    assert (plain.seed, augmented.seed) == (1, 2) and augmented.min_samples_per_epoch == 360
+    assert equivariant.model.architecture == "equicr" and equivariant.model.input_mode == "sar+opt"
+    assert plain.model == dataclasses.replace(REAL_PRESET.models[1], input_mode="opt")
+
+
+@pytest.mark.slow
+def test_tiny_real_preset_end_to_end_and_resume(tmp_path, capsys, mini_dir, local_ray):
+    work = tmp_path / "work"
+    manifest = run_real_experiments(TINY_REAL, work, SHARED_DATA_DIR)
+    assert set(manifest["runs"]) == {run.name for run in TINY_REAL.runs()}
+    scored = {run.name: sorted(p.name for p in (work / "eval" / run.name).iterdir()) for run in TINY_REAL.runs()}
+    assert scored["equicr-opt-all-s0"] == sorted([AGAINST_INPUT, "do-no-harm", "real-clouds", "triplets"])
+    assert scored["equicr-sar+opt-all-s0"] == ["triplets"]  # a SAR model is never scored on optical-only pairs
+    summary = json.loads((work / "eval" / "dsen2cr-aug-opt-all-s0" / "real-clouds" / "summary.json").read_text())
+    assert summary["mean"]["images"] == 25
+
+    report = write_real_results(TINY_REAL, work, tmp_path / "docs" / "results-real.md", "python jobs/experiments.py")
+    text = report.read_text()
+    for expected in ("## Real clouds, optical-only input (25 pairs)", "| DSen2-CR + rot/flip | 1 |",
+                     "Best model on the real clouds", "against its own input", "real_clouds_1.png"):  # fmt: skip
+        assert expected in text, expected
+    assert (tmp_path / "docs" / "results-real" / "real_clouds_2.png").is_file()
+
+    capsys.readouterr()
+    run_real_experiments(TINY_REAL, work, SHARED_DATA_DIR)  # a rerun trains nothing
+    assert capsys.readouterr().out.count("done already") == len(TINY_REAL.runs())
