@@ -115,14 +115,30 @@ def load_real_data(root: Path) -> RealData:
         data.triplets.append(RealPatch(f"real_{clear.stem}", f"real-triplets/{clear.stem}", clear, cloudy, s1))
 
     test_scenes = {p.scene for p in data.test_bench}
-    candidates = sorted(pairs_root.glob("*_s2/*/*.tif")) + sorted((root / "s1-s2-extra").glob("*_s2/*/*.tif"))
-    for clear in candidates:
-        scene, name = sen12mscr_scene(clear)
-        if scene in test_scenes or flags.get(clear) == HAZY_TARGET_FLAG:
-            continue
-        data.backgrounds.append(RealPatch(name, scene, clear, s1=_sibling(clear, "s1")))
+    for patch in clear_patches(pairs_root) + clear_patches(root / "s1-s2-extra"):
+        if patch.scene not in test_scenes and flags.get(patch.s2) != HAZY_TARGET_FLAG:
+            data.backgrounds.append(patch)
     data.check_disjoint()
     return data
+
+
+def clear_patches(folder: Path) -> list[RealPatch]:
+    """The clear Sentinel-2 patches of a folder in the SEN12MS-CR layout, each with its Sentinel-1 if there."""
+    patches = []
+    for clear in sorted(folder.glob("*_s2/*/*.tif")):
+        scene, name = sen12mscr_scene(clear)
+        patches.append(RealPatch(name, scene, clear, s1=_sibling(clear, "s1")))
+    return patches
+
+
+#: A few real clear backgrounds shipped inside the package (attribution beside them), for a fresh
+#: clone without the shared data folder: enough for the demo's composites.
+SHIPPED_BACKGROUNDS_DIR = Path(__file__).resolve().parents[1] / "assets" / "backgrounds"
+
+
+def shipped_backgrounds() -> list[RealPatch]:
+    """The backgrounds shipped in the package."""
+    return clear_patches(SHIPPED_BACKGROUNDS_DIR)
 
 
 def scenes(patches: Iterable[RealPatch]) -> set[str]:

@@ -22,6 +22,11 @@ from equicr.experiments.runner import REAL, TEST, ExperimentPaths
 from equicr.models import ARCHITECTURE_NAMES, build_model, count_parameters
 
 BASELINE_ROW = "cloudy input (no model)"
+#: The first line of a report on synthetic data, so that nobody takes it for results on real clouds.
+SYNTHETIC_LABEL = (
+    "> **Synthetic data.** Every model in this report was trained on synthetic scenes. How models trained on "
+    "real ground do on real clouds is in [results-real.md](results-real.md) (preset `real`)."
+)
 #: SEN12MS-CR split sizes the paper trained and tested on.
 PAPER_SPLIT_SIZES = {"train": 114_056, "val": 7_176, "test": 7_899}
 #: Sample panels drawn per target.
@@ -121,6 +126,7 @@ def write_results(preset: ExperimentPreset, work: str | Path, report: str | Path
     lines = [
         f"# EquiCR experiments: preset `{preset.name}`",
         "",
+        *([SYNTHETIC_LABEL, ""] if preset.synthetic else []),
         f"Produced by `{command}` on {time.strftime('%Y-%m-%d')} "
         f"({platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}). "
         f"Training took {sum(r['train_seconds'] for r in runs.values()) / 60:.1f} min for {len(runs)} runs. "

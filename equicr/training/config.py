@@ -9,9 +9,11 @@ from typing import Any
 from equicr.models import PRECISIONS, ModelConfig, Precision
 from equicr.paths import REPO_ROOT
 
-#: Where runs and the embedded default data go when no storage is given.
+#: Where runs and the embedded default data go when no storage is given: real-ground composites of
+#: the shipped backgrounds, or synthetic scenes where those cannot be made.
 DEFAULT_STORAGE = REPO_ROOT / "runs"
-DEFAULT_DATA = REPO_ROOT / "data" / "synthetic-default.zarr"
+DEFAULT_DATA = REPO_ROOT / "data" / "composites-default.zarr"
+DEFAULT_SYNTHETIC_DATA = REPO_ROOT / "data" / "synthetic-default.zarr"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 from pathlib import Path
 
@@ -14,10 +15,10 @@ from equicr.checkpoint import BEST_METRIC, checkpoint_file, read_checkpoint_meta
 from equicr.data.dataset import PatchDataset, split_indices
 from equicr.data.synthetic import ensure_synthetic_patches
 from equicr.storage import join, redact
-from equicr.training.config import DEFAULT_DATA, TrainConfig
+from equicr.training.config import DEFAULT_DATA, DEFAULT_SYNTHETIC_DATA, TrainConfig
 from equicr.training.loop import train_loop_per_worker
 
-#: The embedded default data set: small synthetic patches, made on first use.
+#: The embedded default data set, made on first use: this many patches of this size.
 DEFAULT_DATA_PATCHES = 96
 DEFAULT_DATA_SIZE = 48
 #: Checkpoints kept per run besides the latest: the best by validation PSNR.
@@ -29,8 +30,25 @@ RAY_TRAIN_LOG_LEVEL = "WARNING"
 
 
 def ensure_default_data(path: Path = DEFAULT_DATA) -> str:
-    """The embedded synthetic collection, written on first use."""
-    return str(ensure_synthetic_patches(path, DEFAULT_DATA_PATCHES, DEFAULT_DATA_SIZE, seed=0))
+    """The embedded default collection, written (or finished) on first use.
+
+    Real ground: composites of the backgrounds shipped in the package under simulated clouds. Where
+    SatelliteCloudGenerator is not installed or the backgrounds are gone, synthetic scenes instead
+    (``DEFAULT_SYNTHETIC_DATA``), with a line saying so.
+    """
+    from equicr.data.real import shipped_backgrounds
+
+    backgrounds = shipped_backgrounds()
+    if importlib.util.find_spec("satellite_cloud_generator") is None or not backgrounds:
+        print("no SatelliteCloudGenerator or shipped backgrounds: training on synthetic scenes instead")
+        return str(ensure_synthetic_patches(DEFAULT_SYNTHETIC_DATA, DEFAULT_DATA_PATCHES, DEFAULT_DATA_SIZE, seed=0))
+    from equicr.data.composite import write_composites
+
+    report = write_composites(backgrounds, path, DEFAULT_DATA_PATCHES, DEFAULT_DATA_SIZE, seed=0, progress=False)
+    if report.written:
+        print(f"made {path}: {report.written} composites of {DEFAULT_DATA_SIZE} px over {len(backgrounds)} "
+              "real clear backgrounds shipped in equicr/assets")  # fmt: skip
+    return str(path)
 
 
 def with_data(config: TrainConfig) -> TrainConfig:

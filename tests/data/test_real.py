@@ -77,3 +77,16 @@ def test_a_sar_model_is_refused_on_optical_only_pairs(real, tmp_path):
         evaluate_split(models["sar+opt"], locations["real-clouds"], progress=False)
     assert len(evaluate_split(models["opt"], locations["real-clouds"], progress=False)) == 2
     assert len(evaluate_split(models["sar+opt"], locations["triplets"], progress=False)) == 1
+
+
+def test_the_shipped_backgrounds_are_real_training_ground_not_test_bench(real):
+    from equicr.data.real import shipped_backgrounds
+
+    shipped = shipped_backgrounds()
+    assert len(shipped) == 5 and sum(p.s1 is not None for p in shipped) == 3
+    assert not scenes(shipped) & scenes(real.test_bench)
+    originals = {p.name: p for p in real.backgrounds}
+    for patch in shipped:  # byte-identical copies of training-ground patches
+        assert patch.s2.read_bytes() == originals[patch.name].s2.read_bytes()
+        if patch.s1 is not None:
+            assert patch.s1.read_bytes() == originals[patch.name].s1.read_bytes()

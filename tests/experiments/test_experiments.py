@@ -5,7 +5,7 @@ import json
 import pytest
 
 from equicr.experiments.presets import PRESETS, ExperimentPreset, ExperimentRun, SyntheticData
-from equicr.experiments.results import BASELINE_ROW, write_results
+from equicr.experiments.results import BASELINE_ROW, SYNTHETIC_LABEL, write_results
 from equicr.experiments.runner import REAL, TEST, run_experiments, train_config
 from equicr.models import ModelConfig, build_model, count_parameters, equal_parameter_config
 from equicr.paths import SHARED_DATA_DIR
@@ -57,6 +57,7 @@ def test_tiny_preset_end_to_end_and_resume(tmp_path, local_ray, capsys):
 
     report = write_results(TINY, work, tmp_path / "docs" / "results.md", "python jobs/experiments.py")
     text = report.read_text()
+    assert text.splitlines()[2] == SYNTHETIC_LABEL  # a synthetic report says so first
     for expected in ("### Table I", "### Table II", "| model | sar+opt |", "| model | 4 | all (18) |",
                      f"| {BASELINE_ROW} |", "## Test split of the experiment's data (6 patches)",
                      "## Real SEN12MS-CR patches (../shared/data: 12 patches", "EquiCR minus DSen2-CR"):  # fmt: skip

@@ -167,3 +167,24 @@ def test_progress_within_an_epoch(collection, capsys):
     # Every step but the last (the epoch line follows it) reports, numbered within the epoch.
     assert [line.split()[3] for line in lines] == [f"{step}/{len(loader)}" for step in range(1, len(loader))]
     assert all(line.startswith("epoch 3/5  step ") and "samples/s" in line for line in lines)
+
+
+def test_the_default_data_is_real_ground_composites_with_a_synthetic_fallback(tmp_path, monkeypatch):
+    import importlib.util
+
+    from equicr.data.collection import open_collection
+    from equicr.training import launch
+
+    monkeypatch.setattr(launch, "DEFAULT_DATA_PATCHES", 6)
+    monkeypatch.setattr(launch, "DEFAULT_DATA_SIZE", 16)
+    made = launch.ensure_default_data(tmp_path / "default.zarr")
+    group = open_collection(made, "patches")
+    assert group["complete"][:].all() and "composite" in group.attrs
+    assert set(group["split"][:]) == {"train", "val"}  # one shipped background scene held out for validation
+
+    monkeypatch.setattr(launch, "DEFAULT_SYNTHETIC_DATA", tmp_path / "synthetic.zarr")
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name: None if name == "satellite_cloud_generator" else real_find_spec(name))  # fmt: skip
+    fallback = launch.ensure_default_data(tmp_path / "unused.zarr")
+    assert fallback == str(tmp_path / "synthetic.zarr") and not (tmp_path / "unused.zarr").exists()
