@@ -13,3 +13,8 @@ SHARED_DATA_DIR = Path(os.environ.get("EQUICR_SHARED_DATA", REPO_ROOT.parent / "
 SEN12MSCR_MINI_DIR = SHARED_DATA_DIR / "sen12mscr-mini"
 #: Ten triplets without georeference, with a rough cloud mask each.
 REAL_TRIPLETS_DIR = SHARED_DATA_DIR / "real-triplets"
+#: What the package ships: a few real clear backgrounds and a small model trained on real ground.
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+SHIPPED_BACKGROUNDS_DIR = ASSETS_DIR / "backgrounds"
+#: The small model of preset `real` shipped for a first look (its model card is beside it).
+SHIPPED_MODEL = ASSETS_DIR / "models" / "equicr-real.pt"

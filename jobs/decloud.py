@@ -1,5 +1,6 @@
 r"""Decloud the scenes of a Zarr scenes collection with Ray Data, resumably.
 
+    python jobs/decloud.py --collection data/scenes.zarr                  # the shipped small model
     python jobs/decloud.py --collection data/scenes.zarr --model runs/equicr-demo
     python jobs/decloud.py --collection data/scenes.zarr --model equicr.onnx --scenes tile_a --cog-dir out/
     ray job submit --working-dir . -- python jobs/decloud.py --collection /shared/scenes.zarr --model equicr.onnx \\
@@ -24,12 +25,17 @@ from equicr.cli import (
 )
 from equicr.decloud.tiling import DEFAULT_TILE_SIZE
 from equicr.models import PRECISION_CHOICES
+from equicr.paths import SHIPPED_MODEL
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = parser_for(__doc__)
     parser.add_argument("--collection", required=True, help="scenes collection (jobs/ingest.py scenes)")
-    parser.add_argument("--model", required=True, help="checkpoint, run folder, or .onnx file (path or URI)")
+    parser.add_argument(
+        "--model", default=str(SHIPPED_MODEL),
+        help="checkpoint, run folder, or .onnx file (path or URI); default: the small model trained on real ground "
+        "shipped in the package (equicr/assets/models/MODEL_CARD.md)",
+    )  # fmt: skip
     parser.add_argument("--scenes", nargs="+", help="only these scenes (default: all)")
     parser.add_argument(
         "--tile-size", type=positive_int, default=DEFAULT_TILE_SIZE, help="output tile side (default: %(default)s)"

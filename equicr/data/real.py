@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from equicr.paths import SHIPPED_BACKGROUNDS_DIR
+
 #: Flags of real-pairs/PAIRS.tsv (see the data README).
 REAL_CLOUD_FLAG, NO_CLOUD_FLAG, HAZY_TARGET_FLAG = "real_cloud_ok", "no_cloud", "hazy_target"
 #: The SEN12MS-CR-TS tile near Rome: test bench only, never training ground.
@@ -131,13 +133,11 @@ def clear_patches(folder: Path) -> list[RealPatch]:
     return patches
 
 
-#: A few real clear backgrounds shipped inside the package (attribution beside them), for a fresh
-#: clone without the shared data folder: enough for the demo's composites.
-SHIPPED_BACKGROUNDS_DIR = Path(__file__).resolve().parents[1] / "assets" / "backgrounds"
-
-
 def shipped_backgrounds() -> list[RealPatch]:
-    """The backgrounds shipped in the package."""
+    """The real clear backgrounds shipped in the package (attribution beside them).
+
+    Enough for the demo's composites on a fresh clone without the shared data folder.
+    """
     return clear_patches(SHIPPED_BACKGROUNDS_DIR)
 
 

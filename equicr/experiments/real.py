@@ -35,7 +35,8 @@ from equicr.data.real import DO_NO_HARM, load_real_data, write_test_bench
 from equicr.deploy.predictors import CLOUDY_INPUT
 from equicr.evaluation.report import read_summary, write_report
 from equicr.evaluation.scoring import evaluate_split
-from equicr.models import ModelConfig, build_model, count_parameters
+from equicr.experiments.runner import train_and_record
+from equicr.models import ModelConfig
 from equicr.storage import write_json
 from equicr.training.config import TrainConfig
 
@@ -133,9 +134,6 @@ def evaluate_once(model: str, input_mode: str, targets: dict[str, str], folder: 
 
 def run_real_experiments(preset: RealPreset, work: str | Path, shared_data: Path, storage: str | None = None) -> dict:
     """Composites, test bench, every run trained and scored; returns the manifest. A rerun resumes."""
-    from equicr.checkpoint import best_checkpoint_file
-    from equicr.training.launch import run_training
-
     work = Path(work)
     if not shared_data.is_dir():
         raise FileNotFoundError(f"{shared_data} is not a folder: preset {preset.name!r} needs the real data there")
@@ -165,18 +163,8 @@ def run_real_experiments(preset: RealPreset, work: str | Path, shared_data: Path
             continue
         config = train_config(preset, run, data, storage, train_size)
         print(f"[{number}/{len(runs)}] {run.name}: training {config.model} for {config.epochs} epochs", flush=True)
-        started = time.perf_counter()
-        result = run_training(config)
-        if result.error:
-            raise RuntimeError(f"run {run.name} failed: {result.error}")
-        checkpoint = best_checkpoint_file(result)
-        manifest["runs"][run.name] = {
-            **dataclasses.asdict(run), "checkpoint": checkpoint,
-            "train_seconds": round(time.perf_counter() - started, 1),
-            "parameters": count_parameters(build_model(config.model, initialize=False)),
-            "epochs": config.epochs, "train_patches": run.subset_size or train_size,
-        }  # fmt: skip
-        evaluate_once(checkpoint, run.input_mode, targets, folder, run.name)
+        manifest["runs"][run.name] = {**dataclasses.asdict(run), **train_and_record(config, train_size)}
+        evaluate_once(manifest["runs"][run.name]["checkpoint"], run.input_mode, targets, folder, run.name)
         write_json(manifest_path, manifest)
     write_json(manifest_path, manifest)
     return manifest

@@ -95,6 +95,24 @@ def evaluate_once(preset: ExperimentPreset, model: str, collection: str, folder:
     write_report(records, folder, title)
 
 
+def train_and_record(config: TrainConfig, train_size: int) -> dict:
+    """Train one run of an experiment; return its manifest entry (best checkpoint, seconds, size)."""
+    from equicr.checkpoint import best_checkpoint_file
+    from equicr.training.launch import run_training
+
+    started = time.perf_counter()
+    result = run_training(config)
+    if result.error:
+        raise RuntimeError(f"run {config.run_name} failed: {result.error}")
+    return {
+        "checkpoint": best_checkpoint_file(result),
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "parameters": count_parameters(build_model(config.model, initialize=False)),
+        "epochs": config.epochs,
+        "train_patches": config.subset_size or train_size,
+    }
+
+
 def run_experiments(
     preset: ExperimentPreset,
     work: str | Path,
@@ -103,9 +121,6 @@ def run_experiments(
     shared_data: Path | None = None,
 ) -> dict:
     """Train and evaluate every run of ``preset``; return the manifest (see the module docstring)."""
-    from equicr.checkpoint import best_checkpoint_file
-    from equicr.training.launch import run_training
-
     work = Path(work)
     paths = ExperimentPaths(work, storage or str(work / "runs"))
     data = prepare_data(preset, work, data)
@@ -130,19 +145,8 @@ def run_experiments(
             continue
         config = train_config(preset, run, data, paths.storage, train_size)
         print(f"[{number}/{len(runs)}] {run.name}: training {config.model} for {config.epochs} epochs")
-        started = time.perf_counter()
-        result = run_training(config)
-        if result.error:
-            raise RuntimeError(f"run {run.name} failed: {result.error}")
-        checkpoint = best_checkpoint_file(result)
-        manifest["runs"][run.name] = {
-            **dataclasses.asdict(run),
-            "checkpoint": checkpoint,
-            "train_seconds": round(time.perf_counter() - started, 1),
-            "parameters": count_parameters(build_model(config.model, initialize=False)),
-            "epochs": config.epochs,
-            "train_patches": run.subset_size or train_size,
-        }
+        manifest["runs"][run.name] = {**dataclasses.asdict(run), **train_and_record(config, train_size)}
+        checkpoint = manifest["runs"][run.name]["checkpoint"]
         for target, collection in targets.items():
             evaluate_once(preset, checkpoint, collection, paths.evaluation(target, run.name), f"{run.name} on {target}")
         write_json(manifest_path, manifest)
