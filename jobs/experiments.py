@@ -36,6 +36,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--real-data", type=Path, default=SHARED_DATA_DIR,
         help="folder of real patches to evaluate on too (default: %(default)s; skipped when missing)",
     )  # fmt: skip
+    parser.add_argument(
+        "--ship-model", action="store_true",
+        help="preset real: copy its best model into the package (equicr/assets/models) with its model card",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -46,12 +50,17 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "jobs/experiments.py", *(sys.argv[1:] if argv is None else argv)])
     if args.preset == "real" and args.data:
         raise ValueError("preset real makes its own training data (composites of --real-data); drop --data")
+    if args.ship_model and args.preset != "real":
+        raise ValueError("--ship-model ships the best model of preset real; add --preset real")
     try:
         if args.preset == "real":
-            from equicr.experiments.real import REAL_PRESET, run_real_experiments, write_real_results
+            from equicr.experiments.real import REAL_PRESET, run_real_experiments, ship_model, write_real_results
+            from equicr.paths import SHIPPED_MODEL
 
             run_real_experiments(REAL_PRESET, work, args.real_data, args.storage)
             written = write_real_results(REAL_PRESET, work, report, command)
+            if args.ship_model:
+                print(f"shipped: {ship_model(REAL_PRESET, work, SHIPPED_MODEL)} (model card beside it)")
         else:
             from equicr.experiments.results import write_results
             from equicr.experiments.runner import run_experiments

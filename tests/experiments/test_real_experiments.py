@@ -5,18 +5,22 @@ import json
 
 import pytest
 
+from equicr.checkpoint import read_checkpoint
 from equicr.experiments.real import (
     AGAINST_INPUT,
     REAL_PRESET,
     VARIANTS,
     RealPreset,
     RealRun,
+    best_real_run,
     run_real_experiments,
+    ship_model,
     train_config,
     write_real_results,
 )
 from equicr.models import ModelConfig, build_model, count_parameters
 from equicr.paths import SHARED_DATA_DIR
+from equicr.storage import file_sha256
 from equicr.training.config import TrainConfig
 
 TINY_REAL = RealPreset(
@@ -69,6 +73,13 @@ def test_tiny_real_preset_end_to_end_and_resume(tmp_path, capsys, mini_dir, loca
                      "Best model on the real clouds", "against its own input", "real_clouds_1.png"):  # fmt: skip
         assert expected in text, expected
     assert (tmp_path / "docs" / "results-real" / "real_clouds_2.png").is_file()
+
+    shipped = ship_model(TINY_REAL, work, tmp_path / "models" / "shipped.pt")
+    card = (tmp_path / "models" / "MODEL_CARD.md").read_text()
+    best = best_real_run(work, TINY_REAL)
+    measured = json.loads((work / "eval" / best / "real-clouds" / "summary.json").read_text())["mean"]["psnr"]
+    assert f"Run `{best}`" in card and f"PSNR {measured:.2f} dB" in card and file_sha256(shipped) in card
+    assert read_checkpoint(shipped).optimizer_state is None  # weights and config only: a few hundred KB at most
 
     capsys.readouterr()
     run_real_experiments(TINY_REAL, work, SHARED_DATA_DIR)  # a rerun trains nothing
