@@ -77,6 +77,7 @@ class RealPreset:
     seeds: tuple[int, ...]  # the headline optical-only comparison repeats over these
     subset_sizes: tuple[int, ...]  # the training-size sweep (optical only); "all" is the headline
     composite_seed: int = 0
+    caveats: tuple[str, ...] = ()  # what the report must say about how far its numbers carry
 
     def model(self, variant: str, input_mode: str) -> ModelConfig:
         architecture, _ = VARIANTS[variant]
@@ -103,6 +104,21 @@ REAL_PRESET = RealPreset(
     composite_size=64,
     seeds=(0, 1, 2),
     subset_sizes=(40, 120),
+    caveats=(
+        "Little ground: 23 clear backgrounds from 5 scenes (the rest of the real data is the test bench, and the "
+        "Rome tile is held out entirely). Random crops give 400 different composites, not 400 different places: "
+        "a model can learn the look of these few scenes, and validation on one held-out scene picks the epoch "
+        "that transfers best, often an early one.",
+        "Simulated clouds: SatelliteCloudGenerator's shapes and our per-band brightness are close to real L1C "
+        "clouds but not the same; the test bench measures how far that carries. Thick cloud hides the ground "
+        "completely, and an optical-only model cannot know what is under it: it can only fill in plausible ground, "
+        "so its scores under thick cloud are bounded.",
+        "Small models and short training: 44 thousand parameters (the paper: 18.7 million), 8 epochs on 2 CPU "
+        "cores. Differences of a few tenths of a dB between variants are within the seed spread shown.",
+        "Real pairs are not perfect targets: the clear date differs from the cloudy one by days to weeks (the Rome "
+        "series' change floor between two clear dates is about 31 dB PSNR), so even a perfect model does not "
+        "score without limit.",
+    ),
 )
 
 
@@ -283,6 +299,11 @@ def write_real_results(preset: RealPreset, work: str | Path, report: str | Path,
         "- Spread: mean ± sample standard deviation over the runs of a cell (seeds "
         f"{', '.join(map(str, preset.seeds))} for the headline; one run elsewhere).",
         "",
+        *(
+            ["## Reading these numbers", "", *(f"- {caveat}" for caveat in preset.caveats), ""]
+            if preset.caveats
+            else []
+        ),
         "## Real clouds, optical-only input (25 pairs)",
         "",
         real_clouds,

@@ -1,6 +1,7 @@
 """The real data sorted into test bench and training ground: split by scene, checked."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,13 +40,12 @@ def test_the_disjointness_check_fails_on_a_leaked_scene(real):
         leaked.check_disjoint()
 
 
-def test_the_test_bench_collections_hold_the_real_pixels_and_resume(real, tmp_path_factory):
+def test_the_test_bench_collections_hold_the_real_pixels_and_resume(real, real_test_bench):
     from equicr.data.collection import HAS_SAR_ATTRIBUTE, open_collection
     from equicr.data.rasters import read_raster
     from equicr.data.real import DO_NO_HARM, REAL_CLOUDS, TRIPLETS, write_test_bench
 
-    out = tmp_path_factory.mktemp("bench")
-    locations = write_test_bench(real, out)
+    locations = real_test_bench
     expected = {REAL_CLOUDS: real.real_cloud_pairs, TRIPLETS: real.triplets, DO_NO_HARM: real.do_no_harm_pairs}
     for name, patches in expected.items():
         group = open_collection(locations[name], "patches")
@@ -57,6 +57,7 @@ def test_the_test_bench_collections_hold_the_real_pixels_and_resume(real, tmp_pa
         assert np.array_equal(group["s2"][0], read_raster(first.s2, "s2").data)
     rome = [i for i, p in enumerate(real.real_cloud_pairs) if p.scene == ROME_SCENE]
     assert len(rome) == 16 and open_collection(locations[REAL_CLOUDS], "patches")["crs"][rome[0]] == "EPSG:4326"
+    out = Path(locations[REAL_CLOUDS]).parent
     assert write_test_bench(real, out) == locations  # a rerun finds everything complete
 
 
