@@ -1,6 +1,6 @@
 r"""Evaluate a checkpoint or ONNX file on a split of a patches collection and write its report.
 
-    python jobs/evaluate.py --model runs/equicr-demo --collection data/synthetic-default.zarr --split val \
+    python jobs/evaluate.py --model runs/equicr-demo --collection data/composites-default.zarr --split val \
         --out outputs/eval
 
 Writes per_image.csv, summary.json, summary.md, cover_bins.png (median metrics per cloud-cover bin,
