@@ -106,15 +106,19 @@ REAL_PRESET = RealPreset(
     subset_sizes=(40, 120),
     caveats=(
         "Little ground: 23 clear backgrounds from 5 scenes (the rest of the real data is the test bench, and the "
-        "Rome tile is held out entirely). Random crops give 400 different composites, not 400 different places: "
-        "a model can learn the look of these few scenes, and validation on one held-out scene picks the epoch "
-        "that transfers best, often an early one.",
+        "Rome tile is held out entirely). Most of it is sea, snow and dark forest; only two "
+        "scenes show farmland or open land. Random crops give 400 different composites, not 400 different "
+        "places: a model can learn the look of these few scenes, and validation (every tenth composite, the same "
+        "scenes) cannot tell; only the test bench can.",
         "Simulated clouds: SatelliteCloudGenerator's shapes and our per-band brightness are close to real L1C "
         "clouds but not the same; the test bench measures how far that carries. Thick cloud hides the ground "
         "completely, and an optical-only model cannot know what is under it: it can only fill in plausible ground, "
         "so its scores under thick cloud are bounded.",
         "Small models and short training: 44 thousand parameters (the paper: 18.7 million), 8 epochs on 2 CPU "
         "cores. Differences of a few tenths of a dB between variants are within the seed spread shown.",
+        "SAR+optical models saw real Sentinel-1 for only 3 of the 23 backgrounds; the others carry the SAR fill "
+        "value (no measurement). Every test triplet has real SAR, which these models have hardly learnt to use, so "
+        "their triplet scores measure that gap rather than what SAR can add.",
         "Real pairs are not perfect targets: the clear date differs from the cloudy one by days to weeks (the Rome "
         "series' change floor between two clear dates is about 31 dB PSNR), so even a perfect model does not "
         "score without limit.",
@@ -289,8 +293,8 @@ def write_real_results(preset: RealPreset, work: str | Path, report: str | Path,
         f"- Training data: {preset.composite_count} composites of {preset.composite_size} px "
         f"({manifest['train_size']} train): SatelliteCloudGenerator clouds and shadows (thick, thin, haze, cirrus; "
         f"band brightness measured on real L1C clouds) over {manifest['backgrounds']} real clear Sentinel-2 "
-        f"backgrounds from the scenes {', '.join(manifest['background_scenes'])}; validation on the composites "
-        "of one held-out background scene.",
+        f"backgrounds from the scenes {', '.join(manifest['background_scenes'])}; every tenth composite "
+        "validates (checkpoint selection).",
         f"- {preset.training.epochs} epochs, batch {preset.training.batch_size}, Adam lr "
         f"{preset.training.learning_rate:g}, L1; the size sweep trains every size for the same number of steps.",
         "- Test bench (scene-disjoint from every background, checked by `tests/data/test_real.py`): "
@@ -356,15 +360,16 @@ def ship_model(preset: RealPreset, work: str | Path, out: Path) -> Path:
 
     Every number on the card is read from the work folder's evaluation summaries.
     """
-    from equicr.checkpoint import load_model, read_checkpoint_config, save_checkpoint
+    from equicr.checkpoint import load_model, save_checkpoint
     from equicr.storage import file_sha256
 
     work = Path(work)
     manifest = json.loads((work / MANIFEST).read_text())
     run = best_real_run(work, preset)
     entry = manifest["runs"][run]
-    config = read_checkpoint_config(entry["checkpoint"])
-    save_checkpoint(out, load_model(entry["checkpoint"]), config, source_run=run)
+    model, checkpoint = load_model(entry["checkpoint"])
+    config = checkpoint.config
+    save_checkpoint(out, model, config, source_run=run)
 
     def scores(name: str, target: str) -> str:
         mean = read_summary(work / "eval" / name / target)["mean"]
@@ -391,8 +396,9 @@ A small cloud-removal network for Sentinel-2 L1C, shipped for a first look
   - 12 real triplets: {scores(run, "triplets")}; leaving the clouds in: {scores(CLOUDY_INPUT, "triplets")}.
   - 19 clear "cloudy" dates (do no harm), against its own input: {scores(run, AGAINST_INPUT)}.
 - **Limits**: trained on {manifest["backgrounds"]} backgrounds from {len(manifest["background_scenes"])} scenes
-  with simulated clouds; it lightens haze and thin cloud but cannot recover ground under thick cloud over land it
-  has never seen, and it changes colours (SAM) more than it should. 44 thousand parameters, 8 epochs on two CPU
+  with simulated clouds. It thins haze and thin cloud and dims thick cloud, but cannot recover ground under
+  thick cloud over land it has never seen; it shifts colours (its SAM is worse than the cloudy input's) and
+  darkens some bright farmland in speckles (see the panels in the report). 44 thousand parameters, 8 epochs on two CPU
   cores: a demonstration of the pipeline on real imagery, not the paper's model (18.7 million parameters,
   SEN12MS-CR). The full report is `docs/results-real.md`.
 """
