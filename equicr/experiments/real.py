@@ -103,7 +103,7 @@ REAL_PRESET = RealPreset(
     composite_count=400,
     composite_size=64,
     seeds=(0, 1, 2),
-    subset_sizes=(40, 120),
+    subset_sizes=(40,),
     caveats=(
         "Little ground: 23 clear backgrounds from 5 scenes (the rest of the real data is the test bench, and the "
         "Rome tile is held out entirely). Most of it is sea, snow and dark forest; only two "

@@ -38,7 +38,7 @@ TINY_REAL = RealPreset(
 def test_the_real_preset_runs_the_headline_with_seeds_sar_and_a_size_sweep():
     runs = REAL_PRESET.runs()
     names = [run.name for run in runs]
-    assert len(names) == len(set(names)) == 3 * 3 + 3 + 3 * 2
+    assert len(names) == len(set(names)) == 3 * 3 + 3 + 3 * len(REAL_PRESET.subset_sizes)
     headline = [r for r in runs if r.input_mode == "opt" and r.subset_size is None]
     assert {(r.variant, r.seed) for r in headline} == {(v, s) for v in VARIANTS for s in (0, 1, 2)}
     assert "dsen2cr-aug-opt-all-s2" in names and "equicr-sar+opt-all-s0" in names and "dsen2cr-opt-40-s0" in names
