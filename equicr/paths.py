@@ -17,4 +17,4 @@ REAL_TRIPLETS_DIR = SHARED_DATA_DIR / "real-triplets"
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 SHIPPED_BACKGROUNDS_DIR = ASSETS_DIR / "backgrounds"
 #: The small model of preset `real` shipped for a first look (its model card is beside it).
-SHIPPED_MODEL = ASSETS_DIR / "models" / "equicr-real.pt"
+SHIPPED_MODEL = ASSETS_DIR / "models" / "real-best.pt"
