@@ -400,7 +400,8 @@ A small cloud-removal network for Sentinel-2 L1C, shipped for a first look
 - **Limits**: trained on {manifest["backgrounds"]} backgrounds from {len(manifest["background_scenes"])} scenes
   with simulated clouds. It thins haze and thin cloud and dims thick cloud, but cannot recover ground under
   thick cloud over land it has never seen; it shifts colours (its SAM is worse than the cloudy input's) and
-  gives bright farmland a bluish, textured cast; overcast becomes invented texture (see the report panels). 44 thousand parameters, 8 epochs on two CPU
+  gives bright farmland a bluish, textured cast; overcast becomes invented texture (see the report panels).
+  44 thousand parameters, 8 epochs on two CPU
   cores: a demonstration of the pipeline on real imagery, not the paper's model (18.7 million parameters,
   SEN12MS-CR). The full report is `docs/results-real.md`.
 """
