@@ -18,19 +18,17 @@ held out from training entirely. The folder's layout and flags are described in 
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from equicr.data.sen12mscr import parse_file_name, patch_path
 from equicr.paths import SHIPPED_BACKGROUNDS_DIR
 
 #: Flags of real-pairs/PAIRS.tsv (see the data README).
 REAL_CLOUD_FLAG, NO_CLOUD_FLAG, HAZY_TARGET_FLAG = "real_cloud_ok", "no_cloud", "hazy_target"
 #: The SEN12MS-CR-TS tile near Rome: test bench only, never training ground.
 ROME_SCENE = "ROIs2017_146-ts"
-#: A SEN12MS-CR file name: ROI, season, kind, scene number, patch number.
-SEN12MSCR_NAME = re.compile(r"(ROIs\d+)_(\w+?)_(s1|s2|s2_cloudy)_(\d+)_p(\d+)\.tif")
 
 
 @dataclass(frozen=True)
@@ -66,21 +64,17 @@ class RealData:
 
 def sen12mscr_scene(path: Path) -> tuple[str, str]:
     """(scene, patch name) of a file named as SEN12MS-CR names them, e.g. ROIs1158_spring_39 and ..._p838."""
-    match = SEN12MSCR_NAME.fullmatch(path.name)
-    if match is None:
+    parsed = parse_file_name(path)
+    if parsed is None:
         raise ValueError(f"{path}: not a SEN12MS-CR file name (ROIs<id>_<season>_<kind>_<scene>_p<patch>.tif)")
-    roi, season, _, scene, patch = match.groups()
-    return f"{roi}_{season}_{scene}", f"{roi}_{season}_{scene}_p{patch}"
+    season, _, scene, patch = parsed
+    return f"{season}_{scene}", f"{season}_{scene}_p{patch}"
 
 
 def _sibling(path: Path, kind: str) -> Path | None:
-    """The file of another kind (s1, s2_cloudy) of the same SEN12MS-CR patch, if it exists.
-
-    The official layout: ``ROIs<id>_<season>_<kind>/<kind>_<scene>/ROIs<id>_<season>_<kind>_<scene>_p<patch>.tif``.
-    """
-    roi, season, _, scene, patch = SEN12MSCR_NAME.fullmatch(path.name).groups()
-    prefix = f"{roi}_{season}_{kind}"
-    sibling = path.parents[2] / prefix / f"{kind}_{scene}" / f"{prefix}_{scene}_p{patch}.tif"
+    """The file of another kind (s1, s2_cloudy) of the same SEN12MS-CR patch in the released layout, if there."""
+    season, _, scene, patch = parse_file_name(path)
+    sibling = patch_path(path.parents[2], season, kind, scene, patch)
     return sibling if sibling.is_file() else None
 
 
@@ -107,14 +101,7 @@ def load_real_data(root: Path) -> RealData:
     for row in _read_tsv(rome / "PAIRS_nearest_clear.tsv"):
         name = f"rome_{row['cloudy_date']}"
         data.real_cloud_pairs.append(RealPatch(name, ROME_SCENE, rome / row["nearest_clear"], rome / row["cloudy"]))
-    mini = root / "sen12mscr-mini"
-    for clear in sorted(mini.glob("*_s2/*/*.tif")):
-        scene, name = sen12mscr_scene(clear)
-        data.triplets.append(RealPatch(name, scene, clear, _sibling(clear, "s2_cloudy"), _sibling(clear, "s1")))
-    triplets = root / "real-triplets"
-    for clear in sorted((triplets / "s2").glob("*.tif")):
-        cloudy, s1 = triplets / "s2_cloudy" / clear.name, triplets / "s1" / clear.name
-        data.triplets.append(RealPatch(f"real_{clear.stem}", f"real-triplets/{clear.stem}", clear, cloudy, s1))
+    data.triplets = real_triplets(root)
 
     test_scenes = {p.scene for p in data.test_bench}
     for patch in clear_patches(pairs_root) + clear_patches(root / "s1-s2-extra"):
@@ -122,6 +109,19 @@ def load_real_data(root: Path) -> RealData:
             data.backgrounds.append(patch)
     data.check_disjoint()
     return data
+
+
+def real_triplets(root: Path) -> list[RealPatch]:
+    """The 12 real triplets: ``sen12mscr-mini`` (georeferenced) and ``real-triplets`` (named ``real_<stem>``)."""
+    triplets = []
+    for clear in sorted((root / "sen12mscr-mini").glob("*_s2/*/*.tif")):
+        scene, name = sen12mscr_scene(clear)
+        triplets.append(RealPatch(name, scene, clear, _sibling(clear, "s2_cloudy"), _sibling(clear, "s1")))
+    loose = root / "real-triplets"
+    for clear in sorted((loose / "s2").glob("*.tif")):
+        cloudy, s1 = loose / "s2_cloudy" / clear.name, loose / "s1" / clear.name
+        triplets.append(RealPatch(f"real_{clear.stem}", f"real-triplets/{clear.stem}", clear, cloudy, s1))
+    return triplets
 
 
 def clear_patches(folder: Path) -> list[RealPatch]:

@@ -36,6 +36,12 @@ VAL_SCENES: dict[str, frozenset[int]] = {
 _FILE_NAME = re.compile(r"^(?P<season>ROIs\d+_[a-z]+)_(?P<kind>s1|s2|s2_cloudy)_(?P<scene>\d+)_p(?P<patch>\d+)\.tif$")
 
 
+def parse_file_name(path: Path) -> tuple[str, str, int, int] | None:
+    """(season, kind, scene, patch) of a file named as the released tree names them, or None."""
+    match = _FILE_NAME.match(path.name)
+    return None if match is None else (match["season"], match["kind"], int(match["scene"]), int(match["patch"]))
+
+
 def split_of(season: str, scene: int) -> Split:
     """The official split of a scene, by exact scene number."""
     if scene in TEST_SCENES.get(season, ()):
@@ -80,11 +86,11 @@ def index_tree(root: str | Path) -> tuple[list[PatchRecord], list[str]]:
         raise FileNotFoundError(f"SEN12MS-CR root {root} is not a folder")
     found: dict[tuple[str, int, int], dict[str, Path]] = defaultdict(dict)
     for path in root.glob("ROIs*_*/*_*/*.tif"):
-        match = _FILE_NAME.match(path.name)
-        if match is None or path.parent.name != f"{match['kind']}_{match['scene']}":
+        parsed = parse_file_name(path)
+        if parsed is None or path.parent.name != f"{parsed[1]}_{parsed[2]}":
             continue
-        key = (match["season"], int(match["scene"]), int(match["patch"]))
-        found[key][match["kind"]] = path
+        season, kind, scene, patch = parsed
+        found[(season, scene, patch)][kind] = path
     records, problems = [], []
     for (season, scene, patch), paths in sorted(found.items()):
         missing = [kind for kind in TRIPLET if kind not in paths]
@@ -117,20 +123,3 @@ def read_triplet(paths: dict[str, Path], size: tuple[int, int] | None = (PATCH_S
                 f"{rasters[kind].geo} != {reference.geo}"
             )
     return Triplet(rasters["s1"].data, rasters["s2_cloudy"].data, rasters["s2"].data, reference.geo)
-
-
-def real_evaluation_triplets(shared_data: Path) -> list[tuple[str, dict[str, Path], str]]:
-    """Every real triplet in the shared data folder as (patch id, paths, "test"), for an evaluation collection.
-
-    The two georeferenced SEN12MS-CR patches (``sen12mscr-mini``) and the ten non-georeferenced
-    ones (``real-triplets``, named ``real_<file stem>``); see the folder's README.
-    """
-    records, problems = index_tree(shared_data / "sen12mscr-mini")
-    if problems:
-        raise RasterError(f"{shared_data / 'sen12mscr-mini'}: {problems}")
-    triplets = [(record.patch_id, record.paths, "test") for record in records]
-    loose = shared_data / "real-triplets"
-    for s1 in sorted((loose / "s1").glob("*.tif")):
-        paths = {kind: loose / kind / s1.name for kind in TRIPLET}
-        triplets.append((f"real_{s1.stem}", paths, "test"))
-    return triplets

@@ -22,7 +22,7 @@ from pathlib import Path
 from equicr.actor_pool import ActorPool
 from equicr.data.dataset import split_indices
 from equicr.data.ingest import ingest_triplets
-from equicr.data.sen12mscr import real_evaluation_triplets
+from equicr.data.real import real_triplets, triplet_records
 from equicr.data.synthetic import ensure_synthetic_patches
 from equicr.deploy.predictors import CLOUDY_INPUT
 from equicr.evaluation.report import write_report
@@ -79,7 +79,7 @@ def prepare_real_patches(work: Path, shared_data: Path | None) -> str | None:
     if shared_data is None or not (shared_data / "sen12mscr-mini").is_dir():
         return None
     path = work / "data" / "real.zarr"
-    report = ingest_triplets(real_evaluation_triplets(shared_data), path, progress=False)
+    report = ingest_triplets(triplet_records(real_triplets(shared_data)), path, progress=False)
     if report.failures:
         raise ValueError(f"could not ingest the real patches into {path}: {report.failures}")
     return str(path)
