@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from equicr.checkpoint import read_checkpoint
+from equicr.data.collection import open_collection
 from equicr.data.synthetic import write_synthetic_scenes
 from equicr.evaluation.aggregate import mean_of_records
 from equicr.evaluation.scoring import evaluate_split
@@ -37,3 +38,5 @@ def test_decloud_uses_the_shipped_model_when_none_is_named(tmp_path):
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "1 scene(s) done" in result.stdout
+    record = open_collection(scenes, "scenes")["scenes"]["scene_0"].attrs["decloud"]
+    assert record["model"] == str(SHIPPED_MODEL) and record["model_sha256"] == file_sha256(SHIPPED_MODEL)
