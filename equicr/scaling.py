@@ -13,6 +13,11 @@ No-data policy, the one policy of ingest, declouding, evaluation and the ONNX ru
 - Optical: DN 0 in every band is fill; it stays 0 (network value 0) and :func:`optical_nodata_mask`
   reports it. NaN cannot occur in DN (integers), so a float optical array with NaN is refused: it
   means the data was corrupted upstream, and silently filling it would hide that.
+- Scenes store a valid-pixel mask per image (:func:`optical_valid_mask`, :func:`sar_valid_mask`):
+  a pixel is valid where every band holds a measurement (Sentinel-2 L1C reserves DN 0 for
+  no-data in each band, so a pixel with any band at 0 lies outside the swath or a resampled
+  band's footprint). Declouding writes the output's nodata (DN 0) wherever an input the model
+  reads is not valid, and declouds the rest.
 - An image that is no-data everywhere carries nothing: :func:`nodata_problem` says so, and ingest
   refuses such an item by name instead of storing it.
 """
@@ -67,6 +72,17 @@ def sar_nodata_mask(db: np.ndarray) -> np.ndarray:
     """True where any SAR band is NaN, infinite or exactly the fill value, shape (..., H, W)."""
     _check_bands(db, S1_BANDS, "SAR dB")
     return np.any(_sar_nodata(db), axis=-3)
+
+
+def optical_valid_mask(dn: np.ndarray) -> np.ndarray:
+    """True where every Sentinel-2 band holds a measurement (no band at the fill DN), shape (..., H, W)."""
+    _check_bands(dn, S2_BANDS, "optical DN")
+    return np.all(dn != OPTICAL_FILL_DN, axis=-3)
+
+
+def sar_valid_mask(db: np.ndarray) -> np.ndarray:
+    """True where every SAR band holds a finite backscatter other than the fill value, shape (..., H, W)."""
+    return ~sar_nodata_mask(db)
 
 
 def _sar_nodata(db: np.ndarray) -> np.ndarray:

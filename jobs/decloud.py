@@ -23,6 +23,7 @@ from equicr.cli import (
     positive_int,
     run_job,
 )
+from equicr.data.clouds import CLOUD_RESOLUTIONS_M, SCENE_CLOUD_RESOLUTION_M
 from equicr.decloud.tiling import DEFAULT_TILE_SIZE
 from equicr.models import PRECISION_CHOICES
 from equicr.paths import SHIPPED_MODEL
@@ -51,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-clear", action="store_true", help="keep original pixels where s2cloudless sees no cloud"
     )
     parser.add_argument(
+        "--cloud-resolution", type=int, choices=CLOUD_RESOLUTIONS_M, default=SCENE_CLOUD_RESOLUTION_M,
+        help="metres at which s2cloudless runs for --keep-clear, upsampled to 10 m (default: %(default)s; "
+        "bench/cloud_resolution.py measures speed-up and agreement with 10 m)",
+    )  # fmt: skip
+    parser.add_argument(
         "--precision", choices=PRECISION_CHOICES, default="auto",
         help="checkpoints: bf16 runs the convolutions in bfloat16; auto (default) does so only where the device "
         "computes bfloat16 natively (CUDA, AVX-512 BF16, AMX), else fp32; each actor prints its choice",
@@ -67,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = run_decloud(
         args.collection, args.model, args.scenes, args.tile_size, args.halo, args.batch_size, pool,
-        args.keep_clear, args.precision, args.overwrite,
+        args.keep_clear, args.precision, args.overwrite, cloud_resolution=args.cloud_resolution,
     )  # fmt: skip
     if args.cog_dir:
         for name in summary.scenes_done:

@@ -3,8 +3,8 @@
 Per scene: ``s2_decloud`` (13-band DN on the input grid, one chunk per work unit), optionally
 ``cloud_probability``, and ``decloud_done``, one marker chunk per unit written only after the
 unit's data (an unwritten chunk and an all-fill chunk look alike, so completion needs its own
-marker). The scene's ``decloud`` attribute records the model and parameters and says ``complete``
-only once every unit is done.
+marker; its dimensions are ``tile_row`` and ``tile_col``). The scene's ``decloud`` attribute
+records the model and parameters and says ``complete`` only once every unit is done.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import numpy as np
 import zarr
 
 from equicr.bands import PRODUCTS
-from equicr.data.collection import PIXEL_COMPRESSORS
+from equicr.data.collection import PIXEL_COMPRESSORS, grid_mapping_attributes
+from equicr.data.rasters import GeoReference
 from equicr.decloud.tiling import tile_grid
 
 OUTPUT_ARRAY, DONE_ARRAY, PROBABILITY_ARRAY = "s2_decloud", "decloud_done", "cloud_probability"
@@ -42,16 +43,20 @@ def prepare_output(scene: zarr.Group, name: str, record: dict, tile_size: int, o
     optical = PRODUCTS["s2"]
     _, height, width = scene["s2_cloudy"].shape
     rows, cols = tile_grid(height, width, tile_size)
+    grid = grid_mapping_attributes(GeoReference(scene.attrs.get("crs"), tuple(scene.attrs.get("transform", ()))))
     scene.create_array(
         OUTPUT_ARRAY, shape=(len(optical.bands), height, width), chunks=(len(optical.bands), tile_size, tile_size),
         dtype=optical.dtype, fill_value=optical.fill, dimension_names=[optical.band_dimension, "y", "x"],
-        compressors=PIXEL_COMPRESSORS, overwrite=True,
+        compressors=PIXEL_COMPRESSORS, overwrite=True, attributes=grid,
     )  # fmt: skip
-    scene.create_array(DONE_ARRAY, shape=(rows, cols), chunks=(1, 1), dtype="bool", fill_value=False, overwrite=True)
+    scene.create_array(
+        DONE_ARRAY, shape=(rows, cols), chunks=(1, 1), dtype="bool", fill_value=False,
+        dimension_names=["tile_row", "tile_col"], overwrite=True,
+    )  # fmt: skip
     if record["keep_clear"]:
         scene.create_array(
             PROBABILITY_ARRAY, shape=(height, width), chunks=(tile_size, tile_size), dtype="float32",
-            fill_value=np.nan, dimension_names=["y", "x"], overwrite=True,
+            fill_value=np.nan, dimension_names=["y", "x"], overwrite=True, attributes=grid,
         )  # fmt: skip
     scene.attrs[RECORD_ATTRIBUTE] = {**record, "complete": False}
 

@@ -5,7 +5,9 @@ model once, reads its unit's inputs with a halo straight from Zarr, infers, and 
 output chunk (the layout is :mod:`equicr.decloud.output`). Nothing large passes through the object
 store. A rerun skips finished units. Scenes that break the collection's contract (missing arrays,
 wrong bands, different grids) are reported with their reason and skipped; the others finish.
-SAR no-data pixels (NaN or the fill value) are filled by the one policy of :mod:`equicr.scaling`.
+Pixels where an input the model reads holds no measurement (the scene's valid-pixel masks) get the
+output's nodata, DN 0; the rest is declouded, with invalid neighbours filled by the one policy of
+:mod:`equicr.scaling`. Nothing is scanned before work starts: each actor reads its tile's masks.
 """
 
 from __future__ import annotations
@@ -18,8 +20,16 @@ import numpy as np
 from tqdm import tqdm
 
 from equicr.actor_pool import ActorPool, claim_cores, map_with_actors
-from equicr.data.clouds import detect_clouds
-from equicr.data.collection import SCENE_IMAGES, open_collection, read_pixels, scene_names, stored_scene_problem
+from equicr.bands import S2_BANDS, has_optical_input, has_sar_input
+from equicr.data.clouds import SCENE_CLOUD_RESOLUTION_M, detect_clouds
+from equicr.data.collection import (
+    HAS_SAR_ATTRIBUTE,
+    VALID_ARRAYS,
+    open_collection,
+    read_pixels,
+    scene_names,
+    stored_scene_problem,
+)
 from equicr.decloud.output import (
     OUTPUT_ARRAY,
     PROBABILITY_ARRAY,
@@ -32,7 +42,13 @@ from equicr.decloud.output import (
 from equicr.decloud.tiling import DEFAULT_TILE_SIZE, plan_units, unit_at
 from equicr.deploy.predictors import ModelReference, describe, load_predictor, resolve_model
 from equicr.lease import LeaseHeld, LeaseKeeper, check_lease, lease_location
-from equicr.scaling import network_inputs, network_to_optical_dn
+from equicr.scaling import (
+    OPTICAL_FILL_DN,
+    network_inputs,
+    network_to_optical_dn,
+    optical_valid_mask,
+    sar_valid_mask,
+)
 from equicr.storage import json_safe, redact
 
 
@@ -68,12 +84,14 @@ class DecloudActor:
     def __init__(
         self, collection: str, model: ModelReference, tile_size: int, halo: int, keep_clear: bool,
         leases: dict[str, tuple[str, str]], device: str = "cpu", precision: str = "fp32", threads: int | None = None,
+        cloud_resolution: int = SCENE_CLOUD_RESOLUTION_M,
     ) -> None:  # fmt: skip
         claim_cores(threads)
         self.predictor = load_predictor(model, device, precision)
         print(f"decloud actor: {describe(self.predictor)}", flush=True)
         self.collection = open_collection(collection, "scenes", mode="r+")
         self.tile_size, self.halo, self.keep_clear = tile_size, halo, keep_clear
+        self.cloud_resolution = cloud_resolution
         self.leases = leases  # scene -> (lease location, our token): checked before every write
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -87,31 +105,52 @@ class DecloudActor:
         return {**batch, "error": np.array(errors, dtype=object)}
 
     def process(self, scene_name: str, tile_row: int, tile_col: int) -> None:
-        """Decloud one unit and mark it done, in that order, each only while this job holds the scene's lease."""
+        """Decloud one unit and mark it done, in that order, each only while this job holds the scene's lease.
+
+        Only the images the model reads are read; pixels where one of them is not valid get the
+        output's nodata (DN 0), and a tile without a valid pixel is written as nodata uninferred.
+        """
         scene = self.collection["scenes"][scene_name]
         _, height, width = scene["s2_cloudy"].shape
         unit = unit_at(scene_name, height, width, self.tile_size, self.halo, tile_row, tile_col)
         rows, cols = unit.read.slices
+        crop_rows, crop_cols = unit.crop
         where = (
             f"tile ({tile_row}, {tile_col}) of scene {scene_name}, rows {rows.start}:{rows.stop}, "
             f"cols {cols.start}:{cols.stop}"
         )
-        s1, s2_cloudy = (read_pixels(scene[name], (slice(None), rows, cols), where) for name in SCENE_IMAGES)
-        prediction = network_to_optical_dn(
-            self.predictor.predict(network_inputs(s1, s2_cloudy, self.predictor.reference.input_mode)[None])
-        )[0]
-        crop_rows, crop_cols = unit.crop
-        output = prediction[:, crop_rows, crop_cols]
+        images = model_images(self.predictor.reference.input_mode)
+        inputs = {name: read_pixels(scene[name], (slice(None), rows, cols), where) for name in images}
+        valid = np.logical_and.reduce([read_pixels(scene[VALID_ARRAYS[name]], (rows, cols), where) for name in images])[
+            crop_rows, crop_cols
+        ]
         core_rows, core_cols = unit.core.slices
+        output = np.full((len(S2_BANDS), *valid.shape), OPTICAL_FILL_DN, dtype=np.uint16)
+        probability = np.full(valid.shape, np.nan, dtype=np.float32)
+        if valid.any():
+            network_input = network_inputs(
+                inputs.get("s1"), inputs.get("s2_cloudy"), self.predictor.reference.input_mode
+            )
+            prediction = network_to_optical_dn(self.predictor.predict(network_input[None]))[0]
+            output = np.where(valid[None], prediction[:, crop_rows, crop_cols], OPTICAL_FILL_DN)
+            if self.keep_clear:
+                s2_cloudy = read_pixels(scene["s2_cloudy"], (slice(None), rows, cols), where)
+                clouds = detect_clouds(s2_cloudy, self.cloud_resolution)
+                cloudy = clouds.mask[0][crop_rows, crop_cols]
+                output = np.where(cloudy[None] | ~valid[None], output, s2_cloudy[:, crop_rows, crop_cols])
+                probability = np.where(valid, clouds.probability[0][crop_rows, crop_cols], np.nan)
         check_lease(*self.leases[scene_name])
         if self.keep_clear:
-            clouds = detect_clouds(s2_cloudy)
-            cloudy = clouds.mask[0][crop_rows, crop_cols]
-            output = np.where(cloudy[None], output, s2_cloudy[:, crop_rows, crop_cols])
-            scene[PROBABILITY_ARRAY][core_rows, core_cols] = clouds.probability[0][crop_rows, crop_cols]
+            scene[PROBABILITY_ARRAY][core_rows, core_cols] = probability
         scene[OUTPUT_ARRAY][:, core_rows, core_cols] = output
         check_lease(*self.leases[scene_name])
         mark_unit_done(scene, tile_row, tile_col)  # only after the data: a crash in between redoes the unit
+
+
+def model_images(input_mode: str) -> list[str]:
+    """The scene images a model of ``input_mode`` reads: the cloudy optical image, SAR, or both."""
+    return [name for name, used in (("s2_cloudy", has_optical_input(input_mode)), ("s1", has_sar_input(input_mode)))
+            if used]  # fmt: skip
 
 
 def run_decloud(
@@ -126,6 +165,7 @@ def run_decloud(
     precision: str = "fp32",
     overwrite: bool = False,
     progress: bool = True,
+    cloud_resolution: int = SCENE_CLOUD_RESOLUTION_M,
 ) -> DecloudSummary:
     """Decloud the named scenes (default: every complete scene) and return what happened.
 
@@ -149,17 +189,17 @@ def run_decloud(
     reference = resolve_model(model)
     halo = reference.receptive_field_radius if halo is None else halo
     record = {**reference.record(), "tile_size": tile_size, "halo": halo, "keep_clear": keep_clear,
-              "precision": precision}  # fmt: skip
+              "precision": precision, "cloud_resolution_m": cloud_resolution}  # fmt: skip
     summary = DecloudSummary()
     for name in unfinished:  # without --scenes: skipped, but never in silence
         summary.scenes_failed[name] = "its ingest never finished; rerun jobs/ingest.py, then decloud again"
     with LeaseKeeper() as keeper:  # one job per scene output: a second one is refused, not mixed in
         todo, units_per_scene = _plan(collection, collection_path, names, record, tile_size, halo, overwrite,
-                                      keeper, summary)  # fmt: skip
+                                      keeper, summary, has_sar_input(reference.input_mode))  # fmt: skip
         leases = {name: (lease.location, lease.token) for name, lease in keeper.leases.items()}
         actor_args = {"collection": collection_path, "model": reference, "tile_size": tile_size, "halo": halo,
                       "keep_clear": keep_clear, "leases": leases, "device": pool.device,
-                      "precision": precision}  # fmt: skip
+                      "precision": precision, "cloud_resolution": cloud_resolution}  # fmt: skip
         unit_errors: dict[str, str] = {}
         with tqdm(total=len(todo), desc="decloud", unit="unit", disable=not progress) as bar:
             for result in map_with_actors(todo, DecloudActor, actor_args, batch_size, pool):
@@ -186,13 +226,15 @@ def run_decloud(
 
 def _plan(
     collection, collection_path: str, names: list[str], record: dict, tile_size: int, halo: int, overwrite: bool,
-    keeper: LeaseKeeper, summary: DecloudSummary,
+    keeper: LeaseKeeper, summary: DecloudSummary, needs_sar: bool,
 ) -> tuple[list[dict], dict[str, int]]:  # fmt: skip
     """Lease each scene's output, prepare it, and list its unfinished units; refused scenes go to ``summary``."""
     todo, units_per_scene = [], {}
     for name in names:
         scene = collection["scenes"][name]
         problem = stored_scene_problem(scene)
+        if problem is None and needs_sar and not scene.attrs.get(HAS_SAR_ATTRIBUTE, True):
+            problem = "it has no Sentinel-1 (ingested optical-only) and the model reads SAR; use an optical model"
         if problem is not None:
             summary.scenes_failed[name] = problem
             continue
@@ -212,7 +254,13 @@ def _plan(
 
 
 def decloud_whole_image(model: str | Path, s1: np.ndarray, s2_cloudy: np.ndarray) -> np.ndarray:
-    """Reference: the whole scene through the model at once (no tiling), as DN."""
+    """Reference: the whole scene through the model at once (no tiling), as DN, nodata where an input is invalid."""
     predictor = load_predictor(model)
-    inputs = network_inputs(s1, s2_cloudy, predictor.reference.input_mode)
-    return network_to_optical_dn(predictor.predict(inputs[None]))[0]
+    mode = predictor.reference.input_mode
+    inputs = network_inputs(s1, s2_cloudy, mode)
+    valid = np.ones(s2_cloudy.shape[1:], dtype=bool)
+    if has_optical_input(mode):
+        valid &= optical_valid_mask(s2_cloudy)
+    if has_sar_input(mode):
+        valid &= sar_valid_mask(s1)
+    return np.where(valid, network_to_optical_dn(predictor.predict(inputs[None]))[0], OPTICAL_FILL_DN)
