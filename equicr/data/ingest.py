@@ -9,9 +9,10 @@ Ray tasks on whatever cluster ``ray.init()`` joins.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from tqdm import tqdm
 
@@ -33,6 +34,7 @@ from equicr.data.sen12mscr import SPLITS, index_tree, read_triplet
 from equicr.lease import exclusive_writer
 from equicr.scaling import nodata_problem
 
+T = TypeVar("T")
 #: Patches handed to one task at a time.
 INGEST_BATCH = 16
 
@@ -44,6 +46,7 @@ class IngestReport:
     written: int = 0
     already_complete: int = 0
     failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was left out on purpose (unpaired items), not failures
 
     def summary(self) -> str:
         """One line for the console."""
@@ -121,7 +124,7 @@ def _ingest_triplets(triplets: list, out: str | Path, use_ray: bool, progress: b
     ]
     batches = [todo[start : start + INGEST_BATCH] for start in range(0, len(todo), INGEST_BATCH)]
     with tqdm(total=len(todo), desc="ingest patches", unit="patch", disable=not progress) as bar:
-        for indices, metadata, failures in _run_batches(str(out), batches, use_ray):
+        for indices, metadata, failures in run_tasks(ingest_batch, [(str(out), batch) for batch in batches], use_ray):
             mark_complete(group, indices, metadata)
             report.written += len(indices)
             report.failures.extend(failures)
@@ -129,17 +132,17 @@ def _ingest_triplets(triplets: list, out: str | Path, use_ray: bool, progress: b
     return report
 
 
-def _run_batches(out: str, batches: list, use_ray: bool) -> Iterator[tuple[list, list, list]]:
-    """Results of :func:`ingest_batch` per batch, computed here or as Ray tasks, in completion order."""
+def run_tasks(function: Callable[..., T], calls: list[tuple], use_ray: bool) -> Iterator[T]:
+    """``function(*call)`` for every call, here in order or as Ray tasks (one CPU each) in completion order."""
     if not use_ray:
-        for batch in batches:
-            yield ingest_batch(out, batch)
+        for call in calls:
+            yield function(*call)
         return
     import ray
 
     ray.init(ignore_reinit_error=True)
-    remote_batch = ray.remote(ingest_batch)
-    pending = [remote_batch.remote(out, batch) for batch in batches]
+    remote = ray.remote(num_cpus=1)(function)
+    pending = [remote.remote(*call) for call in calls]
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
         yield ray.get(done[0])

@@ -1,0 +1,101 @@
+"""Finding Sentinel items: a static STAC catalog (local or object storage) or a STAC API, filtered.
+
+A static catalog is read with pystac through fsspec (so ``s3://`` works like a path); a STAC API
+(an ``http(s)`` URL that is not a ``.json`` file) is searched with pystac-client. Both give
+``pystac.Item`` objects whose asset hrefs are absolute.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import fsspec
+import pystac
+from pystac.stac_io import DefaultStacIO
+
+from equicr.storage import normalise, redact
+
+
+class CatalogError(ValueError):
+    """A catalog cannot be read, or a search finds nothing."""
+
+
+class FsspecStacIO(DefaultStacIO):
+    """pystac's reader and writer for any fsspec location (local, ``s3://``, ...); http stays pystac's own."""
+
+    def read_text(self, source, *args, **kwargs) -> str:  # noqa: D102
+        href = normalise(str(source))
+        if href.startswith(("http://", "https://")):
+            return super().read_text(source, *args, **kwargs)
+        with fsspec.open(href, "r") as file:
+            return file.read()
+
+    def write_text(self, dest, txt: str, *args, **kwargs) -> None:  # noqa: D102
+        with fsspec.open(normalise(str(dest)), "w", auto_mkdir=True) as file:
+            file.write(txt)
+
+
+def is_api(location: str) -> bool:
+    """Whether ``location`` names a STAC API (searched with pystac-client) rather than a static catalog file."""
+    return location.startswith(("http://", "https://")) and not location.endswith(".json")
+
+
+def find_items(
+    location: str, bbox: tuple[float, float, float, float] | None = None, interval: str | None = None,
+    collections: list[str] | None = None,
+) -> list[pystac.Item]:  # fmt: skip
+    """Items of a catalog or API within ``bbox`` (lon/lat) and the ISO ``interval`` ("2022-01-01/2022-02-01").
+
+    Raises:
+        CatalogError: the catalog cannot be read, or no item matches.
+    """
+    try:
+        if is_api(location):
+            from pystac_client import Client
+
+            search = Client.open(location).search(bbox=bbox, datetime=interval, collections=collections)
+            items = list(search.items())
+        else:
+            catalog = pystac.Catalog.from_file(normalise(location), stac_io=FsspecStacIO())
+            items = [item for item in catalog.get_items(recursive=True) if _matches(item, bbox, interval, collections)]
+    except (OSError, pystac.STACError, ValueError) as error:
+        raise CatalogError(f"{redact(location)}: cannot read the STAC catalog ({error})") from error
+    if not items:
+        raise CatalogError(
+            f"{redact(location)}: no item matches the search (bbox {bbox}, datetime {interval}, collections "
+            f"{collections}); nothing was ingested"
+        )
+    return items
+
+
+def _matches(item: pystac.Item, bbox, interval: str | None, collections: list[str] | None) -> bool:
+    if collections and item.collection_id not in collections:
+        return False
+    if bbox is not None and item.bbox is not None:
+        west, south, east, north = item.bbox
+        if west > bbox[2] or east < bbox[0] or south > bbox[3] or north < bbox[1]:
+            return False
+    if interval:
+        start, stop = parse_interval(interval)
+        when = item.datetime or item.common_metadata.start_datetime
+        if when is None or (start and when < start) or (stop and when > stop):
+            return False
+    return True
+
+
+def parse_interval(interval: str) -> tuple[datetime | None, datetime | None]:
+    """An ISO 8601 instant or interval ("a/b", either end ".." or empty for open) as (start, stop)."""
+    ends = interval.split("/")
+    if len(ends) > 2:
+        raise CatalogError(f"--datetime {interval!r} is neither an instant nor an interval a/b")
+    parsed = [None if end in ("", "..") else _parse_datetime(end) for end in ends]
+    return (parsed[0], parsed[0]) if len(parsed) == 1 else (parsed[0], parsed[1])
+
+
+def _parse_datetime(text: str) -> datetime:
+    from pystac.utils import str_to_datetime
+
+    try:
+        return str_to_datetime(text if "T" in text else f"{text}T00:00:00Z")
+    except ValueError as error:
+        raise CatalogError(f"--datetime: {text!r} is not an ISO 8601 date or date-time") from error

@@ -1,0 +1,163 @@
+"""Ingest a STAC catalog of Sentinel-2 L1C and Sentinel-1 items into a scenes collection, window by window.
+
+The driver searches the catalog, pairs each S2 item with its nearest covering S1 item, checks every
+asset's header, and creates each scene on its S2 item's 10 m grid with a record of the items and
+assets it came from. The pixels are then read and written one chunk window at a time
+(:mod:`equicr.stac.reading`), in Ray tasks on whatever cluster ``ray.init()`` joins or here; each
+window is marked done after its pixels and masks, so a rerun redoes only unfinished windows and
+memory per task does not grow with the scene. A scene is marked complete by the driver, only once
+every window is done; an item that fails is reported by item and asset and never marked complete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pystac
+from tqdm import tqdm
+
+from equicr.data.collection import (
+    HAS_SAR_ATTRIBUTE,
+    INGEST_DONE_ARRAY,
+    CollectionError,
+    check_item_name,
+    chunk_windows,
+    create_scene,
+    create_scenes,
+    finish_scene,
+    mark_window_done,
+    open_collection,
+    scene_names,
+    write_scene_window,
+)
+from equicr.data.ingest import IngestReport, run_tasks
+from equicr.lease import exclusive_writer
+from equicr.stac.catalog import find_items
+from equicr.stac.items import S1Source, S2Source, StacItemError, s1_source, s2_source, sensor
+from equicr.stac.pairing import pair_items
+from equicr.stac.reading import RESAMPLING, Grid, check_assets, read_s1_window, read_s2_window, scene_grid
+from equicr.storage import redact
+
+#: Chunk windows handed to one task (each window is one 512 px chunk of all bands).
+WINDOWS_PER_TASK = 8
+#: Default pairing distance between an S2 and an S1 acquisition, in days.
+DEFAULT_MAX_DAYS = 3.0
+
+
+@dataclass(frozen=True)
+class ScenePlan:
+    """One scene to ingest: its name, sources and grid (picklable, for Ray tasks)."""
+
+    name: str
+    s2: S2Source
+    s1: S1Source | None
+    grid: Grid
+
+    def record(self, catalog: str) -> dict:
+        """Where the scene came from, stored in its ``source`` attribute."""
+        record = {
+            "catalog": redact(catalog), "s2_item": self.s2.item_id, "s2_datetime": self.s2.datetime,
+            "s2_assets": {band: redact(href) for band, href in self.s2.hrefs.items()},
+            "processing_baseline": self.s2.processing_baseline, "radiometric_offset_removed_dn": self.s2.offset_dn,
+            "radiometric_offset_source": self.s2.offset_source, "resampling": RESAMPLING.name,
+            "s1_item": None, "s1_datetime": None, "s1_assets": None, "s1_units": None,
+        }  # fmt: skip
+        if self.s1 is not None:
+            record |= {"s1_item": self.s1.item_id, "s1_datetime": self.s1.datetime,
+                       "s1_assets": {band: redact(href) for band, href in self.s1.hrefs.items()},
+                       "s1_units": "linear power, converted to dB" if self.s1.linear else "dB"}  # fmt: skip
+        return record
+
+
+def ingest_windows(
+    collection: str, plan: ScenePlan, windows: list[tuple[int, int, slice, slice]]
+) -> tuple[str, int, str]:
+    """Read, write and mark done each window of one scene; returns (scene, windows written, error or "")."""
+    scene = open_collection(collection, "scenes", mode="r+")["scenes"][plan.name]
+    written = 0
+    try:
+        for chunk_row, chunk_col, rows, cols in windows:
+            s2 = read_s2_window(plan.s2, plan.grid, rows, cols)
+            s1 = read_s1_window(plan.s1, plan.grid, rows, cols) if plan.s1 is not None else None
+            write_scene_window(scene, rows, cols, s1, s2)
+            mark_window_done(scene, chunk_row, chunk_col)
+            written += 1
+    except StacItemError as error:
+        return plan.name, written, str(error)
+    return plan.name, written, ""
+
+
+def plan_scenes(
+    location: str, bbox=None, interval: str | None = None, max_days: float = DEFAULT_MAX_DAYS,
+    collections: list[str] | None = None, optical_only: bool = False,
+) -> tuple[list[ScenePlan], list[str], list[str]]:  # fmt: skip
+    """Search, pair and check: (scenes to ingest, failures by item and asset, notes on unpaired items)."""
+    items = find_items(location, bbox, interval, collections)
+    by_sensor: dict[str | None, list[pystac.Item]] = {"s2": [], "s1": [], None: []}
+    for item in items:
+        by_sensor[sensor(item)].append(item)
+    failures = [f"item {item.id}: neither Sentinel-2 nor Sentinel-1 (platform, constellation and collection "
+                "say neither); skipped" for item in by_sensor[None]]  # fmt: skip
+    if not by_sensor["s2"]:
+        raise StacItemError(f"{redact(location)}: the search found {len(items)} item(s) but no Sentinel-2 item")
+    plans, notes = [], []
+    for pair in pair_items(by_sensor["s2"], by_sensor["s1"], max_days):
+        if pair.s1 is None and not optical_only:
+            notes.append(
+                f"item {pair.s2.id}: {pair.reason}; not ingested (pass --optical-only to ingest it without SAR)"
+            )
+            continue
+        try:
+            check_item_name(pair.s2.id)
+            s2 = s2_source(pair.s2)
+            s1 = s1_source(pair.s1) if pair.s1 is not None else None
+            grid = scene_grid(s2)
+            check_assets(s2, s1, grid)
+        except (StacItemError, CollectionError) as error:
+            failures.append(str(error))
+            continue
+        if pair.s1 is None:
+            notes.append(f"item {pair.s2.id}: {pair.reason}; ingested optical-only (has_sar: false)")
+        plans.append(ScenePlan(pair.s2.id, s2, s1, grid))
+    return plans, failures, notes
+
+
+def ingest_stac(
+    location: str, out: str, bbox=None, interval: str | None = None, max_days: float = DEFAULT_MAX_DAYS,
+    collections: list[str] | None = None, optical_only: bool = False, use_ray: bool = False, progress: bool = True,
+) -> IngestReport:  # fmt: skip
+    """Ingest the S2 L1C items of a STAC catalog (with their S1 partners) as scenes of ``out``; resumable."""
+    plans, failures, notes = plan_scenes(location, bbox, interval, max_days, collections, optical_only)
+    report = IngestReport(failures=failures, notes=notes)
+    with exclusive_writer(out, "ingest"):
+        collection = create_scenes(out)
+        done = set(scene_names(collection))
+        calls = []
+        for plan in plans:
+            if plan.name in done:
+                report.already_complete += 1
+                continue
+            scene = create_scene(collection, plan.name, plan.grid.height, plan.grid.width, plan.grid.geo,
+                                 record=plan.record(location))  # fmt: skip
+            if plan.s1 is None:
+                scene.attrs[HAS_SAR_ATTRIBUTE] = False
+            finished = scene[INGEST_DONE_ARRAY][:]
+            todo = [w for w in chunk_windows(plan.grid.height, plan.grid.width) if not finished[w[0], w[1]]]
+            calls += [(str(out), plan, todo[i : i + WINDOWS_PER_TASK]) for i in range(0, len(todo), WINDOWS_PER_TASK)]
+        errors: dict[str, str] = {}
+        total = sum(len(call[2]) for call in calls)
+        with tqdm(total=total, desc="ingest windows", unit="window", disable=not progress) as bar:
+            for name, written, error in run_tasks(ingest_windows, calls, use_ray):
+                if error:
+                    errors.setdefault(name, error)
+                bar.update(written)
+        for plan in plans:
+            if plan.name in done:
+                continue
+            if plan.name in errors:
+                report.failures.append(errors[plan.name])
+            elif finish_scene(collection["scenes"][plan.name]):
+                report.written += 1
+            else:
+                report.failures.append(f"scene {plan.name}: some windows did not finish; rerun to complete it")
+    return report

@@ -1,0 +1,166 @@
+"""Reading Sentinel assets window by window onto a scene's 10 m grid, with rasterio's WarpedVRT.
+
+A window of the S2 item's 10 m grid (one scene chunk) is read from every band asset: assets on
+that very grid are read as they are (exact), the 20 m and 60 m bands and Sentinel-1 (any CRS, any
+grid) through a ``WarpedVRT`` that resamples bilinearly onto it, so only the window's own pixels
+are read and warped and memory does not grow with the scene. Source no-data (DN 0 or the asset's
+nodata) comes out as DN 0 and NaN, which the scene's valid-pixel masks then record.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
+
+from equicr.bands import S1_BANDS, S2_BANDS
+from equicr.data.rasters import GeoReference
+from equicr.stac.items import GRID_BAND, S1Source, S2Source, StacItemError
+
+#: How bands coarser than 10 m and Sentinel-1 are brought onto the 10 m grid.
+RESAMPLING = Resampling.bilinear
+#: Largest DN a uint16 scene holds; integer assets of other types must fit in [0, this].
+DN_LIMIT = np.iinfo(np.uint16).max
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A scene's pixel grid: the S2 item's 10 m band grid."""
+
+    crs: str
+    transform: tuple[float, float, float, float, float, float]
+    height: int
+    width: int
+
+    @property
+    def geo(self) -> GeoReference:
+        """The grid's CRS and transform as the collection stores them."""
+        return GeoReference(self.crs, self.transform)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) in pixels."""
+        return self.height, self.width
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top) in the grid's CRS."""
+        return rasterio.transform.array_bounds(self.height, self.width, rasterio.Affine(*self.transform))[:4]
+
+
+@contextmanager
+def gdal_environment():
+    """GDAL settings for ``s3://`` assets, taken from the same ``AWS_*`` variables as s3fs and boto3."""
+    options = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        parsed = urlparse(endpoint)
+        options |= {"AWS_S3_ENDPOINT": parsed.netloc, "AWS_HTTPS": "YES" if parsed.scheme == "https" else "NO",
+                    "AWS_VIRTUAL_HOSTING": "FALSE"}  # fmt: skip
+    with rasterio.Env(**options):
+        yield
+
+
+def _open(item_id: str, band: str, href: str) -> rasterio.DatasetReader:
+    try:
+        return rasterio.open(href)
+    except rasterio.RasterioIOError as error:
+        raise StacItemError(f"item {item_id}, asset {band} ({href}): cannot be read ({error})") from error
+
+
+def scene_grid(s2: S2Source) -> Grid:
+    """The 10 m grid of an S2 item: that of its B02 asset."""
+    with gdal_environment(), _open(s2.item_id, GRID_BAND, s2.hrefs[GRID_BAND]) as dataset:
+        if dataset.crs is None:
+            raise StacItemError(f"item {s2.item_id}, asset {GRID_BAND} ({s2.hrefs[GRID_BAND]}): has no CRS")
+        return Grid(dataset.crs.to_string(), tuple(dataset.transform)[:6], dataset.height, dataset.width)
+
+
+def check_assets(s2: S2Source, s1: S1Source | None, grid: Grid) -> None:
+    """Open every asset's header once and refuse, by item and asset, what cannot be ingested.
+
+    Refused: an unreadable asset, one without CRS, more than one band, S2 that is not integer DN,
+    S1 that is not floating point, and an asset that does not overlap the scene.
+    """
+    assets = [(s2.item_id, band, href, "s2") for band, href in s2.hrefs.items()]
+    if s1 is not None:
+        assets += [(s1.item_id, band, href, "s1") for band, href in s1.hrefs.items()]
+    with gdal_environment():
+        for item_id, band, href, kind in assets:
+            with _open(item_id, band, href) as dataset:
+                where = f"item {item_id}, asset {band} ({href})"
+                if dataset.crs is None:
+                    raise StacItemError(f"{where}: has no CRS, so it cannot be placed on the scene's grid")
+                if dataset.count != 1:
+                    raise StacItemError(f"{where}: has {dataset.count} bands, expected one band per asset")
+                dtype = np.dtype(dataset.dtypes[0])
+                if kind == "s2" and not np.issubdtype(dtype, np.integer):
+                    raise StacItemError(f"{where}: data type {dtype}; Sentinel-2 L1C assets hold integer DN")
+                if kind == "s1" and not np.issubdtype(dtype, np.floating):
+                    raise StacItemError(
+                        f"{where}: data type {dtype}; Sentinel-1 assets must hold calibrated backscatter "
+                        "(floating point dB or linear power), not integer DN"
+                    )
+                left, bottom, right, top = transform_bounds(dataset.crs, grid.crs, *dataset.bounds)
+                g_left, g_bottom, g_right, g_top = grid.bounds
+                if left >= g_right or right <= g_left or bottom >= g_top or top <= g_bottom:
+                    raise StacItemError(f"{where}: does not overlap the scene of item {s2.item_id}")
+
+
+def _read_band(item_id: str, band: str, href: str, grid: Grid, window: Window, fill: float) -> np.ndarray:
+    """One asset's pixels in ``window`` of ``grid``: directly when the asset is on the grid, else warped."""
+    with _open(item_id, band, href) as dataset:
+        same_crs = dataset.crs == rasterio.crs.CRS.from_user_input(grid.crs)
+        on_grid = same_crs and tuple(dataset.transform)[:6] == grid.transform and dataset.shape == grid.shape
+        if on_grid:
+            return dataset.read(1, window=window, masked=True).filled(fill)
+        source_nodata = dataset.nodata if dataset.nodata is not None else fill
+        with WarpedVRT(
+            dataset, crs=grid.crs, transform=rasterio.Affine(*grid.transform), width=grid.width, height=grid.height,
+            resampling=RESAMPLING, src_nodata=source_nodata, nodata=source_nodata,
+        ) as warped:  # fmt: skip
+            return warped.read(1, window=window, masked=True).filled(fill)
+
+
+def read_s2_window(s2: S2Source, grid: Grid, rows: slice, cols: slice) -> np.ndarray:
+    """The 13 bands of ``s2`` in a window of ``grid`` as uint16 DN on the pre-2022 scale (offset removed).
+
+    Integer assets of any type are accepted when their values fit uint16; a negative or too large
+    value is refused by item, asset and window. No-data is DN 0.
+    """
+    window = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+    bands = np.empty((len(S2_BANDS), window.height, window.width), dtype=np.uint16)
+    with gdal_environment():
+        for index, band in enumerate(S2_BANDS):
+            values = _read_band(s2.item_id, band, s2.hrefs[band], grid, window, 0)
+            if values.size and (values.min() < 0 or values.max() > DN_LIMIT):
+                raise StacItemError(
+                    f"item {s2.item_id}, asset {band} ({s2.hrefs[band]}): values {values.min()}..{values.max()} in "
+                    f"rows {rows.start}:{rows.stop}, cols {cols.start}:{cols.stop} do not fit DN 0..{DN_LIMIT}"
+                )
+            bands[index] = values
+    if s2.offset_dn:
+        harmonised = np.maximum(bands.astype(np.int32) - s2.offset_dn, 1)  # a measured pixel never becomes fill
+        bands = np.where(bands > 0, harmonised, 0).astype(np.uint16)
+    return bands
+
+
+def read_s1_window(s1: S1Source, grid: Grid, rows: slice, cols: slice) -> np.ndarray:
+    """VV and VH of ``s1`` in a window of ``grid`` as float32 dB; no-data (and linear power <= 0) is NaN."""
+    window = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+    bands = np.empty((len(S1_BANDS), window.height, window.width), dtype=np.float32)
+    with gdal_environment():
+        for index, band in enumerate(S1_BANDS):
+            bands[index] = _read_band(s1.item_id, band, s1.hrefs[band], grid, window, np.nan)
+    if s1.linear:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bands = np.where(bands > 0, 10 * np.log10(bands), np.nan).astype(np.float32)
+    return bands
