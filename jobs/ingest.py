@@ -1,5 +1,8 @@
 """Build Zarr collections: a SEN12MS-CR tree or S1/S2 scene GeoTIFFs in, a patches or scenes collection out.
 
+    python jobs/ingest.py stac --catalog catalog.json --out data/scenes.zarr --bbox 5.8 50.7 6.0 50.9 --max-days 3
+    python jobs/ingest.py stac --catalog https://stac.example.org/v1 --collections sentinel-2-l1c sentinel-1-rtc \
+        --datetime 2022-06-01/2022-06-30 --out s3://bucket/scenes.zarr --ray
     python jobs/ingest.py sen12mscr --root /data/SEN12MS-CR --out data/sen12mscr.zarr --splits train val
     python jobs/ingest.py scenes --pair tile_a s1_a.tif s2_a.tif --out data/scenes.zarr
     python jobs/ingest.py synthetic --count 64 --size 64 --out data/synthetic.zarr
@@ -7,7 +10,7 @@
     python jobs/ingest.py testbench --out data/testbench
 
 Rerunning the same command resumes: finished patches and scenes are skipped, unfinished ones are
-written again. Add --ray to fan a large tree out over the Ray cluster that `ray.init()` joins.
+written again (STAC scenes resume window by window). Add --ray to fan a large tree out over the Ray cluster that `ray.init()` joins.
 `composite` puts SatelliteCloudGenerator clouds over the real clear backgrounds of a shared data
 folder; `testbench` writes its real clouds (real-clouds, triplets, do-no-harm), scene-disjoint
 from those backgrounds.
@@ -23,6 +26,8 @@ from equicr.cli import add_ray_option, parser_for, positive_int, run_job
 from equicr.data.sen12mscr import SPLITS
 from equicr.paths import SHARED_DATA_DIR
 
+DEFAULT_MAX_DAYS = 3.0  # equicr.stac.ingest.DEFAULT_MAX_DAYS, kept here so --help imports nothing heavy
+
 ROOT_HELP = "shared data folder of real Sentinel patches (default: %(default)s)"
 
 
@@ -36,6 +41,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     tree.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS), help="splits to ingest")
     tree.add_argument("--limit", type=positive_int, default=None, help="ingest only the first N patches (by id)")
     add_ray_option(tree, default="in this process")
+
+    stac = commands.add_parser("stac", help="Sentinel-2 L1C + Sentinel-1 items of a STAC catalog to scenes")
+    stac.add_argument(
+        "--catalog", required=True,
+        help="static catalog (catalog.json: path or URI, e.g. s3://bucket/catalog.json) or STAC API URL",
+    )  # fmt: skip
+    stac.add_argument("--out", required=True, help="scenes collection to create, add to or resume (path or URI)")
+    stac.add_argument(
+        "--bbox", type=float, nargs=4, metavar=("WEST", "SOUTH", "EAST", "NORTH"), help="lon/lat box to search"
+    )
+    stac.add_argument("--datetime", help="ISO 8601 instant or interval, e.g. 2022-06-01/2022-06-30")
+    stac.add_argument("--collections", nargs="+", help="collections to search (a STAC API usually needs them)")
+    stac.add_argument(
+        "--max-days", type=float, default=DEFAULT_MAX_DAYS,
+        help="pair an S2 item with the nearest S1 item covering it within this many days (default: %(default)s)",
+    )  # fmt: skip
+    stac.add_argument(
+        "--optical-only", action="store_true",
+        help="also ingest S2 items without an S1 partner, marked has_sar: false (for optical-only models)",
+    )  # fmt: skip
+    add_ray_option(stac, default="in this process")
 
     scenes = commands.add_parser("scenes", help="co-registered S1 and S2 GeoTIFFs to a scenes collection")
     scenes.add_argument(
@@ -89,10 +115,19 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: {location}")
             return 0
         report = write_composites(real.backgrounds, args.out, args.count, args.size, args.seed)
+    elif args.command == "stac":
+        from equicr.stac.ingest import ingest_stac
+
+        report = ingest_stac(
+            args.catalog, args.out, args.bbox, args.datetime, args.max_days, args.collections, args.optical_only,
+            use_ray=bool(args.ray),
+        )  # fmt: skip
     elif args.command == "sen12mscr":
         report = ingest_sen12mscr(args.root, args.out, tuple(args.splits), args.limit, use_ray=bool(args.ray))
     else:
         report = ingest_scenes([tuple(pair) for pair in args.pair], args.out)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
     for failure in report.failures:
         print(f"failed: {failure}", file=sys.stderr)
     print(f"{args.out}: {report.summary()}")

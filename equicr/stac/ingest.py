@@ -40,7 +40,7 @@ from equicr.storage import redact
 
 #: Chunk windows handed to one task (each window is one 512 px chunk of all bands).
 WINDOWS_PER_TASK = 8
-#: Default pairing distance between an S2 and an S1 acquisition, in days.
+#: Default pairing distance between an S2 and an S1 acquisition, in days (SEN12MS-CR pairs within days).
 DEFAULT_MAX_DAYS = 3.0
 
 
