@@ -62,12 +62,16 @@ def main(argv: list[str] | None = None) -> int:
         "computes bfloat16 natively (CUDA, AVX-512 BF16, AMX), else fp32; each actor prints its choice",
     )  # fmt: skip
     parser.add_argument("--overwrite", action="store_true", help="replace output made with another model or settings")
-    parser.add_argument("--cog-dir", type=Path, help="also write each finished scene as <scene>.tif (COG) here")
+    parser.add_argument(
+        "--cog-dir", type=Path,
+        help="also write each finished scene here as <scene>.tif (COG) with its STAC item <scene>.json "
+        "(and <scene>_cloud_probability.tif with --keep-clear)",
+    )  # fmt: skip
     add_actor_pool_options(parser, ray_default="on Ray")
     args = parser.parse_args(argv)
     pool = actor_pool_from_args(args, ray_by_default=True)
 
-    from equicr.decloud.geotiff import export_cog
+    from equicr.decloud.geotiff import export_scene
     from equicr.decloud.pipeline import run_decloud
     from equicr.storage import redact
 
@@ -77,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     if args.cog_dir:
         for name in summary.scenes_done:
-            print(f"wrote {export_cog(args.collection, name, args.cog_dir / f'{name}.tif')}")
+            for path in export_scene(args.collection, name, args.cog_dir, with_probability=args.keep_clear):
+                print(f"wrote {path}")
     print(summary.text())
     print(f"summary stored in the 'last_decloud_run' attribute of {redact(args.collection)}")
     return 1 if summary.scenes_failed else 0

@@ -10,7 +10,8 @@
     python jobs/ingest.py testbench --out data/testbench
 
 Rerunning the same command resumes: finished patches and scenes are skipped, unfinished ones are
-written again (STAC scenes resume window by window). Add --ray to fan a large tree out over the Ray cluster that `ray.init()` joins.
+written again (STAC scenes resume window by window). Add --ray to fan a large tree or catalog out
+over the Ray cluster that `ray.init()` joins.
 `composite` puts SatelliteCloudGenerator clouds over the real clear backgrounds of a shared data
 folder; `testbench` writes its real clouds (real-clouds, triplets, do-no-harm), scene-disjoint
 from those backgrounds.

@@ -22,26 +22,13 @@ from equicr.data.collection import INGEST_DONE_ARRAY, open_collection, scene_nam
 from equicr.stac import ingest as stac_ingest
 from equicr.stac.catalog import CatalogError
 from equicr.stac.ingest import ingest_stac
-from tests.fixtures.make_stac_catalog import NATIVE_RESOLUTION, patches, s2_item_id, write_catalog
+from tests.fixtures.make_stac_catalog import NATIVE_RESOLUTION, patches, s2_item_id
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 EXACT_BANDS = [band for band in S2_BANDS if NATIVE_RESOLUTION[band] == 10]
 MAX_RELATIVE_MAE = 0.06
 MIN_CORRELATION_20M = 0.98
 MAX_S1_BIAS_DB, MAX_S1_MAD_DB, MIN_S1_CORRELATION = 0.25, 0.6, 0.95
-
-
-@pytest.fixture(scope="session")
-def catalog_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("stac") / "catalog"
-    write_catalog(SHARED, out, seed=0)
-    return out
-
-
-@pytest.fixture(scope="session")
-def ingested(catalog_dir, tmp_path_factory) -> tuple[Path, object]:
-    out = tmp_path_factory.mktemp("scenes") / "scenes.zarr"
-    return out, ingest_stac(str(catalog_dir / "catalog.json"), str(out), progress=False)
 
 
 def edited_catalog(catalog_dir: Path, tmp_path: Path) -> Path:

@@ -1,0 +1,69 @@
+"""A STAC item per declouded scene, written with pystac beside its COG, so outputs can be catalogued.
+
+The item carries the scene's footprint (lon/lat) and acquisition time (the source S2 item's), the
+projection extension (CRS, transform, shape), the COG (and the cloud probability, when exported)
+as assets, and the provenance: the model's location and SHA-256, architecture, group and input
+mode, and the source S2 and S1 items.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pystac
+import rasterio
+from pystac.extensions.projection import ProjectionExtension
+from rasterio.warp import transform_geom
+
+from equicr.data.collection import open_collection, scene_georeference
+from equicr.storage import write_json
+
+
+def scene_item(collection_path: str | Path, scene_name: str, cog: str, probability: str | None = None) -> pystac.Item:
+    """The STAC item of a declouded scene whose COG lies at ``cog`` (hrefs are kept as given)."""
+    collection = open_collection(collection_path, "scenes")
+    scene = collection["scenes"][scene_name]
+    geo = scene_georeference(collection, scene_name)
+    _, height, width = scene["s2_cloudy"].shape
+    transform = rasterio.Affine(*geo.transform)
+    left, bottom, right, top = rasterio.transform.array_bounds(height, width, transform)
+    ring = [(left, bottom), (right, bottom), (right, top), (left, top), (left, bottom)]
+    geometry = transform_geom(geo.crs, "EPSG:4326", {"type": "Polygon", "coordinates": [ring]})
+    xs, ys = zip(*geometry["coordinates"][0], strict=True)
+    source = dict(scene.attrs.get("source", {}))
+    record = scene.attrs["decloud"]
+    config = record.get("model_config") or {}
+    when = source.get("s2_datetime")
+    properties = {
+        "equicr:model": record.get("model"), "equicr:model_sha256": record.get("model_sha256"),
+        "equicr:architecture": config.get("architecture"), "equicr:group": config.get("group"),
+        "equicr:input_mode": config.get("input_mode"), "equicr:tile_size": record.get("tile_size"),
+        "equicr:keep_clear": record.get("keep_clear"),
+        "equicr:source_items": [item for item in (source.get("s2_item"), source.get("s1_item")) if item],
+        "processing:software": {"equicr": "0.1.0"},
+    }  # fmt: skip
+    item = pystac.Item(
+        scene_name, geometry, [min(xs), min(ys), max(xs), max(ys)],
+        datetime.fromisoformat(when) if when else datetime.now(UTC), properties,
+    )  # fmt: skip
+    projection = ProjectionExtension.ext(item, add_if_missing=True)
+    projection.wkt2 = rasterio.crs.CRS.from_user_input(geo.crs).to_wkt()
+    projection.transform, projection.shape = list(geo.transform), [height, width]
+    item.add_asset("decloud", pystac.Asset(cog, "cloud-free Sentinel-2 L1C DN (13 bands, scale 1e-4)",
+                                           media_type=pystac.MediaType.COG, roles=["data"]))  # fmt: skip
+    if probability is not None:
+        item.add_asset("cloud_probability", pystac.Asset(probability, "s2cloudless cloud probability",
+                                                         media_type=pystac.MediaType.COG, roles=["data"]))  # fmt: skip
+    return item
+
+
+def write_scene_item(collection_path: str | Path, scene_name: str, folder: Path, probability: bool = False) -> Path:
+    """Write ``<scene>.json`` into ``folder`` beside ``<scene>.tif`` (and its probability COG), hrefs relative."""
+    cog = f"./{scene_name}.tif"
+    item = scene_item(
+        collection_path, scene_name, cog, f"./{scene_name}_cloud_probability.tif" if probability else None
+    )
+    path = Path(folder) / f"{scene_name}.json"
+    write_json(path, item.to_dict(include_self_link=False, transform_hrefs=False))
+    return path

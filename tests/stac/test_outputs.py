@@ -1,0 +1,90 @@
+"""From STAC items to cloud-free COGs and STAC items a GIS and a catalogue take as they are."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import rasterio
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+from rasterio.enums import ColorInterp
+from rio_cogeo.cogeo import cog_validate
+
+from equicr.actor_pool import ActorPool
+from equicr.bands import S2_BANDS
+from equicr.checkpoint import save_checkpoint
+from equicr.data.collection import open_collection, scene_names
+from equicr.data.synthetic import write_synthetic_scenes
+from equicr.decloud.geotiff import export_scene
+from equicr.decloud.output import DONE_ARRAY, OUTPUT_ARRAY
+from equicr.decloud.pipeline import run_decloud
+from equicr.models import ModelConfig, build_model
+
+IN_PROCESS = ActorPool(use_ray=False)
+
+
+@pytest.fixture(scope="module")
+def sar_model(tmp_path_factory):
+    config = ModelConfig(architecture="dsen2cr", width=4, num_blocks=1)
+    return save_checkpoint(tmp_path_factory.mktemp("model") / "model.pt", build_model(config), config)
+
+
+def test_a_stac_scene_declouds_around_its_no_data_corner(ingested, sar_model, tmp_path):
+    out = tmp_path / "scenes.zarr"
+    shutil.copytree(ingested[0], out)
+    summary = run_decloud(out, sar_model, tile_size=128, pool=IN_PROCESS, progress=False)
+    assert summary.scenes_failed == {} and len(summary.scenes_done) == 4
+    name = next(n for n in scene_names(open_collection(out, "scenes")) if n.endswith("summer_19"))
+    scene = open_collection(out, "scenes")["scenes"][name]
+    valid = scene["s2_cloudy_valid"][:] & scene["s1_valid"][:]
+    output = scene[OUTPUT_ARRAY][:]
+    assert (output[:, ~valid] == 0).all()  # nodata where an input had no measurement
+    assert (output[:, valid] > 0).mean() > 0.99  # declouded everywhere else
+    written = export_scene(out, name, tmp_path / "cogs", with_probability=False)
+    with rasterio.open(written[0]) as dataset:
+        assert dataset.nodata == 0
+        np.testing.assert_array_equal(dataset.read_masks(1) > 0, valid)
+    item = json.loads(written[-1].read_text())
+    assert item["properties"]["equicr:source_items"] == [name, scene.attrs["source"]["s1_item"]]
+    assert item["properties"]["equicr:model_sha256"] == scene.attrs["decloud"]["model_sha256"]
+    assert item["properties"]["equicr:input_mode"] == "sar+opt" and item["properties"]["equicr:group"] == "trivial"
+    assert item["properties"]["datetime"].startswith(scene.attrs["source"]["s2_datetime"][:19])
+
+
+def test_cogs_carry_what_a_gis_needs_and_the_scene_opens_in_xarray(sar_model, tmp_path):
+    path = write_synthetic_scenes(tmp_path / "scenes.zarr", [(600, 520)], seed=3)
+    run_decloud(path, sar_model, tile_size=256, keep_clear=True, pool=IN_PROCESS, progress=False)
+    name = scene_names(open_collection(path, "scenes"))[0]
+    cog, probability, item_path = export_scene(path, name, tmp_path / "cogs", with_probability=True)
+    scene = open_collection(path, "scenes")["scenes"][name]
+    for file in (cog, probability):
+        valid, errors, _ = cog_validate(str(file))  # what `rio cogeo validate` runs
+        assert valid and errors == []
+    with rasterio.open(cog) as dataset:
+        assert dataset.crs.to_string() == scene.attrs["crs"]
+        assert tuple(dataset.transform)[:6] == tuple(scene.attrs["transform"])
+        assert dataset.descriptions == S2_BANDS and dataset.nodata == 0
+        assert dataset.scales == (1e-4,) * 13 and dataset.offsets == (0.0,) * 13
+        interpretation = dataset.colorinterp
+        assert [interpretation[S2_BANDS.index(b)] for b in ("B04", "B03", "B02")] == [
+            ColorInterp.red, ColorInterp.green, ColorInterp.blue,
+        ]  # fmt: skip
+        assert dataset.overviews(1) == [2, 4]  # down to one 256 px block
+        np.testing.assert_array_equal(dataset.read(), scene[OUTPUT_ARRAY][:])
+    with rasterio.open(probability) as dataset:
+        assert dataset.dtypes[0] == "float32" and np.isnan(dataset.nodata)
+    item = json.loads(item_path.read_text())
+    assert item["assets"]["decloud"]["href"] == f"./{name}.tif"
+    assert item["assets"]["cloud_probability"]["href"] == f"./{name}_cloud_probability.tif"
+    assert item["properties"]["proj:shape"] == [600, 520]
+
+    dataset = xr.open_zarr(str(path), group=f"scenes/{name}", consolidated=False)
+    assert dataset.rio.crs == rasterio.crs.CRS.from_user_input(scene.attrs["crs"])
+    assert tuple(dataset.rio.transform())[:6] == pytest.approx(tuple(scene.attrs["transform"]))
+    assert dataset[DONE_ARRAY].dims == ("tile_row", "tile_col")
+    red = dataset[OUTPUT_ARRAY].sel(s2_band="B04")
+    np.testing.assert_array_equal(red.values, scene[OUTPUT_ARRAY][3])
+    assert red.rio.crs == dataset.rio.crs
