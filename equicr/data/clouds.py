@@ -74,12 +74,12 @@ def detect_clouds(dn: np.ndarray, resolution_m: int = NATIVE_RESOLUTION_M) -> Cl
             f"cloud detection needs all {len(S2_BANDS)} Sentinel-2 bands {S2_BANDS} as (N, 13, H, W); "
             f"got shape {dn.shape}"
         )
-    reflectance = np.moveaxis(optical_dn_to_reflectance(batch), 1, -1)
-    height, width = reflectance.shape[1:3]
+    height, width = batch.shape[2:]
     factor = resolution_m / NATIVE_RESOLUTION_M
     coarse = (max(1, round(width / factor)), max(1, round(height / factor)))  # OpenCV's (width, height)
-    if factor > 1:
-        reflectance = np.stack([_resize(image, coarse, cv2.INTER_AREA) for image in reflectance])
+    if factor > 1:  # area-average the DN first: the conversion then touches only the coarse pixels
+        batch = np.stack([[_resize(band, coarse, cv2.INTER_AREA) for band in image] for image in batch])
+    reflectance = np.moveaxis(optical_dn_to_reflectance(batch), 1, -1)
     detector = cloud_detector(resolution_m)
     probability = detector.get_cloud_probability_maps(reflectance).astype(np.float32)
     mask = detector.get_mask_from_prob(probability).astype(np.uint8)
@@ -91,9 +91,7 @@ def detect_clouds(dn: np.ndarray, resolution_m: int = NATIVE_RESOLUTION_M) -> Cl
 
 
 def _resize(image: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
-    """OpenCV's resize of an (H, W) or (H, W, C) image to (width, height), one channel at a time."""
+    """OpenCV's resize of an (H, W) image to (width, height)."""
     import cv2
 
-    if image.ndim == 2:
-        return cv2.resize(image, size, interpolation=interpolation)
-    return np.stack([cv2.resize(image[..., c], size, interpolation=interpolation) for c in range(image.shape[2])], -1)
+    return cv2.resize(image, size, interpolation=interpolation)

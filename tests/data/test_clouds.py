@@ -44,3 +44,22 @@ def test_measured_cover_tracks_the_generators_intended_cover():
     assert np.corrcoef(intended, measured)[0, 1] > 0.95
     assert np.abs(intended - measured).mean() < 0.1
     assert detect_clouds(np.stack([s.s2 for s in scenes])).cover.max() < 0.02  # the clear images are clear
+
+
+@pytest.mark.parametrize("resolution, min_iou", [(60, 0.8), (160, 0.6)])
+def test_coarse_detection_agrees_with_10_m_on_real_cloudy_patches(real_triplet_paths, resolution, min_iou):
+    """Scenes run s2cloudless at 60 m (or 160 m) and upsample: the mask must stay close to the 10 m one.
+
+    Pooled over the real triplets' cloudy images (bench/cloud_resolution.py measures all real images).
+    """
+    images = np.stack([read_raster(paths["s2_cloudy"], "s2_cloudy").data for paths in real_triplet_paths])
+    fine, coarse = detect_clouds(images), detect_clouds(images, resolution)
+    assert coarse.probability.shape == fine.probability.shape and coarse.mask.shape == fine.mask.shape
+    iou = (fine.mask & coarse.mask).sum() / (fine.mask | coarse.mask).sum()
+    assert iou > min_iou
+    assert np.abs(fine.cover - coarse.cover).max() < 0.15
+
+
+def test_an_unsupported_resolution_is_refused():
+    with pytest.raises(ValueError, match="not 30 m"):
+        detect_clouds(np.ones((13, 8, 8), dtype=np.uint16), 30)

@@ -19,7 +19,7 @@ from equicr.deploy.runtime import CloudRemovalSession, choose_providers
 from equicr.deploy.verify import verify_onnx
 from equicr.models import ModelConfig, build_model
 from equicr.paths import REPO_ROOT
-from equicr.scaling import network_to_optical_dn
+from equicr.scaling import network_to_optical_dn, optical_valid_mask, sar_valid_mask
 from equicr.storage import file_sha256
 
 CASES = [("equicr", "sar+opt"), ("equicr", "opt"), ("equicr", "sar"), ("dsen2cr", "sar+opt")]
@@ -196,18 +196,23 @@ def test_standalone_deployment_script_matches_the_runtime_loader(tmp_path, mini_
     model, config = small_model()
     path = export_onnx(model, config, tmp_path / "model.onnx")
     record = index_tree(mini_dir)[0][0]
-    out = tmp_path / "declouded.tif"
-    command = [sys.executable, str(REPO_ROOT / "docs" / "run_onnx_standalone.py"), str(path),
-               str(record.paths["s1"]), str(record.paths["s2_cloudy"]), str(out)]  # fmt: skip
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
     triplet = read_triplet(record.paths)
     expected = CloudRemovalSession(path).predict_dn(triplet.s1, triplet.s2_cloudy)
+    valid = optical_valid_mask(triplet.s2_cloudy) & sar_valid_mask(triplet.s1)
     import rasterio
 
-    with rasterio.open(out) as dataset:
-        assert dataset.crs.to_string() == "EPSG:32650"
-        assert np.abs(dataset.read().astype(int) - expected.astype(int)).max() <= 1
+    for tile_size in (1024, 100):  # whole patch in one tile, and 3 x 3 tiles read with a halo
+        out = tmp_path / f"declouded-{tile_size}.tif"
+        command = [sys.executable, str(REPO_ROOT / "docs" / "run_onnx_standalone.py"), str(path),
+                   str(record.paths["s1"]), str(record.paths["s2_cloudy"]), str(out),
+                   "--tile-size", str(tile_size)]  # fmt: skip
+        result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        with rasterio.open(out) as dataset:
+            assert dataset.crs.to_string() == "EPSG:32650" and dataset.nodata == 0
+            written = dataset.read().astype(int)
+        assert np.abs(written[:, valid] - expected[:, valid].astype(int)).max() <= 1
+        assert (written[:, ~valid] == 0).all()
 
 
 def test_the_file_alone_catches_an_altered_trained_coefficient(tmp_path):
