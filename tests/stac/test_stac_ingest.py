@@ -262,3 +262,25 @@ def test_an_empty_search_is_an_error_and_writes_nothing(catalog_dir, tmp_path):
     with pytest.raises(CatalogError, match="no item matches"):
         ingest_stac(str(catalog_dir / "catalog.json"), str(out), interval="2030-01-01/..", progress=False)
     assert not out.exists()
+
+
+def test_the_stac_command_reports_unpaired_items_and_refuses_an_empty_search(catalog_dir, tmp_path):
+    import subprocess
+    import sys
+
+    from equicr.paths import REPO_ROOT
+
+    def run(*args):
+        command = [sys.executable, "jobs/ingest.py", "stac", "--catalog", str(catalog_dir / "catalog.json"), *args]
+        return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+
+    out = tmp_path / "scenes.zarr"
+    result = run("--out", str(out), "--max-days", "3")
+    assert result.returncode == 0, result.stderr
+    assert (
+        "4 written, 0 already complete, 0 failed" in result.stdout
+        and "note: item S2B_MSIL1C_20180405_spring_15" in result.stderr
+    )
+    empty = run("--out", str(tmp_path / "empty.zarr"), "--bbox", "-60", "-10", "-59", "-9")
+    assert empty.returncode == 2 and "error: " in empty.stderr and "no item matches" in empty.stderr
+    assert "Traceback" not in empty.stderr and not (tmp_path / "empty.zarr").exists()
