@@ -85,6 +85,16 @@ def sar_valid_mask(db: np.ndarray) -> np.ndarray:
     return ~sar_nodata_mask(db)
 
 
+def valid_input_mask(s1_db: np.ndarray | None, s2_dn: np.ndarray | None, input_mode: str) -> np.ndarray:
+    """Where every image ``input_mode`` reads holds a measurement, shape (..., H, W): outputs are nodata elsewhere."""
+    masks = []
+    if has_optical_input(input_mode):
+        masks.append(optical_valid_mask(s2_dn))
+    if has_sar_input(input_mode):
+        masks.append(sar_valid_mask(s1_db))
+    return np.logical_and.reduce(masks)
+
+
 def _sar_nodata(db: np.ndarray) -> np.ndarray:
     return ~np.isfinite(db) | (db == SAR_FILL_DB)
 

@@ -46,8 +46,7 @@ from equicr.scaling import (
     OPTICAL_FILL_DN,
     network_inputs,
     network_to_optical_dn,
-    optical_valid_mask,
-    sar_valid_mask,
+    valid_input_mask,
 )
 from equicr.storage import json_safe, redact
 
@@ -258,9 +257,5 @@ def decloud_whole_image(model: str | Path, s1: np.ndarray, s2_cloudy: np.ndarray
     predictor = load_predictor(model)
     mode = predictor.reference.input_mode
     inputs = network_inputs(s1, s2_cloudy, mode)
-    valid = np.ones(s2_cloudy.shape[1:], dtype=bool)
-    if has_optical_input(mode):
-        valid &= optical_valid_mask(s2_cloudy)
-    if has_sar_input(mode):
-        valid &= sar_valid_mask(s1)
+    valid = valid_input_mask(s1, s2_cloudy, mode)
     return np.where(valid, network_to_optical_dn(predictor.predict(inputs[None]))[0], OPTICAL_FILL_DN)

@@ -13,7 +13,7 @@ import numpy as np
 import onnxruntime as ort
 
 from equicr.deploy.metadata import parse_metadata, scaling_constants
-from equicr.scaling import network_inputs, network_to_optical_dn
+from equicr.scaling import OPTICAL_FILL_DN, network_inputs, network_to_optical_dn, valid_input_mask
 
 #: Execution providers in order of preference.
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -60,8 +60,13 @@ class CloudRemovalSession:
         return network_inputs(s1_db, s2_cloudy_dn, self.metadata["model_config"]["input_mode"])
 
     def predict_dn(self, s1_db: np.ndarray | None, s2_cloudy_dn: np.ndarray | None) -> np.ndarray:
-        """Cloud-free Sentinel-2 DN (uint16) from S1 dB and cloudy S2 DN, each (N, bands, H, W) or (bands, H, W)."""
+        """Cloud-free Sentinel-2 DN (uint16) from S1 dB and cloudy S2 DN, each (N, bands, H, W) or (bands, H, W).
+
+        Pixels where an input holds no measurement are nodata (DN 0), as in declouding.
+        """
         inputs = self.network_inputs(s1_db, s2_cloudy_dn)
         batched = inputs[None] if inputs.ndim == 3 else inputs
         dn = network_to_optical_dn(self.run_network(batched))
-        return dn[0] if inputs.ndim == 3 else dn
+        dn = dn[0] if inputs.ndim == 3 else dn
+        valid = valid_input_mask(s1_db, s2_cloudy_dn, self.metadata["model_config"]["input_mode"])
+        return np.where(valid[..., None, :, :], dn, OPTICAL_FILL_DN).astype(np.uint16)

@@ -19,7 +19,7 @@ from equicr.deploy.runtime import CloudRemovalSession, choose_providers
 from equicr.deploy.verify import verify_onnx
 from equicr.models import ModelConfig, build_model
 from equicr.paths import REPO_ROOT
-from equicr.scaling import network_to_optical_dn, optical_valid_mask, sar_valid_mask
+from equicr.scaling import network_to_optical_dn, valid_input_mask
 from equicr.storage import file_sha256
 
 CASES = [("equicr", "sar+opt"), ("equicr", "opt"), ("equicr", "sar"), ("dsen2cr", "sar+opt")]
@@ -143,7 +143,9 @@ def test_runtime_loader_gives_the_pytorch_dn_on_real_patches(tmp_path, mini_dir)
         expected = network_to_optical_dn(
             model(torch.from_numpy(session.network_inputs(triplet.s1, triplet.s2_cloudy))[None]).numpy()
         )[0]
-    assert np.abs(dn.astype(int) - expected.astype(int)).max() <= 1  # at most one DN of float rounding
+    valid = valid_input_mask(triplet.s1, triplet.s2_cloudy, config.input_mode)  # the one no-data policy
+    assert np.abs(dn.astype(int) - expected.astype(int))[:, valid].max() <= 1  # at most one DN of float rounding
+    assert (dn[:, ~valid] == 0).all()
 
 
 def test_provider_reporting_without_a_gpu(tmp_path):
@@ -198,7 +200,7 @@ def test_standalone_deployment_script_matches_the_runtime_loader(tmp_path, mini_
     record = index_tree(mini_dir)[0][0]
     triplet = read_triplet(record.paths)
     expected = CloudRemovalSession(path).predict_dn(triplet.s1, triplet.s2_cloudy)
-    valid = optical_valid_mask(triplet.s2_cloudy) & sar_valid_mask(triplet.s1)
+    valid = valid_input_mask(triplet.s1, triplet.s2_cloudy, config.input_mode)
     import rasterio
 
     for tile_size in (1024, 100):  # whole patch in one tile, and 3 x 3 tiles read with a halo
