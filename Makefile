@@ -39,8 +39,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Two pytest workers (one per core here), each test file on one worker: the Ray-bound tests wait
+# as much as they compute, so the suite takes about 11 minutes instead of 14.5.
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --numprocesses 2 --dist loadfile
 
 # Re-pin constraints.txt from the current environment after changing pyproject.toml.
 lock: $(STAMP)

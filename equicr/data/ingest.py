@@ -4,7 +4,8 @@ Resumable and idempotent: a patch's pixels are written first (one atomic chunk p
 ``complete`` flag only afterwards, by the driver, so an interrupted run leaves no patch that looks
 complete but is not, and a rerun writes exactly the patches still missing. Bad triplets are
 reported by file and left incomplete; the rest is ingested. With ``use_ray`` the batches run as
-Ray tasks on whatever cluster ``ray.init()`` joins.
+Ray tasks on whatever cluster ``ray.init()`` joins. Scene pairs are copied one chunk window at a
+time, never read whole (STAC catalogs of Sentinel products: :mod:`equicr.stac.ingest`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from rasterio.windows import Window
 from tqdm import tqdm
 
 from equicr.data.clouds import detect_clouds
@@ -21,15 +23,19 @@ from equicr.data.collection import (
     HAS_SAR_ATTRIBUTE,
     PatchMetadata,
     check_item_name,
+    chunk_windows,
+    create_scene,
     create_scenes,
+    finish_scene,
     mark_complete,
+    mark_window_done,
     open_collection,
     open_or_create_patches,
     scene_names,
     write_patch,
-    write_scene,
+    write_scene_window,
 )
-from equicr.data.rasters import RasterError, read_raster
+from equicr.data.rasters import RasterError, open_raster, read_raster
 from equicr.data.sen12mscr import SPLITS, index_tree, read_triplet
 from equicr.lease import exclusive_writer
 from equicr.scaling import nodata_problem
@@ -171,20 +177,37 @@ def _ingest_scenes(pairs: list[tuple[str, str | Path, str | Path]], out: str | P
             report.already_complete += 1
             continue
         try:
-            s1, s2 = read_raster(s1_path, "s1"), read_raster(s2_path, "s2_cloudy")
-            if s1.data.shape[1:] != s2.data.shape[1:] or s1.geo != s2.geo:
-                raise RasterError(
-                    f"scene {name}: {s1_path} ({s1.data.shape[1]}x{s1.data.shape[2]} px, {s1.geo}) and {s2_path} "
-                    f"({s2.data.shape[1]}x{s2.data.shape[2]} px, {s2.geo}) are not on the same grid"
-                )
-            problem = nodata_problem(s1.data, s2.data)
-            if problem is not None:
-                raise RasterError(f"scene {name} ({s1_path}, {s2_path}): {problem}")
-            write_scene(collection, name, s1.data, s2.data, s1.geo)
+            _ingest_pair(collection, name, Path(s1_path), Path(s2_path))
             report.written += 1
         except (RasterError, FileNotFoundError) as error:
             report.failures.append(str(error))
     return report
+
+
+def _ingest_pair(collection, name: str, s1_path: Path, s2_path: Path) -> None:
+    """Copy one co-registered pair into a new scene, one chunk window at a time (memory per chunk, not per scene)."""
+    with open_raster(s1_path, "s1") as (s1, s1_geo), open_raster(s2_path, "s2_cloudy") as (s2, s2_geo):
+        if s1.shape != s2.shape or s1_geo != s2_geo:
+            raise RasterError(
+                f"scene {name}: {s1_path} ({s1.height}x{s1.width} px, {s1_geo}) and {s2_path} "
+                f"({s2.height}x{s2.width} px, {s2_geo}) are not on the same grid"
+            )
+        scene = create_scene(collection, name, s2.height, s2.width, s2_geo, resume=False)
+        measured, problems = set(), {}  # images with a valid pixel somewhere; why the others have none
+        for chunk_row, chunk_col, rows, cols in chunk_windows(s2.height, s2.width):
+            window = Window.from_slices(rows, cols)
+            s1_window, s2_window = s1.read(window=window), s2.read(window=window)
+            for image, problem in (("s1", nodata_problem(s1_window)), ("s2_cloudy", nodata_problem(None, s2_window))):
+                if problem is None:
+                    measured.add(image)
+                else:
+                    problems[image] = problem
+            write_scene_window(scene, rows, cols, s1_window, s2_window)
+            mark_window_done(scene, chunk_row, chunk_col)
+    unmeasured = [problems[image] for image in ("s1", "s2_cloudy") if image not in measured]
+    if unmeasured:  # the scene stays incomplete, so it is never declouded
+        raise RasterError(f"scene {name} ({s1_path}, {s2_path}): {unmeasured[0]}")
+    finish_scene(scene)
 
 
 def ingest_optical_pairs(pairs: list[tuple[str, Path, Path]], out: str | Path, split: str = "test") -> IngestReport:

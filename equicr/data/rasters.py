@@ -7,6 +7,8 @@ file in a tree of thousands can be found.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +45,11 @@ class Raster:
     geo: GeoReference
 
 
-def read_raster(path: str | Path, role: str, size: tuple[int, int] | None = None) -> Raster:
-    """Read a GeoTIFF as ``role`` ("s1", "s2" or "s2_cloudy") and check bands, dtype and optionally size.
+@contextmanager
+def open_raster(
+    path: str | Path, role: str, size: tuple[int, int] | None = None
+) -> Iterator[tuple[rasterio.DatasetReader, GeoReference]]:
+    """Open a GeoTIFF as ``role`` ("s1", "s2" or "s2_cloudy"), checked, for windowed reads; yields (dataset, geo).
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -59,12 +64,16 @@ def read_raster(path: str | Path, role: str, size: tuple[int, int] | None = None
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(path) as dataset:
                 _check_layout(dataset, path, role, size)
-                data = dataset.read()
                 crs = dataset.crs.to_string() if dataset.crs else None
-                geo = GeoReference(crs, tuple(dataset.transform)[:6])
+                yield dataset, GeoReference(crs, tuple(dataset.transform)[:6])
     except rasterio.RasterioIOError as error:
         raise RasterError(f"{path}: cannot read {role} raster: {error}") from error
-    return Raster(path, data, geo)
+
+
+def read_raster(path: str | Path, role: str, size: tuple[int, int] | None = None) -> Raster:
+    """Read a whole GeoTIFF as ``role``, checked as :func:`open_raster` checks it."""
+    with open_raster(path, role, size) as (dataset, geo):
+        return Raster(Path(path), dataset.read(), geo)
 
 
 def _check_layout(dataset: rasterio.DatasetReader, path: Path, role: str, size: tuple[int, int] | None) -> None:

@@ -150,3 +150,16 @@ def test_patches_without_valid_pixels_are_not_complete(tree, tmp_path, kind, fil
     assert reason in report.failures[0] and str(records[0].paths["s1"]) in report.failures[0]
     complete = open_collection(tmp_path / "c.zarr", "patches")["complete"][:]
     assert not complete[0] and complete[1:].all()
+
+
+def test_a_scene_pair_without_any_valid_backscatter_stays_incomplete(tmp_path, monkeypatch):
+    import equicr.data.collection as collection
+
+    monkeypatch.setattr(collection, "SCENE_CHUNK", 16)  # several windows: the check spans the whole scene
+    scene = make_scene(np.random.default_rng(2), (40, 36))
+    s1 = write_geotiff(tmp_path / "s1.tif", np.full_like(scene.s1, np.nan), scene.geo)
+    s2 = write_geotiff(tmp_path / "s2.tif", scene.s2_cloudy, scene.geo)
+    report = ingest_scenes([("dark", s1, s2)], tmp_path / "scenes.zarr", progress=False)
+    assert report.written == 0 and "scene dark" in report.failures[0] and "no valid backscatter" in report.failures[0]
+    stored = open_collection(tmp_path / "scenes.zarr", "scenes")
+    assert scene_names(stored) == [] and stored["scenes/dark/ingest_done"][:].all()  # written, never complete

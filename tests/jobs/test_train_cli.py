@@ -1,6 +1,7 @@
 """The real CLI path: `ray start --head` in a private folder, then `ray job submit -- python jobs/train.py`."""
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -16,11 +17,27 @@ from equicr.checkpoint import load_model
 from equicr.data.synthetic import write_synthetic_patches
 from equicr.paths import REPO_ROOT
 
+_TAKEN: set[int] = set()
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port outside the kernel's ephemeral range (32768-60999) and Ray's worker ports (10002-19999).
+
+    Ports the kernel hands out for port 0 come from the ephemeral range, where another Ray on this
+    host (another test worker's) may take one between our choice and `ray start`; these it never hands out.
+    """
+    rng = random.Random()
+    while True:
+        port = rng.randrange(20000, 32000)
+        if port in _TAKEN:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _TAKEN.add(port)
+        return port
 
 
 def stop_cluster(folder: str) -> None:
