@@ -15,6 +15,26 @@ from equicr.paths import REAL_TRIPLETS_DIR, SEN12MSCR_MINI_DIR
 
 #: The bucket the loopback S3 server holds.
 S3_BUCKET = "equicr-test"
+#: The longest test files (2-5 minutes each; `--durations` lists them), run first: with `make test`'s
+#: two workers and one file per worker, they start at once on different workers and the short files
+#: fill in around them, instead of two long ones meeting at the end.
+LONGEST_FILES = (
+    "tests/experiments/test_experiments.py",
+    "tests/experiments/test_real_experiments.py",
+    "tests/test_object_storage.py",
+    "tests/training/test_training.py",
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Put the longest test files first, in the order of :data:`LONGEST_FILES`; the rest keep their order."""
+    root = Path(config.rootpath)
+
+    def rank(item) -> int:
+        path = Path(item.fspath).relative_to(root).as_posix()
+        return LONGEST_FILES.index(path) if path in LONGEST_FILES else len(LONGEST_FILES)
+
+    items.sort(key=rank)  # stable: the order within a file and among the other files is unchanged
 
 
 @pytest.fixture(autouse=True)
