@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from equicr.paths import SHARED_DATA_DIR
 from equicr.stac.ingest import ingest_stac
 from tests.fixtures.make_stac_catalog import write_catalog
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED = SHARED_DATA_DIR
 
 
 @pytest.fixture(scope="session")

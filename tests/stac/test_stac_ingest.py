@@ -19,12 +19,13 @@ import rasterio
 
 from equicr.bands import S2_BANDS
 from equicr.data.collection import INGEST_DONE_ARRAY, open_collection, scene_names
+from equicr.paths import SHARED_DATA_DIR
 from equicr.stac import ingest as stac_ingest
 from equicr.stac.catalog import CatalogError
 from equicr.stac.ingest import ingest_stac
 from tests.fixtures.make_stac_catalog import NATIVE_RESOLUTION, patches, s2_item_id
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED = SHARED_DATA_DIR
 EXACT_BANDS = [band for band in S2_BANDS if NATIVE_RESOLUTION[band] == 10]
 MAX_RELATIVE_MAE = 0.06
 MIN_CORRELATION_20M = 0.98
