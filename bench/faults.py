@@ -2,8 +2,9 @@
 
     python bench/faults.py            # a few minutes; prints the table, writes bench/results/faults.json
 
-Jobs: SEN12MS-CR ingest (a synthetic tree in the official layout), scenes ingest, and declouding
-(in this process and on a local Ray). Each is started as a real process, killed with SIGKILL (its
+Jobs: SEN12MS-CR ingest (a synthetic tree in the official layout), scenes ingest, STAC ingest
+(a 2048 px per-band-COG product of ``bench/scenes.py``, 16 windows), and declouding (in this
+process and on a local Ray). Each is started as a real process, killed with SIGKILL (its
 whole process group) once it has written part of its output, rerun with the same command, and its
 result compared with an uninterrupted run of the same command: items lost, items done twice (the
 rerun redoing what the killed run had finished), and whether the outputs are byte-identical.
@@ -127,6 +128,38 @@ def scenes_case(folder: Path, env: dict) -> dict:
             "byte-identical": identical}  # fmt: skip
 
 
+def stac_case(folder: Path, env: dict) -> dict:
+    """STAC ingest killed mid-scene: the rerun redoes only the windows not marked done."""
+    from scenes import write_product
+
+    catalog = write_product(folder, 2048)
+    command = [PYTHON, "jobs/ingest.py", "stac", "--catalog", str(catalog), "--out"]
+    run([*command, str(folder / "clean.zarr")], env)
+    out = folder / "killed.zarr"
+    markers = out / "scenes" / "S2_2048" / "ingest_done" / "c"
+
+    def ready() -> bool:
+        return markers.exists() and sum(p.is_file() for p in markers.rglob("*")) >= 4
+
+    seconds = run_killed([*command, str(out)], ready, env)
+    scene = zarr.open_group(str(out), mode="r")["scenes/S2_2048"]
+    done = scene["ingest_done"][:]
+    pixels = out / "scenes" / "S2_2048" / "s2_cloudy" / "c"
+    before = {path: path.stat().st_mtime_ns for path in pixels.rglob("*") if path.is_file()}
+    run([*command, str(out)], env)
+    rows, cols = np.nonzero(done)
+    rewritten = {(int(p.parts[-2]), int(p.parts[-1])) for p in pixels.rglob("*")
+                 if p.is_file() and p in before and p.stat().st_mtime_ns != before[p]}  # fmt: skip
+    clean, resumed = (open_collection(p, "scenes")["scenes"]["S2_2048"] for p in (folder / "clean.zarr", out))
+    identical = all(
+        np.array_equal(clean[a][:], resumed[a][:]) for a in ("s1", "s2_cloudy", "s1_valid", "s2_cloudy_valid")
+    )
+    return {"job": f"ingest stac (2048 px, {done.size} windows)", "killed after s": seconds,
+            "done at kill": int(done.sum()), "items": int(done.size), "lost": int((~resumed["ingest_done"][:]).sum()),
+            "done twice": len(rewritten & set(zip(rows.tolist(), cols.tolist(), strict=True))),
+            "byte-identical": bool(identical and resumed.attrs["complete"])}  # fmt: skip
+
+
 def decloud_case(folder: Path, env: dict, use_ray: bool) -> dict:
     config = ModelConfig("dsen2cr", width=8, num_blocks=2)
     checkpoint = save_checkpoint(folder / "model.pt", build_model(config), config)
@@ -192,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="faults", dir="/tmp") as root:
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")}, "RAY_TMPDIR": root}
-        for name, case in (("patches", patches_case), ("scenes", scenes_case),
+        for name, case in (("patches", patches_case), ("scenes", scenes_case), ("stac", stac_case),
                            ("decloud", lambda f, e: decloud_case(f, e, use_ray=False)),
                            ("decloud-ray", lambda f, e: decloud_case(f, e, use_ray=True)),
                            ("decloud-concurrent", concurrent_decloud_case)):  # fmt: skip
