@@ -40,7 +40,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 # Two pytest workers (one per core here), each test file on one worker: the Ray-bound tests wait
-# as much as they compute, so the suite took 12.0 minutes here instead of 14.5 (set-up done).
+# as much as they compute, so the suite takes 11-12 minutes here instead of 14.5 (set-up done).
 test: lint
 	$(BIN)/python -m pytest --numprocesses 2 --dist loadfile
 
