@@ -33,7 +33,8 @@ import zarr
 from benchlib import print_table, write_results
 
 from equicr.checkpoint import save_checkpoint
-from equicr.data.collection import open_collection, scene_names
+from equicr.data.collection import open_collection
+from equicr.data.scenes import scene_names
 from equicr.data.synthetic import write_geotiff, write_sen12mscr_tree, write_synthetic_scenes
 from equicr.decloud.output import DONE_ARRAY, OUTPUT_ARRAY
 from equicr.models import ModelConfig, build_model

@@ -32,7 +32,8 @@ from benchlib import print_table, write_results  # noqa: E402
 from equicr.actor_pool import ActorPool  # noqa: E402
 from equicr.bands import S2_BANDS  # noqa: E402
 from equicr.data.clouds import SCENE_CLOUD_RESOLUTION_M, detect_clouds  # noqa: E402
-from equicr.data.collection import chunk_windows, open_collection, write_scene_window  # noqa: E402
+from equicr.data.collection import open_collection, write_scene_window  # noqa: E402
+from equicr.data.scenes import chunk_windows
 from equicr.data.synthetic import make_scene  # noqa: E402
 from equicr.decloud.pipeline import run_decloud  # noqa: E402
 from equicr.deploy.predictors import load_predictor  # noqa: E402

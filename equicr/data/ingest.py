@@ -23,19 +23,21 @@ from equicr.data.collection import (
     HAS_SAR_ATTRIBUTE,
     PatchMetadata,
     check_item_name,
+    mark_complete,
+    open_collection,
+    open_or_create_patches,
+    write_patch,
+)
+from equicr.data.rasters import RasterError, open_raster, read_raster
+from equicr.data.scenes import (
     chunk_windows,
     create_scene,
     create_scenes,
     finish_scene,
-    mark_complete,
     mark_window_done,
-    open_collection,
-    open_or_create_patches,
     scene_names,
-    write_patch,
     write_scene_window,
 )
-from equicr.data.rasters import RasterError, open_raster, read_raster
 from equicr.data.sen12mscr import SPLITS, index_tree, read_triplet
 from equicr.lease import exclusive_writer
 from equicr.scaling import nodata_problem

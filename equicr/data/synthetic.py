@@ -18,15 +18,9 @@ import rasterio
 from scipy.ndimage import gaussian_filter, shift
 
 from equicr.data.clouds import detect_clouds
-from equicr.data.collection import (
-    PatchMetadata,
-    create_scenes,
-    mark_complete,
-    open_or_create_patches,
-    write_patch,
-    write_scene,
-)
+from equicr.data.collection import PatchMetadata, mark_complete, open_or_create_patches, write_patch
 from equicr.data.rasters import GeoReference
+from equicr.data.scenes import create_scenes, write_scene
 from equicr.data.sen12mscr import patch_path
 from equicr.lease import exclusive_writer
 from equicr.scaling import OPTICAL_DN_MAX

@@ -20,7 +20,8 @@ from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
 
 from equicr.bands import S2_BANDS, S2_RGB_BANDS
-from equicr.data.collection import open_collection, scene_georeference
+from equicr.data.collection import open_collection
+from equicr.data.scenes import scene_georeference
 from equicr.decloud.output import OUTPUT_ARRAY, PROBABILITY_ARRAY, DecloudError, is_complete
 from equicr.scaling import OPTICAL_DN_MAX, OPTICAL_FILL_DN
 from equicr.storage import atomic_output

@@ -13,8 +13,9 @@ import numpy as np
 import zarr
 
 from equicr.bands import PRODUCTS
-from equicr.data.collection import PIXEL_COMPRESSORS, grid_mapping_attributes
+from equicr.data.collection import PIXEL_COMPRESSORS
 from equicr.data.rasters import GeoReference
+from equicr.data.scenes import grid_mapping_attributes
 from equicr.decloud.tiling import tile_grid
 
 OUTPUT_ARRAY, DONE_ARRAY, PROBABILITY_ARRAY = "s2_decloud", "decloud_done", "cloud_probability"

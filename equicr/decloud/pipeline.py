@@ -22,14 +22,8 @@ from tqdm import tqdm
 from equicr.actor_pool import ActorPool, claim_cores, map_with_actors
 from equicr.bands import S2_BANDS, has_optical_input, has_sar_input
 from equicr.data.clouds import SCENE_CLOUD_RESOLUTION_M, detect_clouds
-from equicr.data.collection import (
-    HAS_SAR_ATTRIBUTE,
-    VALID_ARRAYS,
-    open_collection,
-    read_pixels,
-    scene_names,
-    stored_scene_problem,
-)
+from equicr.data.collection import HAS_SAR_ATTRIBUTE, open_collection, read_pixels
+from equicr.data.scenes import VALID_ARRAYS, scene_names, stored_scene_problem
 from equicr.decloud.output import (
     OUTPUT_ARRAY,
     PROBABILITY_ARRAY,

@@ -16,21 +16,18 @@ from dataclasses import dataclass
 import pystac
 from tqdm import tqdm
 
-from equicr.data.collection import (
-    HAS_SAR_ATTRIBUTE,
+from equicr.data.collection import HAS_SAR_ATTRIBUTE, CollectionError, check_item_name, open_collection
+from equicr.data.ingest import IngestReport, run_tasks
+from equicr.data.scenes import (
     INGEST_DONE_ARRAY,
-    CollectionError,
-    check_item_name,
     chunk_windows,
     create_scene,
     create_scenes,
     finish_scene,
     mark_window_done,
-    open_collection,
     scene_names,
     write_scene_window,
 )
-from equicr.data.ingest import IngestReport, run_tasks
 from equicr.lease import exclusive_writer
 from equicr.stac.catalog import find_items
 from equicr.stac.items import S1Source, S2Source, StacItemError, s1_source, s2_source, sensor

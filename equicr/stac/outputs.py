@@ -16,7 +16,8 @@ import rasterio
 from pystac.extensions.projection import ProjectionExtension
 from rasterio.warp import transform_geom
 
-from equicr.data.collection import open_collection, scene_georeference
+from equicr.data.collection import open_collection
+from equicr.data.scenes import scene_georeference
 from equicr.storage import write_json
 
 

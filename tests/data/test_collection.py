@@ -5,16 +5,9 @@ import pytest
 import xarray as xr
 import zarr
 
-from equicr.data.collection import (
-    CollectionError,
-    create_patches,
-    create_scenes,
-    open_collection,
-    scene_names,
-    validate_patches,
-    write_scene,
-)
+from equicr.data.collection import CollectionError, create_patches, open_collection, validate_patches
 from equicr.data.rasters import GeoReference
+from equicr.data.scenes import create_scenes, scene_names, write_scene
 
 GEO = GeoReference("EPSG:32632", (10.0, 0.0, 500000.0, 0.0, -10.0, 5000000.0))
 

@@ -6,9 +6,10 @@ import rasterio
 import zarr
 
 from equicr.data import ingest
-from equicr.data.collection import CollectionError, open_collection, patch_georeference, scene_names
+from equicr.data.collection import CollectionError, open_collection, patch_georeference
 from equicr.data.ingest import ingest_scenes, ingest_sen12mscr
 from equicr.data.rasters import GeoReference
+from equicr.data.scenes import scene_names
 from equicr.data.sen12mscr import index_tree, read_triplet
 from equicr.data.synthetic import make_scene, write_geotiff, write_sen12mscr_tree
 
@@ -153,9 +154,9 @@ def test_patches_without_valid_pixels_are_not_complete(tree, tmp_path, kind, fil
 
 
 def test_a_scene_pair_without_any_valid_backscatter_stays_incomplete(tmp_path, monkeypatch):
-    import equicr.data.collection as collection
+    import equicr.data.scenes as scenes_module
 
-    monkeypatch.setattr(collection, "SCENE_CHUNK", 16)  # several windows: the check spans the whole scene
+    monkeypatch.setattr(scenes_module, "SCENE_CHUNK", 16)  # several windows: the check spans the whole scene
     scene = make_scene(np.random.default_rng(2), (40, 36))
     s1 = write_geotiff(tmp_path / "s1.tif", np.full_like(scene.s1, np.nan), scene.geo)
     s2 = write_geotiff(tmp_path / "s2.tif", scene.s2_cloudy, scene.geo)

@@ -16,8 +16,9 @@ import zarr
 from equicr.actor_pool import ActorPool
 from equicr.checkpoint import save_checkpoint
 from equicr.data.clouds import detect_clouds
-from equicr.data.collection import create_scenes, open_collection, write_scene
+from equicr.data.collection import open_collection
 from equicr.data.ingest import ingest_scenes
+from equicr.data.scenes import create_scenes, write_scene
 from equicr.data.sen12mscr import index_tree
 from equicr.data.synthetic import make_scene, write_synthetic_scenes
 from equicr.decloud.geotiff import export_cog

@@ -35,7 +35,7 @@ def test_missing_root_fails_with_its_name(tmp_path):
 
 def test_a_bad_scene_name_is_refused_before_anything_is_touched(mini_dir, tmp_path):
     """An empty name once addressed the collection's root with overwrite=True and deleted every scene."""
-    from equicr.data.collection import scene_names
+    from equicr.data.scenes import scene_names
 
     s1 = next(mini_dir.glob("ROIs1970_fall_s1/*/*.tif"))
     s2 = next(mini_dir.glob("ROIs1970_fall_s2_cloudy/*/*.tif"))
@@ -51,8 +51,9 @@ def test_an_interrupted_scene_is_rewritten_alone_and_a_complete_one_never(mini_d
     import numpy as np
     import pytest
 
-    from equicr.data.collection import CollectionError, create_scenes, scene_names, write_scene
+    from equicr.data.collection import CollectionError
     from equicr.data.rasters import read_raster
+    from equicr.data.scenes import create_scenes, scene_names, write_scene
 
     s1 = read_raster(next(mini_dir.glob("ROIs1970_fall_s1/*/*.tif")), "s1")
     s2 = read_raster(next(mini_dir.glob("ROIs1970_fall_s2_cloudy/*/*.tif")), "s2_cloudy")

@@ -16,7 +16,8 @@ from rio_cogeo.cogeo import cog_validate
 from equicr.actor_pool import ActorPool
 from equicr.bands import S2_BANDS
 from equicr.checkpoint import save_checkpoint
-from equicr.data.collection import open_collection, scene_names
+from equicr.data.collection import open_collection
+from equicr.data.scenes import scene_names
 from equicr.data.synthetic import write_synthetic_scenes
 from equicr.decloud.geotiff import export_scene
 from equicr.decloud.output import DONE_ARRAY, OUTPUT_ARRAY

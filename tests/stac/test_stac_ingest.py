@@ -18,7 +18,8 @@ import pytest
 import rasterio
 
 from equicr.bands import S2_BANDS
-from equicr.data.collection import INGEST_DONE_ARRAY, open_collection, scene_names
+from equicr.data.collection import open_collection
+from equicr.data.scenes import INGEST_DONE_ARRAY, scene_names
 from equicr.paths import SHARED_DATA_DIR
 from equicr.stac import ingest as stac_ingest
 from equicr.stac.catalog import CatalogError
@@ -116,9 +117,9 @@ def test_optical_only_ingests_unpaired_items_without_sar(catalog_dir, tmp_path):
 
 
 def test_an_interrupted_ingest_resumes_per_window_and_equals_an_uninterrupted_one(catalog_dir, tmp_path, monkeypatch):
-    import equicr.data.collection as collection
+    import equicr.data.scenes as scenes_module
 
-    monkeypatch.setattr(collection, "SCENE_CHUNK", 128)  # four windows per 256 px scene
+    monkeypatch.setattr(scenes_module, "SCENE_CHUNK", 128)  # four windows per 256 px scene
     monkeypatch.setattr(stac_ingest, "WINDOWS_PER_TASK", 1)
     catalog = str(catalog_dir / "catalog.json")
     ingest_stac(catalog, str(tmp_path / "reference.zarr"), progress=False)
