@@ -32,8 +32,8 @@ from benchlib import print_table, write_results  # noqa: E402
 from equicr.actor_pool import ActorPool  # noqa: E402
 from equicr.bands import S2_BANDS  # noqa: E402
 from equicr.data.clouds import SCENE_CLOUD_RESOLUTION_M, detect_clouds  # noqa: E402
-from equicr.data.collection import open_collection, write_scene_window  # noqa: E402
-from equicr.data.scenes import chunk_windows
+from equicr.data.collection import open_collection  # noqa: E402
+from equicr.data.scenes import chunk_windows, write_scene_window  # noqa: E402
 from equicr.data.synthetic import make_scene  # noqa: E402
 from equicr.decloud.pipeline import run_decloud  # noqa: E402
 from equicr.deploy.predictors import load_predictor  # noqa: E402
@@ -119,12 +119,13 @@ def stage_shares(catalog: Path, collection: Path, samples: int = 3) -> dict[str,
     seconds = dict.fromkeys(
         ("ingest_read", "ingest_write", "decloud_read", "clouds", "inference", "decloud_write"), 0.0
     )
-    for _, _, rows, cols in chunk_windows(plan.grid.height, plan.grid.width)[:samples]:
+    for window in chunk_windows(plan.grid.height, plan.grid.width)[:samples]:
+        _, _, rows, cols = window
         started = time.perf_counter()
         s2, s1 = read_s2_window(plan.s2, plan.grid, rows, cols), read_s1_window(plan.s1, plan.grid, rows, cols)
         seconds["ingest_read"] += time.perf_counter() - started
         started = time.perf_counter()
-        write_scene_window(scene, rows, cols, s1, s2)
+        write_scene_window(scene, window, s1, s2)
         seconds["ingest_write"] += time.perf_counter() - started
     predictor = load_predictor(SHIPPED_MODEL)
     tile = min(TILE_SIZE, plan.grid.height)

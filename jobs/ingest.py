@@ -26,8 +26,7 @@ from pathlib import Path
 from equicr.cli import add_ray_option, parser_for, positive_int, run_job
 from equicr.data.sen12mscr import SPLITS
 from equicr.paths import SHARED_DATA_DIR
-
-DEFAULT_MAX_DAYS = 3.0  # equicr.stac.ingest.DEFAULT_MAX_DAYS, kept here so --help imports nothing heavy
+from equicr.stac import DEFAULT_MAX_DAYS
 
 ROOT_HELP = "shared data folder of real Sentinel patches (default: %(default)s)"
 

@@ -34,7 +34,6 @@ from equicr.data.scenes import (
     create_scene,
     create_scenes,
     finish_scene,
-    mark_window_done,
     scene_names,
     write_scene_window,
 )
@@ -196,16 +195,15 @@ def _ingest_pair(collection, name: str, s1_path: Path, s2_path: Path) -> None:
             )
         scene = create_scene(collection, name, s2.height, s2.width, s2_geo, resume=False)
         measured, problems = set(), {}  # images with a valid pixel somewhere; why the others have none
-        for chunk_row, chunk_col, rows, cols in chunk_windows(s2.height, s2.width):
-            window = Window.from_slices(rows, cols)
-            s1_window, s2_window = s1.read(window=window), s2.read(window=window)
+        for window in chunk_windows(s2.height, s2.width):
+            pixels = Window.from_slices(*window[2:])
+            s1_window, s2_window = s1.read(window=pixels), s2.read(window=pixels)
             for image, problem in (("s1", nodata_problem(s1_window)), ("s2_cloudy", nodata_problem(None, s2_window))):
                 if problem is None:
                     measured.add(image)
                 else:
                     problems[image] = problem
-            write_scene_window(scene, rows, cols, s1_window, s2_window)
-            mark_window_done(scene, chunk_row, chunk_col)
+            write_scene_window(scene, window, s1_window, s2_window)
     unmeasured = [problems[image] for image in ("s1", "s2_cloudy") if image not in measured]
     if unmeasured:  # the scene stays incomplete, so it is never declouded
         raise RasterError(f"scene {name} ({s1_path}, {s2_path}): {unmeasured[0]}")

@@ -32,6 +32,8 @@ from equicr.storage import json_safe, normalise
 
 #: Scene pixels are chunked in squares of this size (bands stay in one chunk): the ingest window.
 SCENE_CHUNK = 512
+#: One chunk window of a scene, as :func:`chunk_windows` lists them: (chunk row, chunk col, rows, cols).
+ChunkWindow = tuple[int, int, slice, slice]
 
 
 def create_scenes(path: str | Path) -> zarr.Group:
@@ -80,7 +82,7 @@ def stored_scene_problem(scene: zarr.Group) -> str | None:
     return problem
 
 
-def chunk_windows(height: int, width: int) -> list[tuple[int, int, slice, slice]]:
+def chunk_windows(height: int, width: int) -> list[ChunkWindow]:
     """(chunk row, chunk col, rows, cols) of every scene chunk: the unit ingest writes and resumes."""
     return [
         (row, col, slice(top, min(top + SCENE_CHUNK, height)), slice(left, min(left + SCENE_CHUNK, width)))
@@ -161,19 +163,18 @@ def write_coordinates(group: zarr.Group, height: int, width: int, geo: GeoRefere
     reference.attrs.update({"crs_wkt": wkt, "spatial_ref": wkt, "GeoTransform": f"{c} {a} {b} {f} {d} {e}"})
 
 
-def write_scene_window(
-    scene: zarr.Group, rows: slice, cols: slice, s1: np.ndarray | None, s2_cloudy: np.ndarray
-) -> None:
-    """Write one window's pixels and valid-pixel masks; ``s1`` None leaves SAR unmeasured (optical-only)."""
+def write_scene_window(scene: zarr.Group, window: ChunkWindow, s1: np.ndarray | None, s2_cloudy: np.ndarray) -> None:
+    """Write one window's pixels and valid-pixel masks, then mark the window done (in that order).
+
+    ``s1`` None leaves SAR unmeasured (optical-only). A writer killed before the marker leaves a
+    window that a rerun writes again; one killed after it leaves nothing to redo.
+    """
+    chunk_row, chunk_col, rows, cols = window
     scene["s2_cloudy"][:, rows, cols] = s2_cloudy
     scene[VALID_ARRAYS["s2_cloudy"]][rows, cols] = optical_valid_mask(s2_cloudy)
     if s1 is not None:
         scene["s1"][:, rows, cols] = np.where(np.isfinite(s1), s1, PRODUCTS["s1"].fill)
         scene[VALID_ARRAYS["s1"]][rows, cols] = sar_valid_mask(s1)
-
-
-def mark_window_done(scene: zarr.Group, chunk_row: int, chunk_col: int) -> None:
-    """Record one chunk window as ingested; call only after its pixels and masks are written."""
     scene[INGEST_DONE_ARRAY][chunk_row, chunk_col] = True
 
 
@@ -192,9 +193,9 @@ def write_scene(collection: zarr.Group, name: str, s1: np.ndarray, s2_cloudy: np
     if problem is not None:
         raise CollectionError(f"scene {name}: {problem}")
     scene = create_scene(collection, name, *s2_cloudy.shape[1:], geo, resume=False)
-    for chunk_row, chunk_col, rows, cols in chunk_windows(*s2_cloudy.shape[1:]):
-        write_scene_window(scene, rows, cols, s1[:, rows, cols], s2_cloudy[:, rows, cols])
-        mark_window_done(scene, chunk_row, chunk_col)
+    for window in chunk_windows(*s2_cloudy.shape[1:]):
+        _, _, rows, cols = window
+        write_scene_window(scene, window, s1[:, rows, cols], s2_cloudy[:, rows, cols])
     finish_scene(scene)
 
 

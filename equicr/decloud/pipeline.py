@@ -127,7 +127,9 @@ class DecloudActor:
             prediction = network_to_optical_dn(self.predictor.predict(network_input[None]))[0]
             output = np.where(valid[None], prediction[:, crop_rows, crop_cols], OPTICAL_FILL_DN)
             if self.keep_clear:
-                s2_cloudy = read_pixels(scene["s2_cloudy"], (slice(None), rows, cols), where)
+                s2_cloudy = inputs.get("s2_cloudy")
+                if s2_cloudy is None:  # a SAR-only model did not read it
+                    s2_cloudy = read_pixels(scene["s2_cloudy"], (slice(None), rows, cols), where)
                 clouds = detect_clouds(s2_cloudy, self.cloud_resolution)
                 cloudy = clouds.mask[0][crop_rows, crop_cols]
                 output = np.where(cloudy[None] | ~valid[None], output, s2_cloudy[:, crop_rows, crop_cols])

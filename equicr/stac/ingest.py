@@ -24,11 +24,11 @@ from equicr.data.scenes import (
     create_scene,
     create_scenes,
     finish_scene,
-    mark_window_done,
     scene_names,
     write_scene_window,
 )
 from equicr.lease import exclusive_writer
+from equicr.stac import DEFAULT_MAX_DAYS
 from equicr.stac.catalog import find_items
 from equicr.stac.items import S1Source, S2Source, StacItemError, s1_source, s2_source, sensor
 from equicr.stac.pairing import pair_items
@@ -37,8 +37,6 @@ from equicr.storage import redact
 
 #: Chunk windows handed to one task (each window is one 512 px chunk of all bands).
 WINDOWS_PER_TASK = 8
-#: Default pairing distance between an S2 and an S1 acquisition, in days (SEN12MS-CR pairs within days).
-DEFAULT_MAX_DAYS = 3.0
 
 
 @dataclass(frozen=True)
@@ -73,11 +71,11 @@ def ingest_windows(
     scene = open_collection(collection, "scenes", mode="r+")["scenes"][plan.name]
     written = 0
     try:
-        for chunk_row, chunk_col, rows, cols in windows:
+        for window in windows:
+            _, _, rows, cols = window
             s2 = read_s2_window(plan.s2, plan.grid, rows, cols)
             s1 = read_s1_window(plan.s1, plan.grid, rows, cols) if plan.s1 is not None else None
-            write_scene_window(scene, rows, cols, s1, s2)
-            mark_window_done(scene, chunk_row, chunk_col)
+            write_scene_window(scene, window, s1, s2)
             written += 1
     except StacItemError as error:
         return plan.name, written, str(error)

@@ -9,7 +9,7 @@ common names (``coastal`` ... ``swir22``) or in each asset's ``eo:bands``; an S1
 from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import pystac
@@ -58,7 +58,6 @@ class S1Source:
     datetime: str
     hrefs: dict[str, str]
     linear: bool
-    geometry: dict | None = field(default=None, compare=False)
 
 
 def item_time(item: pystac.Item) -> datetime:
@@ -187,5 +186,5 @@ def s1_source(item: pystac.Item) -> S1Source:
         raise StacItemError(f"item {item.id}: VV and VH assets declare different units {sorted(units)}")
     return S1Source(
         item.id, item_time(item).isoformat(), {band: a.get_absolute_href() or a.href for band, a in assets.items()},
-        linear=units.pop() not in DECIBEL_UNITS, geometry=item.geometry,
+        linear=units.pop() not in DECIBEL_UNITS,
     )  # fmt: skip

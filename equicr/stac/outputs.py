@@ -9,6 +9,7 @@ mode, and the source S2 and S1 items.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 
 import pystac
@@ -42,7 +43,7 @@ def scene_item(collection_path: str | Path, scene_name: str, cog: str, probabili
         "equicr:input_mode": config.get("input_mode"), "equicr:tile_size": record.get("tile_size"),
         "equicr:keep_clear": record.get("keep_clear"),
         "equicr:source_items": [item for item in (source.get("s2_item"), source.get("s1_item")) if item],
-        "processing:software": {"equicr": "0.1.0"},
+        "processing:software": {"equicr": version("equicr")},
     }  # fmt: skip
     item = pystac.Item(
         scene_name, geometry, [min(xs), min(ys), max(xs), max(ys)],
