@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,9 @@ from pathlib import Path
 import torch
 
 from equicr.hardware import cpu_has_native_bf16
+
+# Benchmarks run in the development checkout and use its test data (tests/fixtures/paths.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 #: Where the scripts write their JSON unless told otherwise.
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

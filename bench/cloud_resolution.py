@@ -21,10 +21,9 @@ import numpy as np
 import rasterio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import interleaved_medians, print_table, write_results  # noqa: E402
+from benchlib import SHARED_DATA_DIR, interleaved_medians, print_table, write_results  # noqa: E402
 
 from equicr.data.clouds import CLOUD_RESOLUTIONS_M, detect_clouds  # noqa: E402
-from equicr.paths import SHARED_DATA_DIR  # noqa: E402
 
 
 def real_images(root: Path) -> list[np.ndarray]:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import zarr
-from benchlib import print_table, write_results
+from benchlib import REPO_ROOT, print_table, write_results
 
 from equicr.checkpoint import save_checkpoint
 from equicr.data.collection import open_collection
@@ -38,7 +38,6 @@ from equicr.data.scenes import scene_names
 from equicr.data.synthetic import write_geotiff, write_sen12mscr_tree, write_synthetic_scenes
 from equicr.decloud.output import DONE_ARRAY, OUTPUT_ARRAY
 from equicr.models import ModelConfig, build_model
-from equicr.paths import REPO_ROOT
 
 PYTHON = sys.executable
 

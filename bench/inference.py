@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from benchlib import interleaved_medians, print_table, write_results
+from benchlib import REPO_ROOT, interleaved_medians, print_table, write_results
 from torch import nn
 
 from equicr.deploy.export import export_onnx, plain_torch_model
@@ -34,7 +34,6 @@ from equicr.deploy.runtime import CloudRemovalSession
 from equicr.equivariance import transform_grid
 from equicr.hardware import cpu_has_native_bf16
 from equicr.models import ModelConfig, build_model, count_parameters
-from equicr.paths import REPO_ROOT
 
 EXPERIMENT = REPO_ROOT / "outputs" / "experiments" / "cpu"
 MATMUL_SIZE = 2048

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from equicr.errors import UserError
+
 #: Jobs that choose on their own (``--ray`` not given) run work of at least this many items on Ray.
 AUTO_RAY_MIN_ITEMS = 512
 
@@ -29,7 +31,7 @@ class ActorPool:
 
     def __post_init__(self) -> None:
         if self.actors < 1 or self.cpus_per_actor < 1 or self.gpus_per_actor < 0:
-            raise ValueError(
+            raise UserError(
                 f"an actor pool needs at least 1 actor of at least 1 CPU and no negative GPUs; got {self.actors} "
                 f"actor(s) of {self.cpus_per_actor} CPU(s) and {self.gpus_per_actor} GPU(s)"
             )

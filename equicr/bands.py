@@ -11,6 +11,8 @@ from typing import Literal
 
 import numpy as np
 
+from equicr.errors import UserError
+
 #: Sentinel-2 Level-1C bands in SEN12MS-CR file order; values are digital numbers (reflectance x 10000).
 S2_BANDS: tuple[str, ...] = (
     "B01", "B02", "B03", "B04", "B05", "B06", "B07",
@@ -58,7 +60,7 @@ INPUT_MODES: tuple[InputMode, ...] = tuple(INPUT_MODE_BANDS)
 def input_bands(mode: InputMode) -> tuple[str, ...]:
     """Names of the network's input channels for an input mode, in channel order."""
     if mode not in INPUT_MODE_BANDS:
-        raise ValueError(f"unknown input mode {mode!r}; expected one of {INPUT_MODES}")
+        raise UserError(f"unknown input mode {mode!r}; expected one of {INPUT_MODES}")
     return INPUT_MODE_BANDS[mode]
 
 
@@ -87,5 +89,5 @@ def band_indices(names: tuple[str, ...], of: tuple[str, ...] = S2_BANDS) -> list
     """Positions of band ``names`` within the band tuple ``of``; names a missing band."""
     missing = [name for name in names if name not in of]
     if missing:
-        raise ValueError(f"bands {missing} are not among {of}")
+        raise UserError(f"bands {missing} are not among {of}")
     return [of.index(name) for name in names]

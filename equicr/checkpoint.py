@@ -17,6 +17,7 @@ import pyarrow.fs
 import torch
 from torch import nn
 
+from equicr.errors import UserError
 from equicr.models import ModelConfig, build_model
 from equicr.storage import atomic_output, join, local_path, normalise, uri
 
@@ -32,7 +33,7 @@ CHECKPOINT_FILE = "model.pt"
 BEST_METRIC = "val_psnr"
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserError):
     """A checkpoint does not fit the model it is loaded into."""
 
 

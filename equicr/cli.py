@@ -2,9 +2,11 @@
 
 Jobs parse their arguments with only light imports (this module, configs, band tables), so
 ``--help`` and argument errors answer at once; the heavy work (torch, escnn, Ray) is imported
-afterwards. Every job has ``main(argv) -> int`` run through :func:`run_job`: a failure a user can
-fix (a missing file, a wrong band count, a checkpoint of another architecture) prints one line
-``error: ...`` naming the file and exits 2; anything else is a bug and keeps its traceback.
+afterwards. Every job has ``main(argv) -> int`` run through :func:`run_job`, which applies the
+error policy of :mod:`equicr.errors`: a failure a user can fix (a :class:`~equicr.errors.UserError`,
+a missing file, a read-only or full disk) prints one line ``error: ...`` naming the path and exits
+2; Ctrl-C prints one line and exits 130 (leases are released on the way out); anything else is a
+bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,13 +14,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from equicr.actor_pool import ActorPool
-
-#: Exit status of a job stopped by bad arguments or bad input (argparse uses the same).
-USAGE_ERROR = 2
-#: Failures of input a user can fix; the library raises these with messages that name the culprit.
-USER_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError)
+from equicr.errors import INTERRUPTED, USAGE_ERROR, UserError, user_error_line
+from equicr.paths import REAL_DATA_ENV, real_data_dir
 
 
 def parser_for(doc: str | None) -> argparse.ArgumentParser:
@@ -56,6 +56,24 @@ def actor_pool_from_args(args: argparse.Namespace, ray_by_default: bool) -> Acto
     return ActorPool(args.actors, args.cpus_per_actor, args.gpus_per_actor, use_ray)
 
 
+def add_real_data_option(parser: argparse.ArgumentParser, flag: str = "--root") -> None:
+    """The option naming a folder of real Sentinel data; its default is the folder ``$EQUICR_REAL_DATA`` names."""
+    parser.add_argument(
+        flag, type=Path, default=real_data_dir(), metavar="DIR",
+        help=f"folder of real Sentinel data: SEN12MS-CR patches, real pairs, clear backgrounds "
+        f"(default: ${REAL_DATA_ENV}, {real_data_dir() or 'not set'})",
+    )  # fmt: skip
+
+
+def require_real_data(folder: Path | None, flag: str = "--root") -> Path:
+    """``folder`` if it is a folder, else a UserError saying how to name one."""
+    if folder is None:
+        raise UserError(f"this needs a folder of real Sentinel data: pass {flag} DIR or set {REAL_DATA_ENV}")
+    if not folder.is_dir():
+        raise UserError(f"{folder} is not a folder: pass {flag} DIR, a folder of real Sentinel data")
+    return folder
+
+
 def positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1."""
     value = int(text)
@@ -81,9 +99,19 @@ def non_negative_float(text: str) -> float:
 
 
 def run_job(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
-    """Run a job's ``main``; a user's error becomes one line on stderr and exit status 2."""
+    """Run a job's ``main`` under the error policy of :mod:`equicr.errors`.
+
+    A user's error becomes one line on stderr and exit status 2, Ctrl-C one line and 130; any other
+    exception propagates with its traceback.
+    """
     try:
         return main(argv)
-    except USER_ERRORS as error:
-        print(f"error: {error}", file=sys.stderr)
+    except KeyboardInterrupt:  # context managers (leases, temporary outputs) have been unwound by now
+        print("interrupted: finished items are kept; rerun the same command to resume", file=sys.stderr)
+        return INTERRUPTED
+    except Exception as error:
+        line = user_error_line(error)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
         return USAGE_ERROR

@@ -16,9 +16,10 @@ from typing import Any
 
 import yaml
 
-from equicr.paths import REPO_ROOT
+from equicr.errors import UserError
 
-CLUSTER_CONFIG = REPO_ROOT / "cluster.yaml"
+#: The cluster launcher's config, as ``ray up`` is given it: in the working directory (the checkout's root).
+CLUSTER_CONFIG = Path("cluster.yaml")
 SSH_PORT = 22
 OPEN_TO_EVERYONE = ("0.0.0.0/0", "::/0")
 
@@ -42,7 +43,7 @@ class ClusterNetwork:
         provider = config["provider"]
         name = provider.get("security_group", {}).get("GroupName")
         if not name:
-            raise ValueError(
+            raise UserError(
                 f"{path}: provider.security_group.GroupName is not set, so Ray would create a group open to 0.0.0.0/0"
             )
         return cls(provider["region"], name, config["cluster_name"])
@@ -53,9 +54,9 @@ def check_ssh_cidr(cidr: str) -> str:
     try:
         network = ipaddress.ip_network(cidr, strict=True)
     except ValueError as error:
-        raise ValueError(f"--ssh-cidr {cidr!r} is not a network in CIDR notation (203.0.113.0/24): {error}") from None
+        raise UserError(f"--ssh-cidr {cidr!r} is not a network in CIDR notation (203.0.113.0/24): {error}") from None
     if network.prefixlen == 0:
-        raise ValueError(f"--ssh-cidr {cidr} opens SSH to the whole internet; name the network you connect from")
+        raise UserError(f"--ssh-cidr {cidr} opens SSH to the whole internet; name the network you connect from")
     return str(network)
 
 
@@ -90,7 +91,7 @@ def ensure_security_group(ec2: Any, network: ClusterNetwork, vpc_id: str, ssh_ci
         ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=restricted_rules(group_id, ssh_cidr))
     problems = exposure_problems(ec2, group_id, ssh_cidr)
     if problems:
-        raise ValueError(f"security group {network.group_name} ({group_id}) in {vpc_id}: " + "; ".join(problems))
+        raise UserError(f"security group {network.group_name} ({group_id}) in {vpc_id}: " + "; ".join(problems))
     return group_id
 
 
@@ -117,5 +118,5 @@ def default_vpc_id(ec2: Any) -> str:
     """The region's default VPC, where ``ray up`` launches nodes unless told otherwise."""
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"]
     if not vpcs:
-        raise ValueError("this region has no default VPC; pass --vpc-id")
+        raise UserError("this region has no default VPC; pass --vpc-id")
     return vpcs[0]["VpcId"]

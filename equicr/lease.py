@@ -42,6 +42,7 @@ import fsspec
 import psutil
 from fsspec.implementations.local import LocalFileSystem
 
+from equicr.errors import UserError
 from equicr.storage import atomic_output, normalise, redact
 
 #: Seconds a lease stays valid without renewal.
@@ -50,11 +51,11 @@ LEASE_SECONDS = 60.0
 LEASES_SUFFIX = ".leases"
 
 
-class LeaseHeld(ValueError):
+class LeaseHeld(UserError):
     """Another live job holds the lease: nothing was done, and the user can retry once it is finished."""
 
 
-class LeaseLost(RuntimeError):
+class LeaseLost(UserError):
     """This job's lease was taken over (it stopped renewing for longer than its time to live)."""
 
 
@@ -208,7 +209,7 @@ def _backend(location: str) -> _LocalBackend | _S3Backend:
         return _LocalBackend(path)
     if "s3" in filesystem.protocol or "s3a" in filesystem.protocol:
         return _S3Backend(filesystem, path)
-    raise ValueError(f"{location}: leases need a local (or shared) file system or S3, not {filesystem.protocol}")
+    raise UserError(f"{location}: leases need a local (or shared) file system or S3, not {filesystem.protocol}")
 
 
 # ------------------------------------------------------------------------------------------ leases

@@ -14,6 +14,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from equicr.errors import UserError
+
 #: Metric values lie in [0, DATA_RANGE].
 DATA_RANGE = 1.0
 #: SSIM's Gaussian window: standard deviation and truncation (scikit-image / scipy defaults).
@@ -30,7 +32,7 @@ HIGHER_IS_BETTER: dict[str, bool] = {"psnr": True, "mae": False, "ssim": True, "
 
 def _check_pair(prediction: torch.Tensor, target: torch.Tensor) -> None:
     if prediction.shape != target.shape or prediction.ndim != 4:
-        raise ValueError(
+        raise UserError(
             "prediction and target must both have shape (N, bands, H, W); "
             f"got {tuple(prediction.shape)} and {tuple(target.shape)}"
         )
@@ -75,7 +77,7 @@ def ssim(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     x, y = prediction.double(), target.double()
     window = _gaussian_window(SSIM_SIGMA, SSIM_TRUNCATE, x.dtype, x.device)
     if min(x.shape[-2:]) < window.numel():
-        raise ValueError(
+        raise UserError(
             f"SSIM needs images of at least {window.numel()}x{window.numel()} px, got {tuple(x.shape[-2:])}"
         )
     mu_x, mu_y = _filter_valid(x, window), _filter_valid(y, window)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from equicr.bands import PRODUCTS, S1_BANDS, S2_BANDS, has_optical_input, has_sar_input
+from equicr.errors import UserError
 
 if TYPE_CHECKING:
     import torch
@@ -57,7 +58,7 @@ def _sar_bounds() -> tuple[np.ndarray, np.ndarray]:
 
 def _check_bands(array: np.ndarray, bands: tuple[str, ...], what: str) -> None:
     if array.ndim < 3 or array.shape[-3] != len(bands):
-        raise ValueError(
+        raise UserError(
             f"{what} must have shape (..., {len(bands)}, H, W) with bands {bands}; got shape {tuple(array.shape)}"
         )
 
@@ -116,7 +117,7 @@ def optical_dn_to_network(dn: np.ndarray) -> np.ndarray:
     """Sentinel-2 DN of shape (..., 13, H, W) to float32 network units in [0, 5]."""
     _check_bands(dn, S2_BANDS, "optical DN")
     if np.issubdtype(dn.dtype, np.floating) and np.isnan(dn).any():
-        raise ValueError("optical DN contain NaN; Sentinel-2 DN are integers, so this input is corrupt")
+        raise UserError("optical DN contain NaN; Sentinel-2 DN are integers, so this input is corrupt")
     return (np.clip(dn.astype(np.float32), 0.0, OPTICAL_DN_MAX) / OPTICAL_NETWORK_DIVISOR).astype(np.float32)
 
 
@@ -167,10 +168,10 @@ def network_inputs(s1_db: np.ndarray | None, s2_cloudy_dn: np.ndarray | None, in
     parts = []
     if has_optical_input(input_mode):
         if s2_cloudy_dn is None:
-            raise ValueError(f"input mode {input_mode!r} needs the cloudy Sentinel-2 image (bands {S2_BANDS})")
+            raise UserError(f"input mode {input_mode!r} needs the cloudy Sentinel-2 image (bands {S2_BANDS})")
         parts.append(optical_dn_to_network(s2_cloudy_dn))
     if has_sar_input(input_mode):
         if s1_db is None:
-            raise ValueError(f"input mode {input_mode!r} needs the Sentinel-1 image (bands {S1_BANDS})")
+            raise UserError(f"input mode {input_mode!r} needs the Sentinel-1 image (bands {S1_BANDS})")
         parts.append(sar_db_to_network(s1_db))
     return np.concatenate(parts, axis=-3)

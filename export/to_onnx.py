@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights-dtype", choices=WEIGHT_DTYPES, default="float32", help="stored weight precision")
     parser.add_argument("--report", type=Path, help="verification JSON (default: OUT with .verification.json)")
     parser.add_argument("--skip-real-patches", action="store_true", help="parity on random inputs only")
+    parser.add_argument(
+        "--real-patches", type=Path, metavar="DIR",
+        help="SEN12MS-CR tree for the real-patch parity (default: the real patches shipped in the package)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     from equicr.checkpoint import load_model, resolve_checkpoint
@@ -42,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     if out.is_dir():
         raise IsADirectoryError(f"--out {out} is a folder; name the .onnx file to write")
     export_onnx(model, checkpoint.config, out, file_sha256(checkpoint_file), args.weights_dtype, args.filters)
-    report = verify_onnx(out, reference=model, checkpoint=checkpoint_file, real_patches=not args.skip_real_patches)
+    report = verify_onnx(out, reference=model, checkpoint=checkpoint_file, real_patches=not args.skip_real_patches,
+                         patches_root=args.real_patches)  # fmt: skip
     report_path = args.report or out.with_suffix(".verification.json")
     write_json(report_path, report.to_dict())  # atomic: a report is never half there
     print(report.summary())

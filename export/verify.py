@@ -21,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--report", type=Path, help="write the verification JSON here")
     parser.add_argument("--skip-real-patches", action="store_true", help="parity on random inputs only")
+    parser.add_argument(
+        "--real-patches", type=Path, metavar="DIR",
+        help="SEN12MS-CR tree for the real-patch parity (default: the real patches shipped in the package)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     from equicr.checkpoint import resolve_checkpoint
@@ -28,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     from equicr.storage import local_path, write_json
 
     checkpoint = local_path(resolve_checkpoint(args.checkpoint)) if args.checkpoint else None
-    report = verify_onnx(local_path(args.onnx_file), checkpoint=checkpoint, real_patches=not args.skip_real_patches)
+    report = verify_onnx(local_path(args.onnx_file), checkpoint=checkpoint, real_patches=not args.skip_real_patches,
+                         patches_root=args.real_patches)  # fmt: skip
     if args.report:
         write_json(args.report, report.to_dict())
     print(report.summary())

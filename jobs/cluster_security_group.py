@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from equicr.cli import parser_for, run_job
+from equicr.errors import UserError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import boto3  # after the checks: a bad network is refused without touching AWS
     except ImportError:
-        raise ValueError("this needs boto3, as `ray up` on AWS does: pip install boto3") from None
+        raise UserError("this needs boto3, as `ray up` on AWS does: pip install boto3") from None
 
     ec2 = boto3.client("ec2", region_name=network.region)
     vpc_id = args.vpc_id or default_vpc_id(ec2)

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from equicr.cli import parser_for, run_job
+from equicr.errors import UserError
 from equicr.experiments.presets import PRESETS
 from equicr.paths import REPO_ROOT, SHARED_DATA_DIR
 
@@ -49,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     report = args.report or work / "results.md"
     command = shlex.join(["python", "jobs/experiments.py", *(sys.argv[1:] if argv is None else argv)])
     if args.preset == "real" and args.data:
-        raise ValueError("preset real makes its own training data (composites of --real-data); drop --data")
+        raise UserError("preset real makes its own training data (composites of --real-data); drop --data")
     if args.ship_model and args.preset != "real":
-        raise ValueError("--ship-model ships the best model of preset real; add --preset real")
+        raise UserError("--ship-model ships the best model of preset real; add --preset real")
     try:
         if args.preset == "real":
             from equicr.experiments.real import REAL_PRESET, run_real_experiments, ship_model, write_real_results

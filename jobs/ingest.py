@@ -6,15 +6,15 @@
     python jobs/ingest.py sen12mscr --root /data/SEN12MS-CR --out data/sen12mscr.zarr --splits train val
     python jobs/ingest.py scenes --pair tile_a s1_a.tif s2_a.tif --out data/scenes.zarr
     python jobs/ingest.py synthetic --count 64 --size 64 --out data/synthetic.zarr
-    python jobs/ingest.py composite --count 600 --size 64 --out data/composites.zarr
-    python jobs/ingest.py testbench --out data/testbench
+    python jobs/ingest.py composite --root ../shared/data --count 600 --size 64 --out data/composites.zarr
+    python jobs/ingest.py testbench --root ../shared/data --out data/testbench
 
 Rerunning the same command resumes: finished patches and scenes are skipped, unfinished ones are
 written again (STAC scenes resume window by window). Add --ray to fan a large tree or catalog out
 over the Ray cluster that `ray.init()` joins.
-`composite` puts SatelliteCloudGenerator clouds over the real clear backgrounds of a shared data
-folder; `testbench` writes its real clouds (real-clouds, triplets, do-no-harm), scene-disjoint
-from those backgrounds.
+`composite` puts SatelliteCloudGenerator clouds over the real clear backgrounds of a folder of real
+Sentinel data (--root, or $EQUICR_REAL_DATA); `testbench` writes its real clouds (real-clouds,
+triplets, do-no-harm), scene-disjoint from those backgrounds.
 """
 
 from __future__ import annotations
@@ -23,12 +23,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from equicr.cli import add_ray_option, parser_for, positive_int, run_job
+from equicr.cli import add_ray_option, add_real_data_option, parser_for, positive_int, require_real_data, run_job
 from equicr.data.sen12mscr import SPLITS
-from equicr.paths import SHARED_DATA_DIR
 from equicr.stac import DEFAULT_MAX_DAYS
-
-ROOT_HELP = "shared data folder of real Sentinel patches (default: %(default)s)"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -78,14 +75,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     synthetic.add_argument("--scenes", action="store_true", help="write a scenes collection of odd-sized scenes")
 
     composite = commands.add_parser("composite", help="simulated clouds over real clear backgrounds (training)")
-    composite.add_argument("--root", type=Path, default=SHARED_DATA_DIR, help=ROOT_HELP)
+    add_real_data_option(composite)
     composite.add_argument("--out", required=True, help="patches collection to create or resume (path or URI)")
     composite.add_argument("--count", type=positive_int, default=600, help="composites (default: %(default)s)")
     composite.add_argument("--size", type=positive_int, default=64, help="patch side in pixels (default: %(default)s)")
     composite.add_argument("--seed", type=int, default=0)
 
     bench = commands.add_parser("testbench", help="the real-cloud test bench of a shared data folder")
-    bench.add_argument("--root", type=Path, default=SHARED_DATA_DIR, help=ROOT_HELP)
+    add_real_data_option(bench)
     bench.add_argument("--out", type=Path, required=True, help="folder for real-clouds, triplets, do-no-harm .zarr")
     return parser.parse_args(argv)
 
@@ -107,9 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("composite", "testbench"):
         from equicr.data.real import load_real_data
 
-        if not args.root.is_dir():
-            raise FileNotFoundError(f"{args.root} is not a folder: pass --root, the shared data folder (README there)")
-        real = load_real_data(args.root)
+        real = load_real_data(require_real_data(args.root))
         if args.command == "testbench":
             for name, location in write_test_bench(real, args.out).items():
                 print(f"{name}: {location}")

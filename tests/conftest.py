@@ -11,7 +11,7 @@ import torch
 
 from equicr.data.rasters import read_raster
 from equicr.data.sen12mscr import index_tree
-from equicr.paths import REAL_TRIPLETS_DIR, SEN12MSCR_MINI_DIR
+from tests.fixtures.paths import REAL_TRIPLETS_DIR, SEN12MSCR_MINI_DIR
 
 #: The bucket the loopback S3 server holds.
 S3_BUCKET = "equicr-test"

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from equicr.paths import REPO_ROOT
+from tests.fixtures.paths import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 import gpu  # noqa: E402

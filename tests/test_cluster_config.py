@@ -6,8 +6,8 @@ import pytest
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
-from equicr.paths import REPO_ROOT
 from equicr.training.config import PRESETS
+from tests.fixtures.paths import REPO_ROOT
 
 #: Resources one unit of each cluster job asks for (a training worker of the paper preset; a GPU decloud actor).
 PAPER = PRESETS["paper"]

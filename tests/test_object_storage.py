@@ -24,11 +24,11 @@ from equicr.decloud.output import OUTPUT_ARRAY
 from equicr.decloud.pipeline import decloud_whole_image, run_decloud
 from equicr.evaluation.scoring import evaluate_split
 from equicr.models import ModelConfig
-from equicr.paths import REPO_ROOT
 from equicr.storage import local_path
 from equicr.training.config import TrainConfig
 from equicr.training.launch import run_training
 from equicr.training.loop import HISTORY_FILE
+from tests.fixtures.paths import REPO_ROOT
 
 
 def test_local_path_copies_remote_files_and_names_missing_ones(s3_bucket, tmp_path):

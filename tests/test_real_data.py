@@ -51,3 +51,11 @@ def test_demo_reports_equicr_equivariant_and_dsen2cr_not(mini_dir, capsys):
     assert results["DSen2-CR"]["equivariance_error"] > 1e-2
     assert np.isfinite([results[name]["psnr"] for name in ("baseline", "EquiCR", "DSen2-CR")]).all()
     assert "NOT equivariant" in capsys.readouterr().out
+
+
+def test_demo_runs_from_the_package_alone_on_a_shipped_real_patch(capsys):
+    results = run_demo(None, width=2, num_blocks=1)
+    assert "shipped patch" in capsys.readouterr().out
+    assert results["EquiCR"]["equivariance_error"] < EQUIVARIANCE_TOLERANCE
+    assert 5 < results["baseline"]["psnr"] < 40  # the synthetic clouds do cover the real ground
+    assert np.isfinite(results["shipped"]["psnr"])

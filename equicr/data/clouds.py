@@ -1,6 +1,6 @@
 """Cloud probability, mask and cover from the real s2cloudless model (Sentinel Hub's LightGBM detector).
 
-Settings are the paper's (DESIGN.md section 6): threshold 0.4, all 13 bands, averaging over 4 px,
+Settings are the paper's: threshold 0.4, all 13 bands, averaging over 4 px,
 dilation 2. The detector reads reflectance (DN / 10000) channels last; these functions take DN in
 the project's (bands, H, W) layout.
 """
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from equicr.bands import S2_BANDS
+from equicr.errors import UserError
 from equicr.scaling import optical_dn_to_reflectance
 
 if TYPE_CHECKING:  # s2cloudless and OpenCV load on first use, so job --help stays light
@@ -66,11 +67,11 @@ def detect_clouds(dn: np.ndarray, resolution_m: int = NATIVE_RESOLUTION_M) -> Cl
     import cv2  # s2cloudless's own dependency
 
     if resolution_m not in CLOUD_RESOLUTIONS_M:
-        raise ValueError(f"cloud detection runs at {CLOUD_RESOLUTIONS_M} m, not {resolution_m} m")
+        raise UserError(f"cloud detection runs at {CLOUD_RESOLUTIONS_M} m, not {resolution_m} m")
     dn = np.asarray(dn)
     batch = dn[None] if dn.ndim == 3 else dn
     if batch.ndim != 4 or batch.shape[1] != len(S2_BANDS):
-        raise ValueError(
+        raise UserError(
             f"cloud detection needs all {len(S2_BANDS)} Sentinel-2 bands {S2_BANDS} as (N, 13, H, W); "
             f"got shape {dn.shape}"
         )

@@ -28,6 +28,7 @@ from zarr.codecs import ZstdCodec
 
 from equicr.bands import PATCH_SIZE, PRODUCTS, S1_BANDS, S2_BANDS, TRIPLET
 from equicr.data.rasters import GeoReference
+from equicr.errors import UserError
 from equicr.storage import normalise
 
 CollectionKind = Literal["patches", "scenes"]
@@ -46,7 +47,7 @@ METADATA_CHUNK = 1024
 PIXEL_COMPRESSORS = (ZstdCodec(level=0, checksum=True),)
 
 
-class CollectionError(ValueError):
+class CollectionError(UserError):
     """A store is not the collection it was expected to be."""
 
 

@@ -34,11 +34,12 @@ from equicr.data.collection import PatchMetadata, mark_complete, open_or_create_
 from equicr.data.ingest import IngestReport
 from equicr.data.rasters import GeoReference, read_raster
 from equicr.data.real import RealPatch
+from equicr.errors import UserError
 from equicr.lease import exclusive_writer
 from equicr.scaling import OPTICAL_DN_MAX
 
 #: Median top-of-atmosphere reflectance per band (B01..B12) of real thick cloud (s2cloudless > 0.9)
-#: in the cloudy images of ../shared/data outside the test bench: 545,858 pixels of 22 images
+#: in the cloudy images of the real-data folder outside the test bench: 545,858 pixels of 22 images
 #: (``measure_cloud_reflectance``; tests check these against a fresh measurement).
 THICK_CLOUD_REFLECTANCE = (0.5696, 0.5673, 0.5288, 0.588, 0.61, 0.629, 0.6484, 0.6344, 0.6692, 0.3769, 0.0133,
                            0.5156, 0.4197)  # fmt: skip
@@ -130,7 +131,7 @@ def make_composite(background: RealPatch, size: int, seed: int, index: int, kind
     clear = read_raster(background.s2, "s2")
     _, height, width = clear.data.shape
     if size > min(height, width):
-        raise ValueError(f"{background.s2}: {height}x{width} px background is smaller than the {size}-px composites")
+        raise UserError(f"{background.s2}: {height}x{width} px background is smaller than the {size}-px composites")
     row, col = (int(rng.integers(0, extent - size + 1)) for extent in (height, width))
     window = (slice(None), slice(row, row + size), slice(col, col + size))
     s2 = clear.data[window]
@@ -143,7 +144,7 @@ def make_composite(background: RealPatch, size: int, seed: int, index: int, kind
     drawn = names[int(rng.choice(len(names), p=weights / weights.sum()))]  # drawn always: the sequence stays put
     kind_name = kind or drawn
     if kind_name not in CLOUD_KINDS:
-        raise ValueError(f"cloud kind {kind_name!r} is not one of {names}")
+        raise UserError(f"cloud kind {kind_name!r} is not one of {names}")
     settings = CLOUD_KINDS[kind_name]
     torch.manual_seed(int(rng.integers(0, 2**31 - 1)))  # the generator draws from torch's global generator
     reflectance = torch.from_numpy(s2.astype(np.float32) / OPTICAL_DN_MAX)[None]
@@ -165,9 +166,9 @@ def write_composites(
     Composite ``i`` uses background ``i mod len(backgrounds)``; its split is :func:`composite_split`.
     """
     if not backgrounds:
-        raise ValueError("no clear backgrounds to composite onto")
+        raise UserError("no clear backgrounds to composite onto")
     if count < 1:
-        raise ValueError(f"--count must be at least 1, got {count}")
+        raise UserError(f"--count must be at least 1, got {count}")
     report = IngestReport()
     with exclusive_writer(out, "ingest"):
         group = open_or_create_patches(out, [f"composite_{seed}_{i}" for i in range(count)], patch_size=size)

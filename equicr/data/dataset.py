@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from equicr.bands import TRIPLET, InputMode
 from equicr.data.collection import open_collection, read_pixels, validate_patches
 from equicr.equivariance import transform_grid
+from equicr.errors import UserError
 from equicr.scaling import network_inputs, optical_dn_to_network
 
 
@@ -31,7 +32,7 @@ def split_indices(collection_path: str | Path, split: str, subset_size: int | No
     if subset_size is None:
         return indices
     if subset_size > len(indices):
-        raise ValueError(
+        raise UserError(
             f"{collection_path}: asked for {subset_size} {split} patches, the collection has {len(indices)}"
         )
     permutation = np.random.default_rng(seed).permutation(len(indices))

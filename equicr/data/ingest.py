@@ -38,6 +38,7 @@ from equicr.data.scenes import (
     write_scene_window,
 )
 from equicr.data.sen12mscr import SPLITS, index_tree, read_triplet
+from equicr.errors import UserError
 from equicr.lease import exclusive_writer
 from equicr.scaling import nodata_problem
 
@@ -94,7 +95,7 @@ def ingest_sen12mscr(
     """Ingest the triplets of a SEN12MS-CR tree (the chosen splits, the first ``limit`` by id) into ``out``."""
     unknown = set(splits) - set(SPLITS)
     if unknown:
-        raise ValueError(f"unknown splits {sorted(unknown)}; choose from {SPLITS}")
+        raise UserError(f"unknown splits {sorted(unknown)}; choose from {SPLITS}")
     records, problems = index_tree(root)
     records = [r for r in records if r.split in splits][:limit]
     if not records:

@@ -17,9 +17,10 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
 from equicr.bands import PRODUCTS
+from equicr.errors import UserError
 
 
-class RasterError(ValueError):
+class RasterError(UserError):
     """A raster file does not hold what its role requires."""
 
 

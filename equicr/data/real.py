@@ -1,9 +1,9 @@
-"""The real Sentinel data of a shared-data folder, sorted into a test bench and training ground, by scene.
+"""A folder of real Sentinel data (``--root``, ``$EQUICR_REAL_DATA``) sorted into test bench and training ground.
 
 A model is judged on real clouds it never saw, so the split is by scene, not by patch: no scene
 that holds a test-bench patch gives a training background, and the Rome tile of SEN12MS-CR-TS is
-held out from training entirely. The folder's layout and flags are described in its README
-(``../shared/data/README.md``):
+held out from training entirely, by scene. The folder's layout and flags are described in its
+``README.md``:
 
 - **real-cloud pairs** (optical-only input): the 9 ``real_cloud_ok`` pairs of ``real-pairs`` and
   the 16 cloudy dates of the Rome series with their nearest clear date;
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from equicr.data.sen12mscr import parse_file_name, patch_path
+from equicr.errors import UserError
 from equicr.paths import SHIPPED_BACKGROUNDS_DIR
 
 #: Flags of real-pairs/PAIRS.tsv (see the data README).
@@ -59,14 +60,14 @@ class RealData:
         """ValueError naming any scene that is both in the test bench and training ground."""
         shared = {p.scene for p in self.test_bench} & {p.scene for p in self.backgrounds}
         if shared or any(p.scene == ROME_SCENE for p in self.backgrounds):
-            raise ValueError(f"scenes both in the test bench and in training: {sorted(shared | {ROME_SCENE})}")
+            raise UserError(f"scenes both in the test bench and in training: {sorted(shared | {ROME_SCENE})}")
 
 
 def sen12mscr_scene(path: Path) -> tuple[str, str]:
     """(scene, patch name) of a file named as SEN12MS-CR names them, e.g. ROIs1158_spring_39 and ..._p838."""
     parsed = parse_file_name(path)
     if parsed is None:
-        raise ValueError(f"{path}: not a SEN12MS-CR file name (ROIs<id>_<season>_<kind>_<scene>_p<patch>.tif)")
+        raise UserError(f"{path}: not a SEN12MS-CR file name (ROIs<id>_<season>_<kind>_<scene>_p<patch>.tif)")
     season, _, scene, patch = parsed
     return f"{season}_{scene}", f"{season}_{scene}_p{patch}"
 
@@ -175,5 +176,5 @@ def write_test_bench(data: RealData, out: Path) -> dict[str, str]:
     }  # fmt: skip
     failures = [failure for report in reports.values() for failure in report.failures]
     if failures:
-        raise ValueError(f"the test bench under {out} is incomplete: {failures}")
+        raise UserError(f"the test bench under {out} is incomplete: {failures}")
     return {name: str(out / f"{name}.zarr") for name in reports}

@@ -99,6 +99,25 @@ def _clouds(rng: np.random.Generator, shape: tuple[int, int], cover: float) -> n
     return np.clip((field - threshold) / softness + 0.35, 0, 1) * thickness * (field > threshold)
 
 
+def add_clouds(rng: np.random.Generator, clear: np.ndarray, cover: float) -> np.ndarray:
+    """``clear`` reflectance (13, H, W) under seeded clouds of about ``cover``, their shadows, haze and cirrus."""
+    opacity = _clouds(rng, clear.shape[1:], cover)
+    cloudy = clear.copy()
+    if opacity.any():
+        angle = rng.uniform(0, 2 * np.pi)
+        offset = rng.uniform(5, 20) * np.array([np.sin(angle), np.cos(angle)])
+        shadow = np.clip(shift(opacity, offset, order=1, mode="constant"), 0, 1) * (1 - opacity)
+        cloudy = cloudy * (1 - 0.55 * shadow)
+        cloud = np.asarray(CLOUD_SPECTRUM)[:, None, None]
+        cloudy = cloudy * (1 - opacity) + cloud * opacity
+    haze = rng.uniform(0, 0.1) * (rng.uniform() < 0.5)  # thin haze everywhere, below the detector
+    cloudy = cloudy * (1 - haze) + np.asarray(CLOUD_SPECTRUM)[:, None, None] * haze
+    if rng.uniform() < 0.3:
+        cirrus = np.clip(_smooth_field(rng, clear.shape[1:], 30.0), 0, None) * rng.uniform(0.1, 0.4)
+        cloudy = cloudy + np.asarray(CIRRUS_SPECTRUM)[:, None, None] * cirrus
+    return cloudy
+
+
 def make_scene(
     rng: np.random.Generator, size: tuple[int, int] = (256, 256), cover: float | None = None
 ) -> SyntheticScene:
@@ -116,20 +135,7 @@ def make_scene(
     speckle = rng.gamma(SPECKLE_LOOKS, 1 / SPECKLE_LOOKS, (2, *size))
     s1 = 10 * np.log10(10 ** (mean_db / 10) * speckle)
 
-    opacity = _clouds(rng, size, cover)
-    cloudy = clear.copy()
-    if opacity.any():
-        angle = rng.uniform(0, 2 * np.pi)
-        offset = rng.uniform(5, 20) * np.array([np.sin(angle), np.cos(angle)])
-        shadow = np.clip(shift(opacity, offset, order=1, mode="constant"), 0, 1) * (1 - opacity)
-        cloudy = cloudy * (1 - 0.55 * shadow)
-        cloud = np.asarray(CLOUD_SPECTRUM)[:, None, None]
-        cloudy = cloudy * (1 - opacity) + cloud * opacity
-    haze = rng.uniform(0, 0.1) * (rng.uniform() < 0.5)  # thin haze everywhere, below the detector
-    cloudy = cloudy * (1 - haze) + np.asarray(CLOUD_SPECTRUM)[:, None, None] * haze
-    if rng.uniform() < 0.3:
-        cirrus = np.clip(_smooth_field(rng, size, 30.0), 0, None) * rng.uniform(0.1, 0.4)
-        cloudy = cloudy + np.asarray(CIRRUS_SPECTRUM)[:, None, None] * cirrus
+    cloudy = add_clouds(rng, clear, cover)
 
     origin = rng.integers(300, 700) * 1000.0, rng.integers(4000, 6000) * 1000.0
     geo = GeoReference(SYNTHETIC_CRS, (PIXEL_SIZE_M, 0.0, origin[0], 0.0, -PIXEL_SIZE_M, origin[1]))

@@ -17,13 +17,14 @@ from equicr.data.collection import PIXEL_COMPRESSORS
 from equicr.data.rasters import GeoReference
 from equicr.data.scenes import grid_mapping_attributes
 from equicr.decloud.tiling import tile_grid
+from equicr.errors import UserError
 
 OUTPUT_ARRAY, DONE_ARRAY, PROBABILITY_ARRAY = "s2_decloud", "decloud_done", "cloud_probability"
 #: The scene attribute that records how the output was made, and whether it is complete.
 RECORD_ATTRIBUTE = "decloud"
 
 
-class DecloudError(ValueError):
+class DecloudError(UserError):
     """A scene cannot be declouded as asked."""
 
 

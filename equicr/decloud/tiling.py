@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from equicr.errors import UserError
+
 #: Output tile side in pixels: one work unit and one output chunk. Each unit is read with a halo
 #: (34 px for the full model), so small tiles spend most of their time on the halo: 256-px tiles
 #: compute 1.6x the pixels they write, 1024-px tiles 1.14x (bench/decloud.py). The activations of a
@@ -60,7 +62,7 @@ def tile_grid(height: int, width: int, tile_size: int) -> tuple[int, int]:
 def unit_at(scene: str, height: int, width: int, tile_size: int, halo: int, tile_row: int, tile_col: int) -> WorkUnit:
     """The work unit at one tile position: its core tile and the halo-extended window, clipped to the scene."""
     if tile_size < 1 or halo < 0:
-        raise ValueError(f"tile_size must be positive and halo non-negative, got {tile_size}, {halo}")
+        raise UserError(f"tile_size must be positive and halo non-negative, got {tile_size}, {halo}")
     core = Window(
         tile_row * tile_size, min((tile_row + 1) * tile_size, height),
         tile_col * tile_size, min((tile_col + 1) * tile_size, width),

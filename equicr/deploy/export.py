@@ -29,6 +29,7 @@ from equicr.deploy.metadata import (
     build_metadata,
     reference_input,
 )
+from equicr.errors import UserError
 from equicr.models import ModelConfig, count_parameters
 from equicr.models.equivariant import EquiCR
 from equicr.storage import atomic_output
@@ -52,9 +53,9 @@ def export_onnx(
 ) -> Path:
     """Write ``model`` to ``out`` as ONNX with dynamic batch, height and width and EquiCR metadata."""
     if weights_dtype not in WEIGHT_DTYPES:
-        raise ValueError(f"weights_dtype must be one of {WEIGHT_DTYPES}, not {weights_dtype!r}")
+        raise UserError(f"weights_dtype must be one of {WEIGHT_DTYPES}, not {weights_dtype!r}")
     if filters not in FILTER_FORMS:
-        raise ValueError(f"filters must be one of {FILTER_FORMS}, not {filters!r}")
+        raise UserError(f"filters must be one of {FILTER_FORMS}, not {filters!r}")
     compact = isinstance(model, EquiCR) and filters == "basis"
     plain = compact_model(model) if compact else plain_torch_model(model)
     example = torch.rand(

@@ -14,6 +14,7 @@ import copy
 import torch
 from torch import nn
 
+from equicr.errors import UserError
 from equicr.models.config import PRECISIONS, Precision
 from equicr.models.plain import CloudRemovalNet
 
@@ -30,7 +31,7 @@ class PreparedModel(nn.Module):
     def __init__(self, plain: CloudRemovalNet, precision: Precision = "fp32", channels_last: bool = True) -> None:
         super().__init__()
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+            raise UserError(f"precision must be one of {PRECISIONS}, not {precision!r}")
         self.dtype = DTYPES[precision]
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         trunk = copy.deepcopy(nn.Sequential(plain.head, plain.blocks, plain.tail))  # leave ``plain`` as it is

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from equicr.bands import S1_BANDS, S2_BANDS, input_bands
+from equicr.errors import UserError
 from equicr.models import ModelConfig
 from equicr.scaling import OPTICAL_DN_MAX, OPTICAL_NETWORK_DIVISOR, SAR_DB_RANGE, SAR_FILL_DB, SAR_NETWORK_SPAN
 
@@ -106,5 +107,5 @@ def parse_metadata(properties: dict[str, str]) -> dict[str, Any]:
         key[len(KEY_PREFIX) :]: json.loads(value) for key, value in properties.items() if key.startswith(KEY_PREFIX)
     }
     if "model_config" not in parsed:
-        raise ValueError("the ONNX file carries no EquiCR metadata (was it exported with export/to_onnx.py?)")
+        raise UserError("the ONNX file carries no EquiCR metadata (was it exported with export/to_onnx.py?)")
     return parsed

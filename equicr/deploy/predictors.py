@@ -24,6 +24,7 @@ from equicr.deploy.export import plain_torch_model
 from equicr.deploy.inference import PreparedModel
 from equicr.deploy.metadata import parse_metadata
 from equicr.deploy.runtime import CloudRemovalSession
+from equicr.errors import UserError
 from equicr.hardware import choose_precision
 from equicr.models import CLOUDY_INPUT, ModelConfig
 from equicr.storage import file_sha256, local_path, normalise, redact
@@ -82,7 +83,7 @@ def resolve_model(model: str | Path | ModelReference) -> ModelReference:
     try:
         graph = onnx.load(str(local), load_external_data=False)
     except Exception as error:  # protobuf's DecodeError and friends: the file is not an ONNX model
-        raise ValueError(f"{model} is not a readable ONNX file: {error}") from error
+        raise UserError(f"{model} is not a readable ONNX file: {error}") from error
     config = ModelConfig.from_dict(parse_metadata({p.key: p.value for p in graph.metadata_props})["model_config"])
     return ModelReference(normalise(model), "onnx", file_sha256(local), config)
 
@@ -152,7 +153,7 @@ def load_predictor(model: str | Path | ModelReference, device: str = "cpu", prec
     """
     location = model.location if isinstance(model, ModelReference) else str(model)
     if location.endswith(".onnx") and precision == "bf16":
-        raise ValueError(f"{location}: an ONNX file runs in the precision it was exported in; drop --precision")
+        raise UserError(f"{location}: an ONNX file runs in the precision it was exported in; drop --precision")
     reference = resolve_model(model)
     if reference.backend == CLOUDY_INPUT:
         return CloudyInputPredictor(reference)

@@ -13,6 +13,7 @@ import numpy as np
 import onnxruntime as ort
 
 from equicr.deploy.metadata import parse_metadata, scaling_constants
+from equicr.errors import UserError
 from equicr.scaling import OPTICAL_FILL_DN, network_inputs, network_to_optical_dn, valid_input_mask
 
 #: Execution providers in order of preference.
@@ -36,10 +37,10 @@ class CloudRemovalSession:
         try:
             self.session = ort.InferenceSession(str(self.path), providers=self.requested_providers)
         except Exception as error:  # ONNX Runtime's own exception types: a damaged or foreign file
-            raise ValueError(f"{self.path} is not a loadable ONNX model: {error}") from error
+            raise UserError(f"{self.path} is not a loadable ONNX model: {error}") from error
         self.metadata = parse_metadata(self.session.get_modelmeta().custom_metadata_map)
         if self.metadata["scaling"] != scaling_constants():
-            raise ValueError(
+            raise UserError(
                 f"{self.path} was exported with scaling {self.metadata['scaling']}, "
                 f"this version of equicr uses {scaling_constants()}"
             )

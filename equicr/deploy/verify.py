@@ -2,8 +2,9 @@
 
 Checks, each against a stated tolerance:
 
-- parity: ONNX Runtime against the PyTorch model on random inputs and on real SEN12MS-CR patches,
-  as the largest absolute error relative to the largest absolute reference output;
+- parity: ONNX Runtime against the PyTorch model on random inputs and on real Sentinel patches
+  (the real patches shipped in the package, or a SEN12MS-CR tree the user names), as the largest
+  absolute error relative to the largest absolute reference output;
 - rotation equivariance of the graph itself in ONNX Runtime, ``|ORT(rot_k x) - rot_k ORT(x)| /
   |ORT(x)|`` for k = 1, 2, 3 on an even and an odd size. A file whose metadata says it is not
   equivariant (DSen2-CR) gets its error measured and reported, not required;
@@ -20,12 +21,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from equicr.data.rasters import read_raster
+from equicr.data.real import shipped_backgrounds
 from equicr.data.sen12mscr import index_tree, read_triplet
 from equicr.deploy.metadata import reference_pair
 from equicr.deploy.runtime import CloudRemovalSession
 from equicr.equivariance import EQUIVARIANCE_TOLERANCE, QUARTER_TURNS, relative_equivariance_error
 from equicr.models import ModelConfig
-from equicr.paths import SEN12MSCR_MINI_DIR
 from equicr.storage import file_sha256
 
 #: Largest ORT-vs-PyTorch error relative to the output's scale, per stored weight precision.
@@ -77,12 +79,23 @@ class VerificationReport:
         return "\n".join(lines)
 
 
-def real_patch_inputs(session: CloudRemovalSession, root: Path = SEN12MSCR_MINI_DIR) -> np.ndarray:
-    """Network inputs of the real SEN12MS-CR patches for this file's input mode, (N, C, 256, 256)."""
-    records, _ = index_tree(root)
-    triplets = [read_triplet(record.paths) for record in records]
-    s1 = np.stack([t.s1 for t in triplets])
-    s2_cloudy = np.stack([t.s2_cloudy for t in triplets])
+def real_patch_inputs(session: CloudRemovalSession, root: Path | None = None) -> np.ndarray:
+    """Network inputs of real patches for this file's input mode, (N, C, 256, 256).
+
+    ``root`` names a SEN12MS-CR tree (its triplets' SAR and cloudy images); without it, the real
+    Sentinel-1 and Sentinel-2 patches shipped in the package (clear ground: parity needs real pixel
+    statistics, not clouds).
+    """
+    if root is not None:
+        records, problems = index_tree(root)
+        if not records:
+            raise FileNotFoundError(f"{root} holds no complete SEN12MS-CR triplet to verify on ({problems[:1]})")
+        triplets = [read_triplet(record.paths) for record in records]
+        s1, s2_cloudy = np.stack([t.s1 for t in triplets]), np.stack([t.s2_cloudy for t in triplets])
+    else:
+        patches = [patch for patch in shipped_backgrounds() if patch.s1 is not None]
+        s1 = np.stack([read_raster(patch.s1, "s1").data for patch in patches])
+        s2_cloudy = np.stack([read_raster(patch.s2, "s2_cloudy").data for patch in patches])
     return session.network_inputs(s1, s2_cloudy)
 
 
@@ -124,8 +137,13 @@ def verify_onnx(
     checkpoint: str | Path | None = None,
     real_patches: bool = True,
     seed: int = 0,
+    patches_root: Path | None = None,
 ) -> VerificationReport:
-    """Verify an ONNX file; parity needs the ``reference`` PyTorch model (or the ``checkpoint`` to load it from)."""
+    """Verify an ONNX file; parity needs the ``reference`` PyTorch model (or the ``checkpoint`` to load it from).
+
+    ``real_patches`` adds parity on real patches: the SEN12MS-CR tree ``patches_root``, or the real
+    patches shipped in the package when none is named.
+    """
     session = CloudRemovalSession(path)
     report = VerificationReport(str(path), file_sha256(path), session.active_provider, session.metadata)
     rng = np.random.default_rng(seed)
@@ -150,16 +168,11 @@ def verify_onnx(
         reference.eval()
         random_inputs = rng.uniform(0, 2, (2, len(session.input_bands), 37, 46)).astype(np.float32)
         report.checks.append(parity_check("parity with PyTorch, random inputs", session, reference, random_inputs))
-        if real_patches and not SEN12MSCR_MINI_DIR.is_dir():
-            report.checks.append(Check(
-                "parity with PyTorch, real SEN12MS-CR patches", True,
-                detail=f"skipped: {SEN12MSCR_MINI_DIR} is not on this machine (random inputs and the recorded "
-                "outputs were checked)",
-            ))  # fmt: skip
-        elif real_patches:
-            inputs = real_patch_inputs(session)
+        if real_patches:
+            where = f"the SEN12MS-CR tree {patches_root}" if patches_root is not None else "the shipped patches"
+            inputs = real_patch_inputs(session, patches_root)
             report.checks.append(
-                parity_check("parity with PyTorch, real SEN12MS-CR patches", session, reference, inputs)
+                parity_check(f"parity with PyTorch, real patches ({where})", session, reference, inputs)
             )
     report.checks.extend(equivariance_checks(session, rng))
     return report

@@ -12,6 +12,7 @@ import math
 import numpy as np
 import torch
 
+from equicr.errors import UserError
 from equicr.metrics import HIGHER_IS_BETTER, mean_metrics
 
 #: Edges of the cloud-cover bins, as fractions.
@@ -22,7 +23,7 @@ METRICS = tuple(HIGHER_IS_BETTER)
 def cover_bin_index(cover: float) -> int:
     """Bin of a cloud-cover fraction in [0, 1]; 1.0 belongs to the last bin."""
     if not 0.0 <= cover <= 1.0:
-        raise ValueError(f"cloud cover must lie in [0, 1], got {cover}")
+        raise UserError(f"cloud cover must lie in [0, 1], got {cover}")
     return min(int(np.searchsorted(COVER_BIN_EDGES, cover, side="right")) - 1, len(COVER_BIN_EDGES) - 2)
 
 

@@ -19,6 +19,7 @@ from equicr.bands import has_sar_input, optical_channels
 from equicr.data.collection import collection_has_sar
 from equicr.data.dataset import PatchDataset
 from equicr.deploy.predictors import ModelReference, describe, load_predictor, resolve_model
+from equicr.errors import UserError
 from equicr.evaluation.aggregate import METRICS
 from equicr.metrics import image_metrics
 from equicr.scaling import network_to_reflectance
@@ -87,13 +88,13 @@ def evaluate_split(
     collection = str(collection)
     reference = resolve_model(model)
     if has_sar_input(reference.input_mode) and not collection_has_sar(collection):
-        raise ValueError(
+        raise UserError(
             f"{collection} holds optical-only pairs (no Sentinel-1); {redact(reference.location)} needs "
             f"{reference.input_mode} input: evaluate an optical-only model on it"
         )
     count = len(PatchDataset(collection, split))
     if count == 0:  # a report of nothing would carry NaN means and a summary.json that says "finished"
-        raise ValueError(f"{collection} has no complete {split} patches to evaluate")
+        raise UserError(f"{collection} has no complete {split} patches to evaluate")
     pool = pool or ActorPool(use_ray=count >= AUTO_RAY_MIN_ITEMS)
     positions = [{"position": p} for p in range(count)]
     scorer_args = {"model": reference, "collection": collection, "split": split, "device": pool.device,

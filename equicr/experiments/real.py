@@ -33,6 +33,7 @@ from equicr.data.composite import write_composites
 from equicr.data.dataset import split_indices
 from equicr.data.real import DO_NO_HARM, load_real_data, write_test_bench
 from equicr.deploy.predictors import CLOUDY_INPUT
+from equicr.errors import UserError
 from equicr.evaluation.report import read_summary, write_report
 from equicr.evaluation.scoring import evaluate_split
 from equicr.experiments.runner import train_and_record
@@ -163,7 +164,7 @@ def run_real_experiments(preset: RealPreset, work: str | Path, shared_data: Path
     report = write_composites(real.backgrounds, data, preset.composite_count, preset.composite_size,
                               preset.composite_seed, progress=False)  # fmt: skip
     if report.failures:
-        raise ValueError(f"composites incomplete: {report.failures}")
+        raise UserError(f"composites incomplete: {report.failures}")
     targets = write_test_bench(real, work / "data" / "testbench")
     storage = storage or str(work / "runs")
     train_size = len(split_indices(data, "train"))

@@ -156,7 +156,7 @@ def _target_section(
     count = _summary(paths, target, CLOUDY_INPUT)["mean"]["images"]
     heading = {
         TEST: f"Test split of the experiment's data ({count} patches)",
-        REAL: f"Real SEN12MS-CR patches (../shared/data: {count} patches of 256 px, the same models)",
+        REAL: f"Real SEN12MS-CR patches (the real-data folder: {count} patches of 256 px, the same models)",
     }[target]
     first = table_1(preset, paths, target)
     second = table_2(preset, paths, target, manifest["train_size"])

@@ -25,6 +25,7 @@ from equicr.data.ingest import ingest_triplets
 from equicr.data.real import real_triplets, triplet_records
 from equicr.data.synthetic import ensure_synthetic_patches
 from equicr.deploy.predictors import CLOUDY_INPUT
+from equicr.errors import UserError
 from equicr.evaluation.report import write_report
 from equicr.evaluation.scoring import evaluate_split
 from equicr.experiments.presets import ExperimentPreset, ExperimentRun
@@ -67,7 +68,7 @@ def prepare_data(preset: ExperimentPreset, work: Path, data: str | None) -> str:
     if data is not None:
         return data
     if preset.synthetic is None:
-        raise ValueError(f"preset {preset.name!r} needs --data: an ingested SEN12MS-CR patches collection")
+        raise UserError(f"preset {preset.name!r} needs --data: an ingested SEN12MS-CR patches collection")
     spec = preset.synthetic
     path = ensure_synthetic_patches(work / "data" / "synthetic.zarr", spec.count, spec.size, spec.seed,
                                     spec.split_fractions)  # fmt: skip
@@ -81,7 +82,7 @@ def prepare_real_patches(work: Path, shared_data: Path | None) -> str | None:
     path = work / "data" / "real.zarr"
     report = ingest_triplets(triplet_records(real_triplets(shared_data)), path, progress=False)
     if report.failures:
-        raise ValueError(f"could not ingest the real patches into {path}: {report.failures}")
+        raise UserError(f"could not ingest the real patches into {path}: {report.failures}")
     return str(path)
 
 

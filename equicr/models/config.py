@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from equicr.bands import INPUT_MODES, S2_BANDS, InputMode, has_optical_input, input_bands
+from equicr.errors import UserError
 
 Architecture = Literal["equicr", "dsen2cr"]
 ARCHITECTURES: tuple[Architecture, ...] = ("equicr", "dsen2cr")
@@ -45,19 +46,19 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture {self.architecture!r} is not one of {ARCHITECTURES}")
+            raise UserError(f"architecture {self.architecture!r} is not one of {ARCHITECTURES}")
         if self.input_mode not in INPUT_MODES:
-            raise ValueError(f"input_mode {self.input_mode!r} is not one of {INPUT_MODES}")
+            raise UserError(f"input_mode {self.input_mode!r} is not one of {INPUT_MODES}")
         if self.width is None:
             object.__setattr__(self, "width", PAPER_WIDTH[self.architecture])
         if self.group is None:
             object.__setattr__(self, "group", GROUPS[self.architecture][0])
         if self.group not in GROUPS[self.architecture]:
-            raise ValueError(
+            raise UserError(
                 f"group {self.group!r} does not apply to {self.architecture}; choose one of {GROUPS[self.architecture]}"
             )
         if self.width < 1 or self.num_blocks < 0:
-            raise ValueError(f"width must be >= 1 and num_blocks >= 0, got {self.width}, {self.num_blocks}")
+            raise UserError(f"width must be >= 1 and num_blocks >= 0, got {self.width}, {self.num_blocks}")
 
     @property
     def in_channels(self) -> int:
@@ -100,7 +101,7 @@ class ModelConfig:
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown model config keys {unknown}; known keys are {sorted(known)}")
+            raise UserError(f"unknown model config keys {unknown}; known keys are {sorted(known)}")
         return cls(**values)
 
     def differences(self, other: ModelConfig) -> dict[str, tuple[Any, Any]]:

@@ -13,6 +13,7 @@ from escnn import gspaces
 from escnn import nn as enn
 from torch import nn
 
+from equicr.errors import UserError
 from equicr.models.config import KERNEL_SIZE, ModelConfig
 from equicr.models.plain import CloudRemovalNet, ScaledResidualBlock, block_update
 
@@ -23,7 +24,7 @@ def make_gspace(group: str) -> gspaces.GSpace2D:
         return gspaces.rot2dOnR2(N=4)
     if group == "p4m":
         return gspaces.flipRot2dOnR2(N=4)
-    raise ValueError(f"EquiCR supports the groups 'p4' and 'p4m', not {group!r}")
+    raise UserError(f"EquiCR supports the groups 'p4' and 'p4m', not {group!r}")
 
 
 def r2conv3x3(in_type: enn.FieldType, out_type: enn.FieldType) -> enn.R2Conv:
@@ -71,7 +72,7 @@ class EquiCR(nn.Module):
     def __init__(self, config: ModelConfig, initialize: bool = True, identity_start: bool = True) -> None:
         super().__init__()
         if config.architecture != "equicr":
-            raise ValueError(f"EquiCR needs architecture 'equicr', got {config.architecture!r}")
+            raise UserError(f"EquiCR needs architecture 'equicr', got {config.architecture!r}")
         self.config = config
         gspace = make_gspace(config.group)
         self.in_type = enn.FieldType(gspace, config.in_channels * [gspace.trivial_repr])

@@ -13,10 +13,11 @@ import fsspec
 import pystac
 from pystac.stac_io import DefaultStacIO
 
+from equicr.errors import UserError
 from equicr.storage import normalise, redact
 
 
-class CatalogError(ValueError):
+class CatalogError(UserError):
     """A catalog cannot be read, or a search finds nothing."""
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 import pystac
 
 from equicr.bands import S1_BANDS, S2_BANDS
+from equicr.errors import UserError
 
 #: Earth Search's asset keys for the Sentinel-2 bands.
 S2_COMMON_NAMES: dict[str, str] = {
@@ -34,7 +35,7 @@ BASELINE_OFFSET_DN = 1000
 DECIBEL_UNITS = ("db", "decibel", "decibels")
 
 
-class StacItemError(ValueError):
+class StacItemError(UserError):
     """An item or one of its assets cannot be ingested; the message names both."""
 
 

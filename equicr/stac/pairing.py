@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pystac
 from shapely.geometry import box, shape
 
+from equicr.errors import UserError
 from equicr.stac.items import item_time
 
 #: Share of the S2 footprint an S1 footprint must cover to be paired with it.
@@ -33,7 +34,7 @@ def footprint(item: pystac.Item):
         return shape(item.geometry)
     if item.bbox:
         return box(*item.bbox[:2], *item.bbox[-2:]) if len(item.bbox) == 4 else box(*item.bbox[:2], *item.bbox[3:5])
-    raise ValueError(f"item {item.id} has neither geometry nor bbox")
+    raise UserError(f"item {item.id} has neither geometry nor bbox")
 
 
 def pair_items(s2_items: list[pystac.Item], s1_items: list[pystac.Item], max_days: float) -> list[Pair]:

@@ -6,14 +6,16 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from equicr.errors import UserError
 from equicr.models import PRECISIONS, ModelConfig, Precision
-from equicr.paths import REPO_ROOT
+from equicr.paths import DEFAULT_DATA_DIR, DEFAULT_RUNS_DIR
 
-#: Where runs and the embedded default data go when no storage is given: real-ground composites of
-#: the shipped backgrounds, or synthetic scenes where those cannot be made.
-DEFAULT_STORAGE = REPO_ROOT / "runs"
-DEFAULT_DATA = REPO_ROOT / "data" / "composites-default.zarr"
-DEFAULT_SYNTHETIC_DATA = REPO_ROOT / "data" / "synthetic-default.zarr"
+#: Where runs and the embedded default data go when no storage is given (relative to the working
+#: directory): real-ground composites of the shipped backgrounds, or synthetic scenes where those
+#: cannot be made.
+DEFAULT_STORAGE = DEFAULT_RUNS_DIR
+DEFAULT_DATA = DEFAULT_DATA_DIR / "composites-default.zarr"
+DEFAULT_SYNTHETIC_DATA = DEFAULT_DATA_DIR / "synthetic-default.zarr"
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class TrainConfig:
     max_failures: int = 2  # times a crashed worker group is restarted from the last checkpoint
     seed: int = 0  # weight initialisation, subset choice and shuffling
     run_name: str = "equicr-demo"  # resuming reruns the same name under the same storage
-    storage_path: str = str(DEFAULT_STORAGE)  # local folder or object-store URI for checkpoints
+    storage_path: str = str(DEFAULT_STORAGE)  # local folder (relative: to the working directory) or object-store URI
     progress_seconds: float = 30.0  # a progress line within an epoch at most this often (rank 0)
 
     def __post_init__(self) -> None:
@@ -47,15 +49,15 @@ class TrainConfig:
         }  # fmt: skip
         for name, value in at_least_one.items():
             if value is not None and value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
+                raise UserError(f"{name} must be at least 1, got {value}")
         if self.num_workers < 0 or self.loader_workers < 0 or self.max_failures < 0:
-            raise ValueError("num_workers, loader_workers and max_failures must not be negative")
+            raise UserError("num_workers, loader_workers and max_failures must not be negative")
         if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+            raise UserError(f"learning_rate must be positive, got {self.learning_rate}")
         if self.batch_size % max(self.num_workers, 1):
-            raise ValueError(f"batch_size {self.batch_size} does not split evenly over {self.num_workers} workers")
+            raise UserError(f"batch_size {self.batch_size} does not split evenly over {self.num_workers} workers")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
+            raise UserError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
 
     def resume_differences(self, previous: TrainConfig) -> dict[str, tuple[Any, Any]]:
         """Settings of this config that differ from ``previous`` and that a resumed run cannot change.
@@ -96,7 +98,7 @@ PRESETS: dict[str, TrainConfig] = {
         cpus_per_worker=2,
         run_name="equicr-demo",
     ),
-    # The paper's full-size run on a GPU cluster (DESIGN.md section 4): batch 8 over 4 GPU workers, one
+    # The paper's full-size run on a GPU cluster (the paper's settings): batch 8 over 4 GPU workers, one
     # per g5.xlarge node of cluster.yaml (4 vCPU, one 24 GB A10G). 2 patches of 256 px per worker need
     # about 14 GiB without activation checkpointing (bench/memory.py, an estimate; docs/capacity.md), so
     # it stays off: --activation-checkpointing brings that to about 11 GiB for about 1.2-1.3x the step time.

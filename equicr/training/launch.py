@@ -14,7 +14,8 @@ from equicr.actor_pool import ActorPool
 from equicr.checkpoint import BEST_METRIC, checkpoint_file, read_checkpoint_metadata
 from equicr.data.dataset import PatchDataset, split_indices
 from equicr.data.synthetic import ensure_synthetic_patches
-from equicr.storage import join, redact
+from equicr.errors import UserError
+from equicr.storage import is_remote, join, normalise, redact
 from equicr.training.config import DEFAULT_DATA, DEFAULT_SYNTHETIC_DATA, TrainConfig
 from equicr.training.loop import train_loop_per_worker
 
@@ -52,8 +53,18 @@ def ensure_default_data(path: Path = DEFAULT_DATA) -> str:
 
 
 def with_data(config: TrainConfig) -> TrainConfig:
-    """The config with the embedded default data filled in when it names none."""
-    return config if config.data is not None else dataclasses.replace(config, data=ensure_default_data())
+    """The config with the embedded default data filled in when it names none, and local paths made absolute.
+
+    Ray Train's workers need not share the driver's working directory, so a relative storage or
+    data path is resolved here, against the directory the job was started in.
+    """
+    data = config.data if config.data is not None else ensure_default_data()
+    return dataclasses.replace(config, data=absolute(data), storage_path=absolute(config.storage_path))
+
+
+def absolute(location: str) -> str:
+    """A local path made absolute (against the working directory); a URI unchanged."""
+    return location if is_remote(location) else str(Path(normalise(location)).absolute())
 
 
 def make_trainer(config: TrainConfig) -> TorchTrainer:
@@ -95,9 +106,9 @@ def preflight(config: TrainConfig) -> None:
     an empty validation split or a resumed run with other settings would fail the same way each time.
     """
     if len(split_indices(config.data, "train", config.subset_size, config.seed)) == 0:
-        raise ValueError(f"{config.data} has no complete train patches to learn from")
+        raise UserError(f"{config.data} has no complete train patches to learn from")
     if len(split_indices(config.data, "val")) == 0:
-        raise ValueError(
+        raise UserError(
             f"{config.data} has no complete val patches: every epoch is scored on them and the best checkpoint "
             "is chosen by them; ingest a val split first"
         )
@@ -105,7 +116,7 @@ def preflight(config: TrainConfig) -> None:
     differences = config.resume_differences(previous) if previous is not None else {}
     if differences:
         changed = "; ".join(f"{name}: {old!r} then, {new!r} now" for name, (old, new) in differences.items())
-        raise ValueError(
+        raise UserError(
             f"run {config.run_name} in {redact(config.storage_path)} was started with other settings ({changed}); "
             "resuming would keep the old optimizer and data. Rerun with the same settings, or pick a new --run-name"
         )

@@ -17,7 +17,7 @@ from equicr.data.composite import (
     write_composites,
 )
 from equicr.data.real import load_real_data, sen12mscr_scene
-from equicr.paths import SHARED_DATA_DIR
+from tests.fixtures.paths import SHARED_DATA_DIR
 
 VISIBLE = [PRODUCTS["s2"].bands.index(band) for band in ("B02", "B03", "B04")]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from equicr.data.real import ROME_SCENE, _read_tsv, load_real_data, scenes
-from equicr.paths import SHARED_DATA_DIR
+from tests.fixtures.paths import SHARED_DATA_DIR
 
 
 @pytest.fixture(scope="module")

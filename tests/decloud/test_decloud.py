@@ -27,8 +27,8 @@ from equicr.decloud.pipeline import decloud_whole_image, run_decloud
 from equicr.decloud.tiling import plan_units
 from equicr.deploy.export import export_onnx
 from equicr.models import ModelConfig, build_model
-from equicr.paths import REPO_ROOT
 from equicr.scaling import SAR_FILL_DB
+from tests.fixtures.paths import REPO_ROOT
 
 IN_PROCESS = ActorPool(use_ray=False)
 

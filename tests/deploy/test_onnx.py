@@ -18,9 +18,9 @@ from equicr.deploy.export import export_onnx
 from equicr.deploy.runtime import CloudRemovalSession, choose_providers
 from equicr.deploy.verify import verify_onnx
 from equicr.models import ModelConfig, build_model
-from equicr.paths import REPO_ROOT
 from equicr.scaling import network_to_optical_dn, valid_input_mask
 from equicr.storage import file_sha256
+from tests.fixtures.paths import REPO_ROOT
 
 CASES = [("equicr", "sar+opt"), ("equicr", "opt"), ("equicr", "sar"), ("dsen2cr", "sar+opt")]
 
@@ -37,7 +37,7 @@ def test_export_and_verify_every_architecture_and_mode(tmp_path, architecture, i
     report = verify_onnx(path, reference=model)
     assert report.passed, report.summary()
     names = [check.name for check in report.checks]
-    assert any("real SEN12MS-CR" in name for name in names) and sum("equivariance" in n for n in names) == 2
+    assert any("real patches" in name for name in names) and sum("equivariance" in n for n in names) == 2
     # What ONNX Runtime runs once it has folded the compact form's basis expansion at load.
     assert optimized_op_types(path, tmp_path) <= {"Conv", "Relu", "Add", "Mul", "Slice"}
     equivariance = [c for c in report.checks if "equivariance" in c.name]
@@ -235,15 +235,17 @@ def test_the_file_alone_catches_an_altered_trained_coefficient(tmp_path):
     assert failed == {"outputs recorded at export"}, report.summary()  # still equivariant: only this check sees it
 
 
-def test_export_verifies_with_what_it_has_when_the_real_patches_are_absent(tmp_path, monkeypatch):
-    from equicr.deploy import verify
-
-    monkeypatch.setattr(verify, "SEN12MSCR_MINI_DIR", tmp_path / "no-shared-data")
+def test_the_gate_checks_real_patch_parity_with_what_the_package_ships_or_the_user_names(tmp_path, mini_dir):
     model, config = small_model()
-    report = verify_onnx(export_onnx(model, config, tmp_path / "m.onnx"), reference=model, real_patches=True)
-    assert report.passed
-    skipped = next(c for c in report.checks if c.name == "parity with PyTorch, real SEN12MS-CR patches")
-    assert skipped.detail.startswith("skipped:") and "no-shared-data" in skipped.detail
+    path = export_onnx(model, config, tmp_path / "m.onnx")
+    shipped = verify_onnx(path, reference=model, real_patches=True)
+    named = verify_onnx(path, reference=model, real_patches=True, patches_root=mini_dir)
+    for report, where in ((shipped, "the shipped patches"), (named, f"the SEN12MS-CR tree {mini_dir}")):
+        assert report.passed
+        check = next(c for c in report.checks if c.name == f"parity with PyTorch, real patches ({where})")
+        assert check.measured < check.tolerance and "256x256 px" in check.detail
+    with pytest.raises(FileNotFoundError, match="no complete SEN12MS-CR triplet"):
+        verify_onnx(path, reference=model, real_patches=True, patches_root=tmp_path)
 
 
 def test_a_checkpoint_of_another_model_is_a_failed_check_not_a_crash(tmp_path):

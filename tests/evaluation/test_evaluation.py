@@ -19,7 +19,7 @@ from equicr.evaluation.aggregate import (
 )
 from equicr.metrics import PSNR_CAP_DB
 from equicr.models import ModelConfig, build_model
-from equicr.paths import REPO_ROOT
+from tests.fixtures.paths import REPO_ROOT
 
 
 def record(cover, psnr, mae=0.1, ssim=0.5, sam=10.0):

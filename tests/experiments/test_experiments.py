@@ -8,8 +8,8 @@ from equicr.experiments.presets import PRESETS, ExperimentPreset, ExperimentRun,
 from equicr.experiments.results import BASELINE_ROW, SYNTHETIC_LABEL, write_results
 from equicr.experiments.runner import REAL, TEST, run_experiments, train_config
 from equicr.models import ModelConfig, build_model, count_parameters, equal_parameter_config
-from equicr.paths import SHARED_DATA_DIR
 from equicr.training.config import TrainConfig
+from tests.fixtures.paths import SHARED_DATA_DIR
 
 TINY = ExperimentPreset(
     name="tiny",
@@ -60,7 +60,7 @@ def test_tiny_preset_end_to_end_and_resume(tmp_path, local_ray, capsys):
     assert text.splitlines()[2] == SYNTHETIC_LABEL  # a synthetic report says so first
     for expected in ("### Table I", "### Table II", "| model | sar+opt |", "| model | 4 | all (18) |",
                      f"| {BASELINE_ROW} |", "## Test split of the experiment's data (6 patches)",
-                     "## Real SEN12MS-CR patches (../shared/data: 12 patches", "EquiCR minus DSen2-CR"):  # fmt: skip
+                     "## Real SEN12MS-CR patches (the real-data folder: 12 patches", "EquiCR minus DSen2-CR"):  # fmt: skip
         assert expected in text, expected
     baseline_psnr = json.loads((work / "eval" / TEST / "cloudy-input" / "summary.json").read_text())["mean"]["psnr"]
     assert f"| {BASELINE_ROW} | {baseline_psnr:.4f} | {baseline_psnr:.4f} |" in text  # Table II: 4, all

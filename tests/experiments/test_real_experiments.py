@@ -20,9 +20,9 @@ from equicr.experiments.real import (
     write_real_results,
 )
 from equicr.models import ModelConfig, build_model, count_parameters
-from equicr.paths import SHARED_DATA_DIR
 from equicr.storage import file_sha256
 from equicr.training.config import TrainConfig
+from tests.fixtures.paths import SHARED_DATA_DIR
 
 TINY_REAL = RealPreset(
     name="tiny-real",

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from equicr.paths import REPO_ROOT
+from tests.fixtures.paths import REPO_ROOT
 
 JOBS = ["jobs/train.py", "jobs/decloud.py", "jobs/evaluate.py", "jobs/ingest.py", "jobs/experiments.py",
         "jobs/demo.py", "export/to_onnx.py", "export/verify.py", "jobs/cluster_security_group.py"]  # fmt: skip

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from equicr.data.collection import open_collection
-from equicr.paths import REPO_ROOT
+from tests.fixtures.paths import REPO_ROOT
 
 
 def run(*args):

@@ -15,7 +15,7 @@ import pytest
 
 from equicr.checkpoint import load_model
 from equicr.data.synthetic import write_synthetic_patches
-from equicr.paths import REPO_ROOT
+from tests.fixtures.paths import REPO_ROOT
 
 _TAKEN: set[int] = set()
 

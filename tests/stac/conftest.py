@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from equicr.paths import SHARED_DATA_DIR
 from equicr.stac.ingest import ingest_stac
 from tests.fixtures.make_stac_catalog import write_catalog
+from tests.fixtures.paths import SHARED_DATA_DIR
 
 SHARED = SHARED_DATA_DIR
 

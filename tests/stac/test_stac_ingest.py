@@ -20,11 +20,11 @@ import rasterio
 from equicr.bands import S2_BANDS
 from equicr.data.collection import open_collection
 from equicr.data.scenes import INGEST_DONE_ARRAY, scene_names
-from equicr.paths import SHARED_DATA_DIR
 from equicr.stac import ingest as stac_ingest
 from equicr.stac.catalog import CatalogError
 from equicr.stac.ingest import ingest_stac
 from tests.fixtures.make_stac_catalog import NATIVE_RESOLUTION, patches, s2_item_id
+from tests.fixtures.paths import SHARED_DATA_DIR
 
 SHARED = SHARED_DATA_DIR
 EXACT_BANDS = [band for band in S2_BANDS if NATIVE_RESOLUTION[band] == 10]
@@ -269,7 +269,7 @@ def test_the_stac_command_reports_unpaired_items_and_refuses_an_empty_search(cat
     import subprocess
     import sys
 
-    from equicr.paths import REPO_ROOT
+    from tests.fixtures.paths import REPO_ROOT
 
     def run(*args):
         command = [sys.executable, "jobs/ingest.py", "stac", "--catalog", str(catalog_dir / "catalog.json"), *args]
