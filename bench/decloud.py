@@ -34,6 +34,7 @@ from equicr.data.collection import open_collection
 from equicr.data.synthetic import write_synthetic_scenes
 from equicr.decloud.output import DONE_ARRAY, prepare_output
 from equicr.decloud.pipeline import DecloudActor, run_decloud
+from equicr.decloud.settings import DecloudSettings
 from equicr.decloud.tiling import DEFAULT_TILE_SIZE, plan_units
 from equicr.deploy.predictors import load_predictor, resolve_model
 from equicr.lease import exclusive_writer
@@ -58,7 +59,14 @@ def decloud_seconds(
         if DONE_ARRAY in scenes[name]:
             scenes[name][DONE_ARRAY][:] = False
     pool = ActorPool(actors, cores, use_ray=use_ray)
-    summary = run_decloud(collection, checkpoint, tile_size=tile, halo=halo, pool=pool, overwrite=True, progress=False)
+    summary = run_decloud(
+        collection,
+        checkpoint,
+        settings=DecloudSettings(tile_size=tile, halo=halo),
+        pool=pool,
+        overwrite=True,
+        progress=False,
+    )
     if summary.scenes_failed or summary.units_skipped:
         raise RuntimeError(f"declouding failed or skipped units: {summary}")
     return summary.seconds
@@ -125,12 +133,12 @@ def rss_per_unit(collection: str, checkpoint: str, tile: int, halo: int) -> list
     scenes = open_collection(collection, "scenes", mode="r+")["scenes"]
     name = next(name for name, _ in scenes.groups())
     reference = resolve_model(checkpoint)
-    record = {**reference.record(), "tile_size": tile, "halo": halo, "keep_clear": False, "precision": "fp32"}
+    settings = DecloudSettings(tile_size=tile, halo=halo)
     rows = []
     with exclusive_writer(collection, f"decloud-{name}") as keeper:
-        prepare_output(scenes[name], name, record, tile, overwrite=True)
+        prepare_output(scenes[name], name, reference.record(), settings, overwrite=True)
         lease = keeper.leases[f"decloud-{name}"]
-        actor = DecloudActor(collection, reference, tile, halo, False, {name: (lease.location, lease.token)})
+        actor = DecloudActor(collection, reference, settings, {name: (lease.location, lease.token)})
         for number, unit in enumerate(plan_units(name, *scenes[name]["s2_cloudy"].shape[1:], tile, halo)):
             actor.process(name, unit.tile_row, unit.tile_col)
             window = f"{unit.read.row_stop - unit.read.row_start}x{unit.read.col_stop - unit.read.col_start}"

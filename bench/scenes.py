@@ -36,6 +36,7 @@ from equicr.data.collection import open_collection  # noqa: E402
 from equicr.data.scenes import chunk_windows, write_scene_window  # noqa: E402
 from equicr.data.synthetic import make_scene  # noqa: E402
 from equicr.decloud.pipeline import run_decloud  # noqa: E402
+from equicr.decloud.settings import DecloudSettings  # noqa: E402
 from equicr.deploy.predictors import load_predictor  # noqa: E402
 from equicr.paths import SHIPPED_MODEL  # noqa: E402
 from equicr.scaling import network_inputs, network_to_optical_dn  # noqa: E402
@@ -174,8 +175,8 @@ def main() -> None:
         assert report.written == 1, report.failures
         with RssSampler() as decloud_rss:
             started = time.perf_counter()
-            summary = run_decloud(collection, SHIPPED_MODEL, tile_size=TILE_SIZE, keep_clear=True,
-                                  pool=ActorPool(actors=2), progress=False)  # fmt: skip
+            settings = DecloudSettings(tile_size=TILE_SIZE, keep_clear=True)
+            summary = run_decloud(collection, SHIPPED_MODEL, settings, pool=ActorPool(actors=2), progress=False)
             decloud_seconds = time.perf_counter() - started
         assert summary.scenes_done, summary.scenes_failed
         shares = stage_shares(catalog, collection)

@@ -9,9 +9,10 @@ Three things live here and nowhere else:
   rename on local disk, a single upload to an object store, where a put is atomic). A crash never
   leaves a half-written output that looks finished.
 - :func:`local_path` gives torch and ONNX Runtime, which only open local files, a local copy of a
-  remote file: a fresh download per call into a private per-user cache. The endpoint and
-  credentials come from the environment as usual (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
-  an instance profile, ...).
+  remote file in a private per-user cache: a fresh download when no content hash is given, and
+  with one (a model's recorded SHA-256) the cached copy of that content, downloaded once per node
+  and checked. The endpoint and credentials come from the environment as usual
+  (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, an instance profile, ...).
 
 Zarr collections are read in place through fsspec (:mod:`equicr.data.collection`) and Ray Train
 writes checkpoints through pyarrow.
@@ -19,6 +20,7 @@ writes checkpoints through pyarrow.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
@@ -32,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.fs
+
+from equicr.errors import UserError
 
 #: Where remote files are copied to: private to this user (mode 0700); override with EQUICR_CACHE.
 CACHE_DIR = Path(
@@ -76,22 +80,61 @@ def uri(filesystem: pyarrow.fs.FileSystem, path: str) -> str:
     return f"{filesystem.type_name}://{path.lstrip('/')}"
 
 
-def local_path(location: str | Path) -> Path:
-    """A local path for ``location``: itself when local, else a fresh copy (file or folder) in the cache."""
+class ContentChangedError(UserError):
+    """A file's content is not the content a job recorded for it (it was replaced after the job started)."""
+
+
+def local_path(location: str | Path, sha256: str | None = None) -> Path:
+    """A local path for ``location``: itself when local, else a copy (file or folder) in the cache.
+
+    Without ``sha256`` a remote location is downloaded afresh. With it (a file's recorded SHA-256),
+    the file is checked against it: a cached copy of that content is used as it is (so the actors
+    of one node download a model once between them, under a lock), a new download must match, and
+    a local file must match too; a mismatch is a ContentChangedError naming both hashes.
+    """
     if not is_remote(location):
-        return Path(normalise(location))
+        path = Path(normalise(location))
+        if sha256 is not None and path.is_file():
+            check_sha256(path, sha256, location)
+        return path
     filesystem, remote = pyarrow.fs.FileSystem.from_uri(str(location))
-    info = filesystem.get_file_info(remote)
-    if info.type == pyarrow.fs.FileType.NotFound:
-        raise FileNotFoundError(f"{location} does not exist")
     copy = private_cache_dir() / hashlib.sha256(str(location).encode()).hexdigest()[:16] / Path(remote).name
     copy.parent.mkdir(mode=0o700, exist_ok=True)
-    with atomic_output(copy) as temporary:  # concurrent readers see the old copy or the new one, never half
-        pyarrow.fs.copy_files(remote, str(temporary), source_filesystem=filesystem,
-                              destination_filesystem=pyarrow.fs.LocalFileSystem())  # fmt: skip
-        if info.type == pyarrow.fs.FileType.File and temporary.stat().st_size != info.size:
-            raise OSError(f"{location}: the download has {temporary.stat().st_size} bytes, the object {info.size}")
+    with _locked(copy.parent / "download.lock"):  # one download per node; the others wait and reuse it
+        if sha256 is not None and copy.is_file() and file_sha256(copy) == sha256:
+            return copy
+        info = filesystem.get_file_info(remote)
+        if info.type == pyarrow.fs.FileType.NotFound:
+            raise FileNotFoundError(f"{redact(location)} does not exist")
+        with atomic_output(copy) as temporary:  # concurrent readers see the old copy or the new one, never half
+            pyarrow.fs.copy_files(remote, str(temporary), source_filesystem=filesystem,
+                                  destination_filesystem=pyarrow.fs.LocalFileSystem())  # fmt: skip
+            if info.type == pyarrow.fs.FileType.File and temporary.stat().st_size != info.size:
+                raise OSError(f"{location}: the download has {temporary.stat().st_size} bytes, the object {info.size}")
+            if sha256 is not None:
+                check_sha256(temporary, sha256, location)
     return copy
+
+
+def check_sha256(path: Path, sha256: str, location: str | Path) -> None:
+    """ContentChangedError unless the file at ``path`` (the content of ``location``) has this SHA-256."""
+    actual = file_sha256(path)
+    if actual != sha256:
+        raise ContentChangedError(
+            f"{redact(location)} has SHA-256 {actual}, but the job recorded {sha256}: it was replaced after the job "
+            "started; rerun the job to use the new file"
+        )
+
+
+@contextmanager
+def _locked(lock_file: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``lock_file`` for the length of the block (processes of one node take turns)."""
+    with open(lock_file, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def private_cache_dir() -> Path:

@@ -73,12 +73,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from equicr.decloud.geotiff import export_scene
     from equicr.decloud.pipeline import run_decloud
+    from equicr.decloud.settings import DecloudSettings
     from equicr.storage import redact
 
-    summary = run_decloud(
-        args.collection, args.model, args.scenes, args.tile_size, args.halo, args.batch_size, pool,
-        args.keep_clear, args.precision, args.overwrite, cloud_resolution=args.cloud_resolution,
-    )  # fmt: skip
+    settings = DecloudSettings(args.tile_size, args.halo, args.keep_clear, args.precision, args.cloud_resolution,
+                               args.batch_size)  # fmt: skip
+    summary = run_decloud(args.collection, args.model, settings, args.scenes, pool, args.overwrite)
     if args.cog_dir:
         for name in summary.scenes_done:
             for path in export_scene(args.collection, name, args.cog_dir, with_probability=args.keep_clear):

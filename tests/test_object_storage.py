@@ -22,6 +22,7 @@ from equicr.data.synthetic import write_synthetic_patches, write_synthetic_scene
 from equicr.decloud.geotiff import export_cog
 from equicr.decloud.output import OUTPUT_ARRAY
 from equicr.decloud.pipeline import decloud_whole_image, run_decloud
+from equicr.decloud.settings import DecloudSettings
 from equicr.evaluation.scoring import evaluate_split
 from equicr.models import ModelConfig
 from equicr.storage import local_path
@@ -83,7 +84,7 @@ def test_ingest_train_evaluate_and_decloud_on_object_storage(s3_bucket, mini_dir
     # The model URI carries credentials (the loopback server's): they work, and no record keeps them.
     scenes = write_synthetic_scenes(f"{root}/scenes.zarr", [(40, 52)], seed=9)
     with_credentials = onnx_file.replace("s3://", "s3://testing:testing@")
-    summary = run_decloud(scenes, with_credentials, tile_size=32, progress=False)
+    summary = run_decloud(scenes, with_credentials, settings=DecloudSettings(tile_size=32), progress=False)
     assert summary.scenes_done == ["scene_0"] and summary.units_processed == 4
     collection = open_collection(scenes, "scenes")
     scene = collection["scenes"]["scene_0"]

@@ -62,11 +62,13 @@ from equicr.actor_pool import ActorPool
 from equicr.data.collection import open_collection
 from equicr.data.synthetic import write_synthetic_scenes
 from equicr.decloud.output import OUTPUT_ARRAY, is_complete
+from equicr.decloud.settings import DecloudSettings
 from equicr.decloud.pipeline import decloud_whole_image, run_decloud
 from equicr.paths import SHIPPED_MODEL
 
 write_synthetic_scenes("scenes.zarr", [(70, 90)], seed=3)
-summary = run_decloud("scenes.zarr", SHIPPED_MODEL, tile_size=64, pool=ActorPool(use_ray=False), progress=False)
+summary = run_decloud("scenes.zarr", SHIPPED_MODEL, DecloudSettings(tile_size=64), pool=ActorPool(use_ray=False),
+                      progress=False)
 scene = open_collection("scenes.zarr", "scenes")["scenes"]["scene_0"]
 output = scene[OUTPUT_ARRAY][:]
 whole = decloud_whole_image(SHIPPED_MODEL, scene["s1"][:], scene["s2_cloudy"][:])

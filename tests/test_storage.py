@@ -5,7 +5,17 @@ import math
 
 import pytest
 
-from equicr.storage import atomic_output, is_remote, join, json_text, local_path, normalise, write_json
+from equicr.storage import (
+    ContentChangedError,
+    atomic_output,
+    file_sha256,
+    is_remote,
+    join,
+    json_text,
+    local_path,
+    normalise,
+    write_json,
+)
 
 
 def test_one_spelling_per_location(tmp_path):
@@ -106,3 +116,33 @@ def test_credentials_never_reach_records():
     assert redact("/local/path@x/m.pt") == "/local/path@x/m.pt"
     record = ModelReference("s3://KEY:SECRET@bucket/m.onnx", "onnx", "0" * 64).record()
     assert "SECRET" not in json.dumps(record) and record["model"] == "s3://bucket/m.onnx"
+
+
+def test_a_file_with_a_recorded_hash_is_downloaded_once_per_node_and_checked(s3_bucket, tmp_path, monkeypatch):
+    import fsspec
+    import pyarrow.fs
+
+    monkeypatch.setenv("EQUICR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("equicr.storage.CACHE_DIR", tmp_path / "cache")
+    location = f"{s3_bucket}/hashed/model.pt"
+    with fsspec.open(location, "wb") as stream:
+        stream.write(b"weights, first version")
+    downloads = []
+    copy_files = pyarrow.fs.copy_files
+    monkeypatch.setattr(pyarrow.fs, "copy_files", lambda *a, **k: (downloads.append(a[0]), copy_files(*a, **k))[1])
+
+    first = local_path(location)  # the driver resolving the model: a fresh download
+    recorded = file_sha256(first)
+    for _ in range(3):  # three actors of one node: the cached copy of that content, checked, not downloaded again
+        assert local_path(location, recorded) == first
+    assert len(downloads) == 1
+
+    with fsspec.open(location, "wb") as stream:  # the object is replaced after the job started
+        stream.write(b"weights, second version")
+    first.unlink()  # a node without the cached copy downloads the new content and refuses it
+    with pytest.raises(ContentChangedError, match=f"the job recorded {recorded}"):
+        local_path(location, recorded)
+    local = tmp_path / "model.pt"
+    local.write_bytes(b"something else")
+    with pytest.raises(ContentChangedError, match="replaced after the job started"):
+        local_path(local, recorded)

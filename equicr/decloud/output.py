@@ -4,10 +4,14 @@ Per scene: ``s2_decloud`` (13-band DN on the input grid, one chunk per work unit
 ``cloud_probability``, and ``decloud_done``, one marker chunk per unit written only after the
 unit's data (an unwritten chunk and an all-fill chunk look alike, so completion needs its own
 marker; its dimensions are ``tile_row`` and ``tile_col``). The scene's ``decloud`` attribute
-records the model and parameters and says ``complete`` only once every unit is done.
+records the model, the :class:`~equicr.decloud.settings.DecloudSettings`, how the actors actually
+ran (``actors``: backend, device or provider, precision) and says ``complete`` only once every
+unit is done.
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import zarr
@@ -16,6 +20,7 @@ from equicr.bands import PRODUCTS
 from equicr.data.collection import PIXEL_COMPRESSORS
 from equicr.data.rasters import GeoReference
 from equicr.data.scenes import grid_mapping_attributes
+from equicr.decloud.settings import DecloudSettings
 from equicr.decloud.tiling import tile_grid
 from equicr.errors import UserError
 
@@ -28,8 +33,12 @@ class DecloudError(UserError):
     """A scene cannot be declouded as asked."""
 
 
-def prepare_output(scene: zarr.Group, name: str, record: dict, tile_size: int, overwrite: bool) -> None:
-    """Create the scene's output arrays, or check that existing ones come from the same model and parameters."""
+def prepare_output(
+    scene: zarr.Group, name: str, model_record: dict, settings: DecloudSettings, overwrite: bool
+) -> None:
+    """Create the scene's output arrays, or check that existing ones come from the same model and settings."""
+    record = {**model_record, **settings.record()}
+    tile_size = settings.tile_size
     existing = scene.attrs.get(RECORD_ATTRIBUTE)
     if existing is not None:
         if {key: existing.get(key) for key in record} == record:
@@ -55,7 +64,7 @@ def prepare_output(scene: zarr.Group, name: str, record: dict, tile_size: int, o
         DONE_ARRAY, shape=(rows, cols), chunks=(1, 1), dtype="bool", fill_value=False,
         dimension_names=["tile_row", "tile_col"], overwrite=True,
     )  # fmt: skip
-    if record["keep_clear"]:
+    if settings.keep_clear:
         scene.create_array(
             PROBABILITY_ARRAY, shape=(height, width), chunks=(tile_size, tile_size), dtype="float32",
             fill_value=np.nan, dimension_names=["y", "x"], overwrite=True, attributes=grid,
@@ -71,6 +80,13 @@ def done_units(scene: zarr.Group) -> np.ndarray:
 def mark_unit_done(scene: zarr.Group, tile_row: int, tile_col: int) -> None:
     """Record one unit as finished; call only after its data is written."""
     scene[DONE_ARRAY][tile_row, tile_col] = True
+
+
+def record_actors(scene: zarr.Group, ran_with: list[dict]) -> None:
+    """Add how this run's actors ran (backend, device or provider, the precision chosen) to the scene's record."""
+    record = scene.attrs[RECORD_ATTRIBUTE]
+    known = [json.dumps(entry, sort_keys=True) for entry in record.get("actors", []) + ran_with]
+    scene.attrs[RECORD_ATTRIBUTE] = {**record, "actors": [json.loads(entry) for entry in sorted(set(known))]}
 
 
 def mark_scene_complete(scene: zarr.Group) -> None:

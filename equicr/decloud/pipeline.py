@@ -12,6 +12,7 @@ output's nodata, DN 0; the rest is declouded, with invalid neighbours filled by 
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from equicr.actor_pool import ActorPool, claim_cores, map_with_actors
 from equicr.bands import S2_BANDS, has_optical_input, has_sar_input
-from equicr.data.clouds import SCENE_CLOUD_RESOLUTION_M, detect_clouds
+from equicr.data.clouds import detect_clouds
 from equicr.data.collection import HAS_SAR_ATTRIBUTE, open_collection, read_pixels
 from equicr.data.scenes import VALID_ARRAYS, scene_names, stored_scene_problem
 from equicr.decloud.output import (
@@ -32,8 +33,10 @@ from equicr.decloud.output import (
     mark_scene_complete,
     mark_unit_done,
     prepare_output,
+    record_actors,
 )
-from equicr.decloud.tiling import DEFAULT_TILE_SIZE, plan_units, unit_at
+from equicr.decloud.settings import DecloudSettings
+from equicr.decloud.tiling import plan_units, unit_at
 from equicr.deploy.predictors import ModelReference, describe, load_predictor, resolve_model
 from equicr.lease import LeaseHeld, LeaseKeeper, check_lease, lease_location
 from equicr.scaling import (
@@ -72,19 +75,24 @@ class DecloudSummary:
 
 
 class DecloudActor:
-    """Ray Data callable class: loads the model once, then reads, infers and writes whole work units."""
+    """Ray Data callable class: loads the model once, then reads, infers and writes whole work units.
+
+    The model is the driver's resolved reference; the actor loads the file only if its SHA-256 is
+    the recorded one (a model replaced after the job started is refused, not mixed in).
+    """
 
     def __init__(
-        self, collection: str, model: ModelReference, tile_size: int, halo: int, keep_clear: bool,
-        leases: dict[str, tuple[str, str]], device: str = "cpu", precision: str = "fp32", threads: int | None = None,
-        cloud_resolution: int = SCENE_CLOUD_RESOLUTION_M,
+        self, collection: str, model: ModelReference, settings: DecloudSettings, leases: dict[str, tuple[str, str]],
+        device: str = "cpu", threads: int | None = None,
     ) -> None:  # fmt: skip
+        if settings.halo is None:
+            raise DecloudError("the actor needs the settings for its model (DecloudSettings.for_model)")
         claim_cores(threads)
-        self.predictor = load_predictor(model, device, precision)
+        self.predictor = load_predictor(model, device, settings.precision)
         print(f"decloud actor: {describe(self.predictor)}", flush=True)
+        self.ran_with = json.dumps(ran_with(self.predictor.source), sort_keys=True)
         self.collection = open_collection(collection, "scenes", mode="r+")
-        self.tile_size, self.halo, self.keep_clear = tile_size, halo, keep_clear
-        self.cloud_resolution = cloud_resolution
+        self.settings = settings
         self.leases = leases  # scene -> (lease location, our token): checked before every write
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -95,7 +103,8 @@ class DecloudActor:
                 errors.append("")
             except Exception as error:  # one bad unit must not stop the others; the reason is reported
                 errors.append(f"{type(error).__name__}: {error}")
-        return {**batch, "error": np.array(errors, dtype=object)}
+        ran = np.array([self.ran_with] * len(errors), dtype=object)
+        return {**batch, "error": np.array(errors, dtype=object), "ran_with": ran}
 
     def process(self, scene_name: str, tile_row: int, tile_col: int) -> None:
         """Decloud one unit and mark it done, in that order, each only while this job holds the scene's lease.
@@ -105,7 +114,8 @@ class DecloudActor:
         """
         scene = self.collection["scenes"][scene_name]
         _, height, width = scene["s2_cloudy"].shape
-        unit = unit_at(scene_name, height, width, self.tile_size, self.halo, tile_row, tile_col)
+        settings = self.settings
+        unit = unit_at(scene_name, height, width, settings.tile_size, settings.halo, tile_row, tile_col)
         rows, cols = unit.read.slices
         crop_rows, crop_cols = unit.crop
         where = (
@@ -126,16 +136,16 @@ class DecloudActor:
             )
             prediction = network_to_optical_dn(self.predictor.predict(network_input[None]))[0]
             output = np.where(valid[None], prediction[:, crop_rows, crop_cols], OPTICAL_FILL_DN)
-            if self.keep_clear:
+            if settings.keep_clear:
                 s2_cloudy = inputs.get("s2_cloudy")
                 if s2_cloudy is None:  # a SAR-only model did not read it
                     s2_cloudy = read_pixels(scene["s2_cloudy"], (slice(None), rows, cols), where)
-                clouds = detect_clouds(s2_cloudy, self.cloud_resolution)
+                clouds = detect_clouds(s2_cloudy, settings.cloud_resolution_m)
                 cloudy = clouds.mask[0][crop_rows, crop_cols]
                 output = np.where(cloudy[None] | ~valid[None], output, s2_cloudy[:, crop_rows, crop_cols])
                 probability = np.where(valid, clouds.probability[0][crop_rows, crop_cols], np.nan)
         check_lease(*self.leases[scene_name])
-        if self.keep_clear:
+        if settings.keep_clear:
             scene[PROBABILITY_ARRAY][core_rows, core_cols] = probability
         scene[OUTPUT_ARRAY][:, core_rows, core_cols] = output
         check_lease(*self.leases[scene_name])
@@ -148,24 +158,25 @@ def model_images(input_mode: str) -> list[str]:
             if used]  # fmt: skip
 
 
+def ran_with(source: dict) -> dict:
+    """How a predictor actually runs (backend, device or provider, precision), as a decloud record keeps it."""
+    return {key: source[key] for key in ("backend", "device", "provider", "precision") if key in source}
+
+
 def run_decloud(
     collection_path: str | Path,
     model: str | Path | ModelReference,
+    settings: DecloudSettings | None = None,
     scenes: list[str] | None = None,
-    tile_size: int = DEFAULT_TILE_SIZE,
-    halo: int | None = None,
-    batch_size: int = 1,
     pool: ActorPool | None = None,
-    keep_clear: bool = False,
-    precision: str = "fp32",
     overwrite: bool = False,
     progress: bool = True,
-    cloud_resolution: int = SCENE_CLOUD_RESOLUTION_M,
 ) -> DecloudSummary:
     """Decloud the named scenes (default: every complete scene) and return what happened.
 
-    ``model`` is resolved once, here; the actors receive the resolved reference. ``pool``
-    defaults to one single-core actor on Ray.
+    ``model`` is resolved once, here; the actors receive the resolved reference and ``settings``
+    (with the model's halo filled in), which is also what each scene's output records, with how
+    its actors actually ran. ``pool`` defaults to one single-core actor on Ray.
     """
     pool = pool or ActorPool()
     started = time.perf_counter()
@@ -182,23 +193,22 @@ def run_decloud(
         )
     names = scenes or complete
     reference = resolve_model(model)
-    halo = reference.receptive_field_radius if halo is None else halo
-    record = {**reference.record(), "tile_size": tile_size, "halo": halo, "keep_clear": keep_clear,
-              "precision": precision, "cloud_resolution_m": cloud_resolution}  # fmt: skip
+    settings = (settings or DecloudSettings()).for_model(reference.receptive_field_radius)
     summary = DecloudSummary()
     for name in unfinished:  # without --scenes: skipped, but never in silence
         summary.scenes_failed[name] = "its ingest never finished; rerun jobs/ingest.py, then decloud again"
     with LeaseKeeper() as keeper:  # one job per scene output: a second one is refused, not mixed in
-        todo, units_per_scene = _plan(collection, collection_path, names, record, tile_size, halo, overwrite,
-                                      keeper, summary, has_sar_input(reference.input_mode))  # fmt: skip
+        todo, units_per_scene = _plan(collection, collection_path, names, reference, settings, overwrite, keeper,
+                                      summary)  # fmt: skip
         leases = {name: (lease.location, lease.token) for name, lease in keeper.leases.items()}
-        actor_args = {"collection": collection_path, "model": reference, "tile_size": tile_size, "halo": halo,
-                      "keep_clear": keep_clear, "leases": leases, "device": pool.device,
-                      "precision": precision, "cloud_resolution": cloud_resolution}  # fmt: skip
+        actor_args = {"collection": collection_path, "model": reference, "settings": settings, "leases": leases,
+                      "device": pool.device}  # fmt: skip
         unit_errors: dict[str, str] = {}
+        actors: dict[str, set[str]] = {name: set() for name in units_per_scene}
         with tqdm(total=len(todo), desc="decloud", unit="unit", disable=not progress) as bar:
-            for result in map_with_actors(todo, DecloudActor, actor_args, batch_size, pool):
-                for scene_name, error in zip(result["scene"], result["error"], strict=True):
+            for result in map_with_actors(todo, DecloudActor, actor_args, settings.batch_size, pool):
+                for scene_name, error, ran in zip(result["scene"], result["error"], result["ran_with"], strict=True):
+                    actors[str(scene_name)].add(str(ran))
                     if error:
                         unit_errors.setdefault(str(scene_name), str(error))
                     else:
@@ -209,7 +219,9 @@ def run_decloud(
             scene = collection["scenes"][name]
             if not keeper.holds(name):
                 summary.scenes_failed[name] = keeper.lost[name]
-            elif name in unit_errors or not done_units(scene).all():
+                continue
+            record_actors(scene, [json.loads(ran) for ran in actors[name]])
+            if name in unit_errors or not done_units(scene).all():
                 summary.scenes_failed[name] = unit_errors.get(name, "some units did not finish")
             else:
                 mark_scene_complete(scene)
@@ -220,11 +232,12 @@ def run_decloud(
 
 
 def _plan(
-    collection, collection_path: str, names: list[str], record: dict, tile_size: int, halo: int, overwrite: bool,
-    keeper: LeaseKeeper, summary: DecloudSummary, needs_sar: bool,
+    collection, collection_path: str, names: list[str], reference: ModelReference, settings: DecloudSettings,
+    overwrite: bool, keeper: LeaseKeeper, summary: DecloudSummary,
 ) -> tuple[list[dict], dict[str, int]]:  # fmt: skip
     """Lease each scene's output, prepare it, and list its unfinished units; refused scenes go to ``summary``."""
     todo, units_per_scene = [], {}
+    needs_sar = has_sar_input(reference.input_mode)
     for name in names:
         scene = collection["scenes"][name]
         problem = stored_scene_problem(scene)
@@ -238,9 +251,9 @@ def _plan(
         except LeaseHeld as error:
             summary.scenes_failed[name] = f"another decloud job is writing it ({error}); rerun once it has finished"
             continue
-        prepare_output(scene, name, record, tile_size, overwrite)
+        prepare_output(scene, name, reference.record(), settings, overwrite)
         done = done_units(scene)
-        units = plan_units(name, *scene["s2_cloudy"].shape[1:], tile_size, halo)
+        units = plan_units(name, *scene["s2_cloudy"].shape[1:], settings.tile_size, settings.halo)
         units_per_scene[name] = len(units)
         pending = [u for u in units if not done[u.tile_row, u.tile_col]]
         summary.units_skipped += len(units) - len(pending)

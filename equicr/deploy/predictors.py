@@ -4,7 +4,9 @@ A model is named by a string: a checkpoint file, a Ray Train run folder (its bes
 ``.onnx`` file, each a path or an object-store URI, or :data:`CLOUDY_INPUT`, the "leave the clouds
 in" baseline. :func:`resolve_model` turns that name into a :class:`ModelReference` once, at the
 edge of a job (one file, its hash and what it expects), and every actor builds its predictor from
-that reference with :func:`load_predictor`. Each predictor loads once and exposes
+that reference with :func:`load_predictor`, which fetches the file once per node and refuses it
+when its SHA-256 is not the reference's (the file was replaced after the job started). Each
+predictor loads once and exposes
 ``predict(inputs: (N, C, H, W) float32) -> (N, 13, H, W) float32`` in network units.
 """
 
@@ -75,8 +77,8 @@ def resolve_model(model: str | Path | ModelReference) -> ModelReference:
         return ModelReference(CLOUDY_INPUT, CLOUDY_INPUT)
     if not str(model).endswith(".onnx"):
         location = resolve_checkpoint(model)
-        config = read_checkpoint_config(location)
-        return ModelReference(location, "torch", file_sha256(local_path(location)), config)
+        local = local_path(location)  # one download when the file is on object storage
+        return ModelReference(location, "torch", file_sha256(local), read_checkpoint_config(local))
     local = local_path(model)  # a cached copy when the file is on object storage
     if not local.is_file():
         raise FileNotFoundError(f"ONNX file {model} does not exist")
@@ -100,9 +102,9 @@ class Predictor(Protocol):
 class TorchPredictor:
     """A checkpoint run as plain PyTorch (EquiCR exported from escnn), channels-last, in float32 or bfloat16."""
 
-    def __init__(self, reference: ModelReference, device: str = "cpu", precision: str = "fp32") -> None:
+    def __init__(self, reference: ModelReference, local: Path, device: str = "cpu", precision: str = "fp32") -> None:
         self.precision = choose_precision(precision, device)  # "auto": bfloat16 only where the device has it natively
-        model, _ = load_model(local_path(reference.location), expected_config=reference.config, device=device)
+        model, _ = load_model(local, expected_config=reference.config, device=device)
         self.model = PreparedModel(plain_torch_model(model), self.precision.precision).to(device)
         self.device = device
         self.reference = reference
@@ -117,8 +119,8 @@ class TorchPredictor:
 class OnnxPredictor:
     """An exported ONNX file run with ONNX Runtime on the best provider available."""
 
-    def __init__(self, reference: ModelReference) -> None:
-        self.session = CloudRemovalSession(local_path(reference.location))
+    def __init__(self, reference: ModelReference, local: Path) -> None:
+        self.session = CloudRemovalSession(local)
         self.reference = reference
         self.source = {**reference.record(), "backend": "onnx", "provider": self.session.active_provider}
 
@@ -157,6 +159,7 @@ def load_predictor(model: str | Path | ModelReference, device: str = "cpu", prec
     reference = resolve_model(model)
     if reference.backend == CLOUDY_INPUT:
         return CloudyInputPredictor(reference)
+    local = local_path(reference.location, reference.sha256)  # the content the reference recorded, or an error
     if reference.backend == "onnx":
-        return OnnxPredictor(reference)
-    return TorchPredictor(reference, device, precision)
+        return OnnxPredictor(reference, local)
+    return TorchPredictor(reference, local, device, precision)

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 import rasterio
+import torch
 import zarr
 
 from equicr.actor_pool import ActorPool
@@ -24,6 +25,7 @@ from equicr.data.synthetic import make_scene, write_synthetic_scenes
 from equicr.decloud.geotiff import export_cog
 from equicr.decloud.output import DONE_ARRAY, OUTPUT_ARRAY, PROBABILITY_ARRAY, DecloudError
 from equicr.decloud.pipeline import decloud_whole_image, run_decloud
+from equicr.decloud.settings import DecloudSettings
 from equicr.decloud.tiling import plan_units
 from equicr.deploy.export import export_onnx
 from equicr.models import ModelConfig, build_model
@@ -72,7 +74,7 @@ def test_units_tile_the_scene_exactly_with_clipped_halos():
 
 
 def test_tiled_output_equals_whole_image_inference(scenes, checkpoint):
-    summary = run_decloud(scenes, checkpoint, tile_size=32, pool=IN_PROCESS, progress=False)
+    summary = run_decloud(scenes, checkpoint, settings=DecloudSettings(tile_size=32), pool=IN_PROCESS, progress=False)
     assert summary.scenes_done == ["scene_0", "scene_1"] and summary.units_processed == 9 + 4
     for name in summary.scenes_done:
         scene = scene_arrays(scenes, name)
@@ -85,7 +87,14 @@ def test_tiled_output_equals_whole_image_inference(scenes, checkpoint):
 
 def test_a_halo_below_the_receptive_field_breaks_exactness(scenes, checkpoint):
     """The exactness check can fail: without a halo, tile seams differ from whole-image inference."""
-    run_decloud(scenes, checkpoint, scenes=["scene_0"], tile_size=32, halo=0, pool=IN_PROCESS, progress=False)
+    run_decloud(
+        scenes,
+        checkpoint,
+        settings=DecloudSettings(tile_size=32, halo=0),
+        scenes=["scene_0"],
+        pool=IN_PROCESS,
+        progress=False,
+    )
     scene = scene_arrays(scenes, "scene_0")
     worst, fraction = compare(
         scene[OUTPUT_ARRAY][:], decloud_whole_image(checkpoint, scene["s1"][:], scene["s2_cloudy"][:])
@@ -98,9 +107,19 @@ def test_torch_and_onnx_backends_agree(scenes, checkpoint, tmp_path):
 
     model, loaded = load_model(checkpoint)
     onnx_file = export_onnx(model, loaded.config, tmp_path / "model.onnx")
-    run_decloud(scenes, checkpoint, scenes=["scene_1"], tile_size=32, pool=IN_PROCESS, progress=False)
+    run_decloud(
+        scenes, checkpoint, settings=DecloudSettings(tile_size=32), scenes=["scene_1"], pool=IN_PROCESS, progress=False
+    )
     torch_output = scene_arrays(scenes, "scene_1")[OUTPUT_ARRAY][:]
-    run_decloud(scenes, onnx_file, scenes=["scene_1"], tile_size=32, overwrite=True, pool=IN_PROCESS, progress=False)
+    run_decloud(
+        scenes,
+        onnx_file,
+        settings=DecloudSettings(tile_size=32),
+        scenes=["scene_1"],
+        overwrite=True,
+        pool=IN_PROCESS,
+        progress=False,
+    )
     worst, fraction = compare(scene_arrays(scenes, "scene_1")[OUTPUT_ARRAY][:], torch_output)
     assert worst <= MAX_DN_DIFFERENCE and fraction < MAX_DIFFERING_FRACTION
 
@@ -108,9 +127,18 @@ def test_torch_and_onnx_backends_agree(scenes, checkpoint, tmp_path):
 def test_other_model_output_is_not_silently_mixed(scenes, checkpoint, tmp_path):
     from equicr.decloud.output import DecloudError
 
-    run_decloud(scenes, checkpoint, scenes=["scene_1"], tile_size=32, pool=IN_PROCESS, progress=False)
+    run_decloud(
+        scenes, checkpoint, settings=DecloudSettings(tile_size=32), scenes=["scene_1"], pool=IN_PROCESS, progress=False
+    )
     with pytest.raises(DecloudError, match="different parameters; pass --overwrite"):
-        run_decloud(scenes, checkpoint, scenes=["scene_1"], tile_size=16, pool=IN_PROCESS, progress=False)
+        run_decloud(
+            scenes,
+            checkpoint,
+            settings=DecloudSettings(tile_size=16),
+            scenes=["scene_1"],
+            pool=IN_PROCESS,
+            progress=False,
+        )
 
 
 def test_bad_scenes_are_isolated_with_their_reason(tmp_path, checkpoint):
@@ -128,7 +156,7 @@ def test_bad_scenes_are_isolated_with_their_reason(tmp_path, checkpoint):
     write_scene(collection, "grid", good.s1, good.s2_cloudy, good.geo)
     del collection["scenes/grid/s1"]
     collection["scenes/grid"].create_array("s1", shape=(2, 40, 39), dtype="float32")
-    summary = run_decloud(path, checkpoint, tile_size=32, pool=IN_PROCESS, progress=False)
+    summary = run_decloud(path, checkpoint, settings=DecloudSettings(tile_size=32), pool=IN_PROCESS, progress=False)
     assert summary.scenes_done == ["good", "nan"]  # a few NaN SAR pixels are no-data, filled by the one policy
     assert summary.scenes_failed == {
         "bands": "'s2_cloudy' has shape (12, 40, 40), expected (13, H, W) with bands "
@@ -163,7 +191,13 @@ def test_keep_clear_pixels_and_store_the_cloud_probability(tmp_path, checkpoint)
     scene = make_scene(np.random.default_rng(4), (64, 64), cover=0.4)
     write_scene(collection, "half", scene.s1, scene.s2_cloudy, scene.geo)
     # at 10 m, tiles read with a halo give the whole scene's probability; coarser grids differ at tile edges
-    run_decloud(path, checkpoint, tile_size=32, keep_clear=True, pool=IN_PROCESS, progress=False, cloud_resolution=10)
+    run_decloud(
+        path,
+        checkpoint,
+        settings=DecloudSettings(tile_size=32, keep_clear=True, cloud_resolution_m=10),
+        pool=IN_PROCESS,
+        progress=False,
+    )
     stored = scene_arrays(path, "half")
     probability = stored[PROBABILITY_ARRAY][:]
     assert np.isfinite(probability).all() and probability.min() >= 0 and probability.max() <= 1
@@ -178,7 +212,9 @@ def test_keep_clear_pixels_and_store_the_cloud_probability(tmp_path, checkpoint)
 
 
 def test_cog_export_keeps_the_georeference(scenes, checkpoint, tmp_path):
-    run_decloud(scenes, checkpoint, scenes=["scene_0"], tile_size=32, pool=IN_PROCESS, progress=False)
+    run_decloud(
+        scenes, checkpoint, settings=DecloudSettings(tile_size=32), scenes=["scene_0"], pool=IN_PROCESS, progress=False
+    )
     out = export_cog(scenes, "scene_0", tmp_path / "scene_0.tif")
     scene = scene_arrays(scenes, "scene_0")
     with rasterio.open(out) as dataset:
@@ -192,7 +228,9 @@ def test_cog_export_keeps_the_georeference(scenes, checkpoint, tmp_path):
 def test_real_patch_keeps_its_georeference(mini_dir, tmp_path, checkpoint):
     record = index_tree(mini_dir)[0][0]
     ingest_scenes([("real", record.paths["s1"], record.paths["s2_cloudy"])], tmp_path / "real.zarr", progress=False)
-    summary = run_decloud(tmp_path / "real.zarr", checkpoint, tile_size=128, pool=IN_PROCESS, progress=False)
+    summary = run_decloud(
+        tmp_path / "real.zarr", checkpoint, settings=DecloudSettings(tile_size=128), pool=IN_PROCESS, progress=False
+    )
     assert summary.scenes_done == ["real"]
     out = export_cog(tmp_path / "real.zarr", "real", tmp_path / "real.tif")
     with rasterio.open(out) as declouded, rasterio.open(record.paths["s2_cloudy"]) as source:
@@ -205,8 +243,14 @@ def test_real_patch_keeps_its_georeference(mini_dir, tmp_path, checkpoint):
 def test_ray_data_actor_pool_gives_the_same_output(scenes, checkpoint, tmp_path, local_ray):
     reference = tmp_path / "reference.zarr"
     shutil.copytree(scenes, reference)
-    run_decloud(reference, checkpoint, tile_size=32, pool=IN_PROCESS, progress=False)
-    summary = run_decloud(scenes, checkpoint, tile_size=32, pool=ActorPool(actors=2), batch_size=2, progress=False)
+    run_decloud(reference, checkpoint, settings=DecloudSettings(tile_size=32), pool=IN_PROCESS, progress=False)
+    summary = run_decloud(
+        scenes,
+        checkpoint,
+        settings=DecloudSettings(tile_size=32, batch_size=2),
+        pool=ActorPool(actors=2),
+        progress=False,
+    )
     assert summary.scenes_done == ["scene_0", "scene_1"]
     for name in summary.scenes_done:
         assert np.array_equal(
@@ -219,7 +263,7 @@ def test_killed_job_then_rerun_gives_identical_output(tmp_path, checkpoint):
     path = write_synthetic_scenes(tmp_path / "big.zarr", [(160, 176)], seed=3)
     reference = tmp_path / "reference.zarr"
     shutil.copytree(path, reference)
-    run_decloud(reference, checkpoint, tile_size=16, pool=IN_PROCESS, progress=False)
+    run_decloud(reference, checkpoint, settings=DecloudSettings(tile_size=16), pool=IN_PROCESS, progress=False)
 
     command = [sys.executable, "jobs/decloud.py", "--collection", str(path), "--model", str(checkpoint),
                "--tile-size", "16", "--batch-size", "1", "--precision", "fp32"]  # fmt: skip  # as the reference
@@ -254,9 +298,16 @@ def test_only_completely_ingested_scenes_are_declouded(tmp_path, checkpoint):
     # As an ingest killed mid-scene leaves it:
     open_collection(path, "scenes", mode="r+")["scenes"]["scene_1"].attrs["complete"] = False
     with pytest.raises(DecloudError, match=r"scenes \['scene_1'\] .* never completely ingested"):
-        run_decloud(path, checkpoint, scenes=["scene_1"], tile_size=16, pool=IN_PROCESS, progress=False)
+        run_decloud(
+            path,
+            checkpoint,
+            settings=DecloudSettings(tile_size=16),
+            scenes=["scene_1"],
+            pool=IN_PROCESS,
+            progress=False,
+        )
     assert OUTPUT_ARRAY not in scene_arrays(path, "scene_1")
-    summary = run_decloud(path, checkpoint, tile_size=16, pool=IN_PROCESS, progress=False)
+    summary = run_decloud(path, checkpoint, settings=DecloudSettings(tile_size=16), pool=IN_PROCESS, progress=False)
     assert summary.scenes_done == ["scene_0"]
     assert "ingest never finished" in summary.scenes_failed["scene_1"]  # reported, not skipped in silence
     assert OUTPUT_ARRAY not in scene_arrays(path, "scene_1")
@@ -273,7 +324,7 @@ def test_a_second_job_on_a_scene_being_declouded_is_refused_not_mixed(tmp_path, 
     for name, model in (("first", checkpoint), ("second", other_checkpoint)):
         references[name] = tmp_path / f"{name}.zarr"
         shutil.copytree(path, references[name])
-        run_decloud(references[name], model, tile_size=16, pool=IN_PROCESS, progress=False)
+        run_decloud(references[name], model, settings=DecloudSettings(tile_size=16), pool=IN_PROCESS, progress=False)
 
     def command(model, *extra):
         return [sys.executable, "jobs/decloud.py", "--collection", str(path), "--model", str(model), "--tile-size",
@@ -316,9 +367,9 @@ def test_an_actor_whose_job_lost_the_lease_writes_nothing_more(scenes, checkpoin
     reference, location = resolve_model(checkpoint), lease_location(scenes, "decloud-scene_1")
     lease = acquire_lease(location)
     scene = zarr.open_group(str(scenes), mode="r+")["scenes/scene_1"]
-    record = {**reference.record(), "tile_size": 16, "halo": 4, "keep_clear": False, "precision": "fp32"}
-    prepare_output(scene, "scene_1", record, 16, overwrite=False)
-    actor = DecloudActor(str(scenes), reference, 16, 4, False, {"scene_1": (location, lease.token)})
+    settings = DecloudSettings(tile_size=16, halo=4)
+    prepare_output(scene, "scene_1", reference.record(), settings, overwrite=False)
+    actor = DecloudActor(str(scenes), reference, settings, {"scene_1": (location, lease.token)})
     actor.process("scene_1", 0, 0)
     lease.release()
     acquire_lease(location)  # another job, once ours had expired
@@ -338,7 +389,7 @@ def flip_one_byte(chunk_file):
 def test_a_damaged_chunk_fails_its_scene_naming_array_and_tile(tmp_path, checkpoint):
     path = write_synthetic_scenes(tmp_path / "scenes.zarr", [(70, 93), (41, 40)], seed=1)
     flip_one_byte(path / "scenes" / "scene_1" / "s2_cloudy" / "c" / "0" / "0" / "0")
-    summary = run_decloud(path, checkpoint, tile_size=32, pool=IN_PROCESS, progress=False)
+    summary = run_decloud(path, checkpoint, settings=DecloudSettings(tile_size=32), pool=IN_PROCESS, progress=False)
     assert summary.scenes_done == ["scene_0"]
     reason = summary.scenes_failed["scene_1"]
     assert (
@@ -347,3 +398,27 @@ def test_a_damaged_chunk_fails_its_scene_naming_array_and_tile(tmp_path, checkpo
         and "tile (0, 0) of scene scene_1" in reason
     )
     assert not scene_arrays(path, "scene_1").attrs["decloud"]["complete"]
+
+
+def test_an_actor_refuses_a_model_replaced_after_the_job_resolved_it(scenes, tmp_path):
+    from equicr.decloud.pipeline import DecloudActor
+    from equicr.deploy.predictors import resolve_model
+    from equicr.storage import ContentChangedError
+
+    config = ModelConfig(width=2, num_blocks=1)
+    path = save_checkpoint(tmp_path / "model.pt", build_model(config, identity_start=False), config)
+    reference = resolve_model(path)
+    torch.manual_seed(5)  # the same architecture with other weights: only the hash tells them apart
+    save_checkpoint(path, build_model(config, identity_start=False), config)
+    with pytest.raises(ContentChangedError, match=f"the job recorded {reference.sha256}"):
+        DecloudActor(str(scenes), reference, DecloudSettings(tile_size=16, halo=2), leases={})
+
+
+def test_the_record_keeps_the_settings_asked_for_and_the_precision_each_actor_ran(scenes, checkpoint):
+    settings = DecloudSettings(tile_size=32, precision="auto", batch_size=2)
+    run_decloud(scenes, checkpoint, settings, scenes=["scene_1"], pool=IN_PROCESS, progress=False)
+    record = scene_arrays(scenes, "scene_1").attrs["decloud"]
+    assert record["precision"] == "auto" and record["tile_size"] == 32 and record["halo"] == 6  # the model's radius
+    assert "batch_size" not in record  # how work was grouped does not decide the output
+    (actor,) = record["actors"]
+    assert actor["backend"] == "torch" and actor["device"] == "cpu" and actor["precision"] in ("fp32", "bf16")

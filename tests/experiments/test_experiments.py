@@ -60,7 +60,8 @@ def test_tiny_preset_end_to_end_and_resume(tmp_path, local_ray, capsys):
     assert text.splitlines()[2] == SYNTHETIC_LABEL  # a synthetic report says so first
     for expected in ("### Table I", "### Table II", "| model | sar+opt |", "| model | 4 | all (18) |",
                      f"| {BASELINE_ROW} |", "## Test split of the experiment's data (6 patches)",
-                     "## Real SEN12MS-CR patches (the real-data folder: 12 patches", "EquiCR minus DSen2-CR"):  # fmt: skip
+                     "## Real SEN12MS-CR patches (the real-data folder: 12 patches",
+                     "EquiCR minus DSen2-CR"):  # fmt: skip
         assert expected in text, expected
     baseline_psnr = json.loads((work / "eval" / TEST / "cloudy-input" / "summary.json").read_text())["mean"]["psnr"]
     assert f"| {BASELINE_ROW} | {baseline_psnr:.4f} | {baseline_psnr:.4f} |" in text  # Table II: 4, all

@@ -22,6 +22,7 @@ from equicr.data.synthetic import write_synthetic_scenes
 from equicr.decloud.geotiff import export_scene
 from equicr.decloud.output import DONE_ARRAY, OUTPUT_ARRAY
 from equicr.decloud.pipeline import run_decloud
+from equicr.decloud.settings import DecloudSettings
 from equicr.models import ModelConfig, build_model
 
 IN_PROCESS = ActorPool(use_ray=False)
@@ -36,7 +37,7 @@ def sar_model(tmp_path_factory):
 def test_a_stac_scene_declouds_around_its_no_data_corner(ingested, sar_model, tmp_path):
     out = tmp_path / "scenes.zarr"
     shutil.copytree(ingested[0], out)
-    summary = run_decloud(out, sar_model, tile_size=128, pool=IN_PROCESS, progress=False)
+    summary = run_decloud(out, sar_model, settings=DecloudSettings(tile_size=128), pool=IN_PROCESS, progress=False)
     assert summary.scenes_failed == {} and len(summary.scenes_done) == 4
     name = next(n for n in scene_names(open_collection(out, "scenes")) if n.endswith("summer_19"))
     scene = open_collection(out, "scenes")["scenes"][name]
@@ -57,7 +58,9 @@ def test_a_stac_scene_declouds_around_its_no_data_corner(ingested, sar_model, tm
 
 def test_cogs_carry_what_a_gis_needs_and_the_scene_opens_in_xarray(sar_model, tmp_path):
     path = write_synthetic_scenes(tmp_path / "scenes.zarr", [(600, 520)], seed=3)
-    run_decloud(path, sar_model, tile_size=256, keep_clear=True, pool=IN_PROCESS, progress=False)
+    run_decloud(
+        path, sar_model, settings=DecloudSettings(tile_size=256, keep_clear=True), pool=IN_PROCESS, progress=False
+    )
     name = scene_names(open_collection(path, "scenes"))[0]
     cog, probability, item_path = export_scene(path, name, tmp_path / "cogs", with_probability=True)
     scene = open_collection(path, "scenes")["scenes"][name]
