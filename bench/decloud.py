@@ -28,15 +28,15 @@ import numpy as np
 import torch
 from benchlib import interleaved_medians, print_table, write_results
 
-from equicr.actor_pool import ActorPool
 from equicr.checkpoint import save_checkpoint
 from equicr.data.collection import open_collection
-from equicr.data.synthetic import write_synthetic_scenes
 from equicr.decloud.output import DONE_ARRAY, prepare_output
 from equicr.decloud.pipeline import DecloudActor, run_decloud
 from equicr.decloud.settings import DecloudSettings
 from equicr.decloud.tiling import DEFAULT_TILE_SIZE, plan_units
 from equicr.deploy.predictors import load_predictor, resolve_model
+from equicr.executors import ActorPool
+from equicr.ingest.simulated import write_synthetic_scenes
 from equicr.lease import exclusive_writer
 from equicr.models import ModelConfig, build_model
 

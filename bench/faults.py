@@ -35,8 +35,9 @@ from benchlib import REPO_ROOT, print_table, write_results
 from equicr.checkpoint import save_checkpoint
 from equicr.data.collection import open_collection
 from equicr.data.scenes import scene_names
-from equicr.data.synthetic import write_geotiff, write_sen12mscr_tree, write_synthetic_scenes
+from equicr.data.synthetic import write_geotiff, write_sen12mscr_tree
 from equicr.decloud.output import DONE_ARRAY, OUTPUT_ARRAY
+from equicr.ingest.simulated import write_synthetic_scenes
 from equicr.models import ModelConfig, build_model
 
 PYTHON = sys.executable

@@ -56,8 +56,8 @@ def relative_error(output: torch.Tensor, reference: torch.Tensor) -> float:
 
 def bf16_psnr_change(checkpoint: str, collection: str) -> dict:
     """Mean PSNR (and worst per-image change) of a trained model in bfloat16 against float32 on a collection."""
-    from equicr.actor_pool import ActorPool
     from equicr.evaluation.scoring import evaluate_split
+    from equicr.executors import ActorPool
 
     in_process = ActorPool(use_ray=False)
     fp32 = evaluate_split(checkpoint, collection, "test", in_process, progress=False)

@@ -29,18 +29,19 @@ import rasterio
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import print_table, write_results  # noqa: E402
 
-from equicr.actor_pool import ActorPool  # noqa: E402
 from equicr.bands import S2_BANDS  # noqa: E402
 from equicr.data.clouds import SCENE_CLOUD_RESOLUTION_M, detect_clouds  # noqa: E402
 from equicr.data.collection import open_collection  # noqa: E402
-from equicr.data.scenes import chunk_windows, write_scene_window  # noqa: E402
+from equicr.data.scenes import chunk_windows  # noqa: E402
 from equicr.data.synthetic import make_scene  # noqa: E402
 from equicr.decloud.pipeline import run_decloud  # noqa: E402
 from equicr.decloud.settings import DecloudSettings  # noqa: E402
 from equicr.deploy.predictors import load_predictor  # noqa: E402
+from equicr.executors import ActorPool  # noqa: E402
+from equicr.ingest.scenes import write_scene_window  # noqa: E402
+from equicr.ingest.stac import ingest_stac, plan_scenes  # noqa: E402
 from equicr.paths import SHIPPED_MODEL  # noqa: E402
 from equicr.scaling import network_inputs, network_to_optical_dn  # noqa: E402
-from equicr.stac.ingest import ingest_stac, plan_scenes  # noqa: E402
 from equicr.stac.reading import read_s1_window, read_s2_window  # noqa: E402
 
 RESOLUTION = {"B01": 60, "B09": 60, "B10": 60, "B05": 20, "B06": 20, "B07": 20, "B8A": 20, "B11": 20, "B12": 20}

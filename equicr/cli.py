@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from equicr.actor_pool import ActorPool
 from equicr.errors import INTERRUPTED, USAGE_ERROR, UserError, user_error_line
+from equicr.executors import ActorPool
 from equicr.paths import REAL_DATA_ENV, real_data_dir
 
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from equicr.actor_pool import AUTO_RAY_MIN_ITEMS
 from equicr.cli import actor_pool_from_args, add_actor_pool_options, parser_for, run_job
+from equicr.executors import AUTO_RAY_MIN_ITEMS
 from equicr.models import CLOUDY_INPUT, PRECISION_CHOICES
 
 

@@ -89,10 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from equicr.data.composite import write_composites
-    from equicr.data.ingest import ingest_scenes, ingest_sen12mscr
-    from equicr.data.real import write_test_bench
-    from equicr.data.synthetic import write_synthetic_patches, write_synthetic_scenes
+    from equicr.ingest.geotiffs import ingest_scenes, ingest_sen12mscr, write_test_bench
+    from equicr.ingest.simulated import write_composites, write_synthetic_patches, write_synthetic_scenes
 
     if args.command == "synthetic":
         if args.scenes:
@@ -111,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         report = write_composites(real.backgrounds, args.out, args.count, args.size, args.seed)
     elif args.command == "stac":
-        from equicr.stac.ingest import ingest_stac
+        from equicr.ingest.stac import ingest_stac
 
         report = ingest_stac(
             args.catalog, args.out, args.bbox, args.datetime, args.max_days, args.collections, args.optical_only,

@@ -115,6 +115,7 @@ def local_ray(tmp_path_factory, s3_bucket):
 @pytest.fixture(scope="session")
 def real_test_bench(tmp_path_factory, mini_dir) -> dict[str, str]:
     """The real-cloud test bench of ../shared/data as collections (real-clouds, triplets, do-no-harm)."""
-    from equicr.data.real import load_real_data, write_test_bench
+    from equicr.data.real import load_real_data
+    from equicr.ingest.geotiffs import write_test_bench
 
     return write_test_bench(load_real_data(mini_dir.parent), tmp_path_factory.mktemp("testbench"))

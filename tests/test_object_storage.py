@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 import rasterio
 
-from equicr.actor_pool import ActorPool
 from equicr.checkpoint import best_checkpoint_file, load_model
 from equicr.data.collection import open_collection
-from equicr.data.ingest import ingest_sen12mscr
-from equicr.data.synthetic import write_synthetic_patches, write_synthetic_scenes
 from equicr.decloud.geotiff import export_cog
 from equicr.decloud.output import OUTPUT_ARRAY
 from equicr.decloud.pipeline import decloud_whole_image, run_decloud
 from equicr.decloud.settings import DecloudSettings
 from equicr.evaluation.scoring import evaluate_split
+from equicr.executors import ActorPool
+from equicr.ingest.geotiffs import ingest_sen12mscr
+from equicr.ingest.simulated import write_synthetic_patches, write_synthetic_scenes
 from equicr.models import ModelConfig
 from equicr.storage import local_path
 from equicr.training.config import TrainConfig

@@ -58,9 +58,9 @@ DECLOUD_FROM_AN_EMPTY_FOLDER = """
 import json, sys
 from pathlib import Path
 import equicr
-from equicr.actor_pool import ActorPool
+from equicr.executors import ActorPool
 from equicr.data.collection import open_collection
-from equicr.data.synthetic import write_synthetic_scenes
+from equicr.ingest.simulated import write_synthetic_scenes
 from equicr.decloud.output import OUTPUT_ARRAY, is_complete
 from equicr.decloud.settings import DecloudSettings
 from equicr.decloud.pipeline import decloud_whole_image, run_decloud

@@ -4,9 +4,8 @@ Two kinds, each marked by a versioned schema attribute and checked on open:
 
 - ``patches``: co-registered triplets ``s1`` (N, 2, 256, 256) float32 dB, ``s2_cloudy`` and ``s2``
   (N, 13, 256, 256) uint16 DN, one chunk per patch, with per-patch ``patch_id``, ``split``,
-  ``cloud_cover``, ``crs``, ``transform`` and ``complete`` (the completion marker: an unwritten
-  chunk and an all-fill chunk look alike, so a patch counts only once ``complete`` is set, after its
-  pixels are written).
+  ``cloud_cover``, ``crs``, ``transform`` and ``complete`` (its completion markers,
+  :mod:`equicr.data.completion`: a patch counts only once it is marked, after its pixels are written).
 - ``scenes``: one group per scene under ``scenes/``, any size: their layout is
   :mod:`equicr.data.scenes`.
 
@@ -27,6 +26,7 @@ import zarr
 from zarr.codecs import ZstdCodec
 
 from equicr.bands import PATCH_SIZE, PRODUCTS, S1_BANDS, S2_BANDS, TRIPLET
+from equicr.data.completion import CompletionMarkers
 from equicr.data.rasters import GeoReference
 from equicr.errors import UserError
 from equicr.storage import normalise
@@ -38,6 +38,8 @@ SCHEMA_VERSION = 1
 #: Attribute of a patches collection whose ``s1`` holds only the fill value (optical-only pairs);
 #: absent means the collection has Sentinel-1.
 HAS_SAR_ATTRIBUTE = "has_sar"
+#: The completion markers of a patches collection, one per patch.
+PATCH_MARKERS = "complete"
 #: Per-patch metadata arrays are chunked in runs of this many patches.
 METADATA_CHUNK = 1024
 
@@ -160,9 +162,7 @@ def create_patches(path: str | Path, patch_ids: list[str], patch_size: int = PAT
     group.create_array(
         "cloud_cover", shape=(count,), chunks=chunk, dtype="float32", fill_value=np.nan, dimension_names=["patch"]
     )
-    group.create_array(
-        "complete", shape=(count,), chunks=chunk, dtype="bool", fill_value=False, dimension_names=["patch"]
-    )
+    CompletionMarkers.create(group, PATCH_MARKERS, (count,), ["patch"], chunks=chunk)
     group.attrs.update(new_collection_attributes("patches", patch_size=patch_size))
     return group
 
@@ -213,9 +213,10 @@ class PatchMetadata:
     geo: GeoReference
 
 
-def write_patch(group: zarr.Group, index: int, s1: np.ndarray, s2_cloudy: np.ndarray, s2: np.ndarray) -> None:
-    """Write one patch's pixels (one chunk per array); completion is marked separately, afterwards."""
-    group["s1"][index] = s1
+def write_patch(group: zarr.Group, index: int, s1: np.ndarray | None, s2_cloudy: np.ndarray, s2: np.ndarray) -> None:
+    """Write one patch's pixels (one chunk per array; ``s1`` None: no SAR); completion is marked afterwards."""
+    if s1 is not None:
+        group["s1"][index] = s1
     group["s2_cloudy"][index] = s2_cloudy
     group["s2"][index] = s2
 
@@ -238,7 +239,7 @@ def mark_complete(group: zarr.Group, indices: list[int], metadata: list[PatchMet
         group["crs"][selection] = np.array([m.geo.crs or "" for m in chunk], dtype=object)
         group["transform"][selection] = np.array([m.geo.transform for m in chunk], dtype=np.float64)
         group["cloud_cover"][selection] = np.array([m.cloud_cover for m in chunk], dtype=np.float32)
-        group["complete"][selection] = True
+        patch_markers(group).mark_completed(selection)
 
 
 def _runs(sorted_positions: np.ndarray) -> list[tuple[int, int]]:
@@ -246,6 +247,11 @@ def _runs(sorted_positions: np.ndarray) -> list[tuple[int, int]]:
     breaks = np.flatnonzero(np.diff(sorted_positions) != 1) + 1
     edges = [0, *breaks.tolist(), len(sorted_positions)]
     return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def patch_markers(group: zarr.Group) -> CompletionMarkers:
+    """Which patches of a patches collection are completely written."""
+    return CompletionMarkers(group, PATCH_MARKERS)
 
 
 def collection_has_sar(path: str | Path) -> bool:

@@ -26,16 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from equicr.bands import PRODUCTS
 from equicr.data.clouds import detect_clouds
-from equicr.data.collection import PatchMetadata, mark_complete, open_or_create_patches, write_patch
-from equicr.data.ingest import IngestReport
 from equicr.data.rasters import GeoReference, read_raster
 from equicr.data.real import RealPatch
 from equicr.errors import UserError
-from equicr.lease import exclusive_writer
 from equicr.scaling import OPTICAL_DN_MAX
 
 #: Median top-of-atmosphere reflectance per band (B01..B12) of real thick cloud (s2cloudless > 0.9)
@@ -156,40 +152,6 @@ def make_composite(background: RealPatch, size: int, seed: int, index: int, kind
     a, b, c, d, e, f = clear.geo.transform
     geo = GeoReference(clear.geo.crs, (a, b, c + col * a + row * b, d, e, f + col * d + row * e))
     return Composite(s1, cloudy_dn.astype(np.uint16), s2, geo, kind_name)
-
-
-def write_composites(
-    backgrounds: Sequence[RealPatch], out: str | Path, count: int, size: int, seed: int = 0, progress: bool = True
-) -> IngestReport:
-    """Write ``count`` composites of ``size`` px into the patches collection ``out``; a rerun resumes.
-
-    Composite ``i`` uses background ``i mod len(backgrounds)``; its split is :func:`composite_split`.
-    """
-    if not backgrounds:
-        raise UserError("no clear backgrounds to composite onto")
-    if count < 1:
-        raise UserError(f"--count must be at least 1, got {count}")
-    report = IngestReport()
-    with exclusive_writer(out, "ingest"):
-        group = open_or_create_patches(out, [f"composite_{seed}_{i}" for i in range(count)], patch_size=size)
-        group.attrs["composite"] = {
-            "generator": "satellite-cloud-generator 0.4 (Czerkawski et al., Remote Sensing 2023)",
-            "seed": seed, "size": size, "validation": f"every {VALIDATION_EVERY}th composite",
-            "backgrounds": [patch.name for patch in backgrounds],
-            "kinds": {name: kind.weight for name, kind in CLOUD_KINDS.items()},
-        }  # fmt: skip
-        complete = group["complete"][:]
-        report.already_complete = int(complete.sum())
-        for index in tqdm(range(count), desc="composites", unit="patch", disable=not progress):
-            if complete[index]:
-                continue
-            background = backgrounds[index % len(backgrounds)]
-            composite = make_composite(background, size, seed, index)
-            write_patch(group, index, composite.s1, composite.s2_cloudy, composite.s2)
-            cover = float(detect_clouds(composite.s2_cloudy).cover[0])
-            mark_complete(group, [index], [PatchMetadata(composite_split(index), cover, composite.geo)])
-            report.written += 1
-    return report
 
 
 def measure_cloud_reflectance(images: Sequence[Path]) -> dict[str, np.ndarray]:

@@ -154,27 +154,3 @@ REAL_CLOUDS, TRIPLETS, DO_NO_HARM = "real-clouds", "triplets", "do-no-harm"
 def triplet_records(patches: Iterable[RealPatch], split: str = "test") -> list[tuple[str, dict[str, Path], str]]:
     """(patch id, {"s1", "s2_cloudy", "s2"} paths, split) records of triplets, for :func:`ingest_triplets`."""
     return [(p.name, {"s1": p.s1, "s2_cloudy": p.s2_cloudy, "s2": p.s2}, split) for p in patches]
-
-
-def write_test_bench(data: RealData, out: Path) -> dict[str, str]:
-    """Write the test bench as three patches collections under ``out`` (all split "test"); a rerun resumes.
-
-    ``real-clouds``: the 25 fair real-cloud pairs (optical only); ``triplets``: the 12 real
-    triplets (SAR + optical); ``do-no-harm``: the 19 pairs whose "cloudy" date is clear, scored
-    apart. Returns the collection locations by name; a pair or triplet that cannot be ingested is an
-    error naming its files (the test bench is complete or it is not a test bench).
-    """
-    from equicr.data.ingest import ingest_optical_pairs, ingest_triplets
-
-    out = Path(out)
-    reports = {
-        REAL_CLOUDS: ingest_optical_pairs([(p.name, p.s2_cloudy, p.s2) for p in data.real_cloud_pairs],
-                                          out / f"{REAL_CLOUDS}.zarr"),
-        TRIPLETS: ingest_triplets(triplet_records(data.triplets), out / f"{TRIPLETS}.zarr", progress=False),
-        DO_NO_HARM: ingest_optical_pairs([(p.name, p.s2_cloudy, p.s2) for p in data.do_no_harm_pairs],
-                                         out / f"{DO_NO_HARM}.zarr"),
-    }  # fmt: skip
-    failures = [failure for report in reports.values() for failure in report.failures]
-    if failures:
-        raise UserError(f"the test bench under {out} is incomplete: {failures}")
-    return {name: str(out / f"{name}.zarr") for name in reports}

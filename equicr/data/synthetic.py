@@ -17,14 +17,9 @@ import numpy as np
 import rasterio
 from scipy.ndimage import gaussian_filter, shift
 
-from equicr.data.clouds import detect_clouds
-from equicr.data.collection import PatchMetadata, mark_complete, open_or_create_patches, write_patch
 from equicr.data.rasters import GeoReference
-from equicr.data.scenes import create_scenes, write_scene
 from equicr.data.sen12mscr import patch_path
-from equicr.lease import exclusive_writer
 from equicr.scaling import OPTICAL_DN_MAX
-from equicr.storage import atomic_output
 
 #: Typical top-of-atmosphere reflectance per land-cover class, bands B01..B12.
 CLASS_SPECTRA: dict[str, list[float]] = {
@@ -178,55 +173,3 @@ def write_sen12mscr_tree(
                     path = patch_path(root, season, kind, scene_number, patch)
                     written.append(write_geotiff(path, getattr(scene, kind), scene.geo))
     return written
-
-
-def write_synthetic_patches(
-    out: str | Path, count: int, size: int = 256, seed: int = 0, split_fractions: tuple[float, float] = (0.8, 0.1)
-) -> str | Path:
-    """Write a complete patches collection of ``count`` synthetic triplets with s2cloudless cover.
-
-    The first ``split_fractions[0]`` of the patches are train, the next ``split_fractions[1]`` val,
-    the rest test. Cloud cover is measured by s2cloudless, as ingest does for real data. A rerun
-    after an interruption resumes: every scene is drawn again in order (so the seed gives the same
-    patches) and only the incomplete ones are written.
-    """
-    rng = np.random.default_rng(seed)
-    n_train = round(count * split_fractions[0])
-    n_val = round(count * split_fractions[1])
-    splits = ["train"] * n_train + ["val"] * n_val + ["test"] * (count - n_train - n_val)
-    with exclusive_writer(out, "ingest"):  # one writer of the shared per-patch metadata chunks
-        group = open_or_create_patches(out, [f"synthetic_{seed}_p{i}" for i in range(count)], patch_size=size)
-        complete = group["complete"][:]
-        for index, split in enumerate(splits):
-            scene = make_scene(rng, (size, size))  # drawn even when complete: the sequence must not shift
-            if complete[index]:
-                continue
-            write_patch(group, index, scene.s1, scene.s2_cloudy, scene.s2)
-            cover = float(detect_clouds(scene.s2_cloudy).cover[0])
-            mark_complete(group, [index], [PatchMetadata(split, cover, scene.geo)])
-    return out
-
-
-def ensure_synthetic_patches(
-    path: Path, count: int, size: int, seed: int = 0, split_fractions: tuple[float, float] = (0.8, 0.1)
-) -> Path:
-    """A synthetic patches collection at ``path``, written on first use (to a temporary folder, then renamed).
-
-    An interrupted first run leaves only the temporary folder, so a later call never finds a partial collection.
-    """
-    if not path.exists():
-        print(f"making the synthetic collection {path} ({count} patches of {size} px)")
-        with atomic_output(path) as temporary:
-            write_synthetic_patches(temporary, count, size, seed, split_fractions)
-    return path
-
-
-def write_synthetic_scenes(out: str | Path, sizes: list[tuple[int, int]], seed: int = 0) -> str | Path:
-    """Write a scenes collection with one synthetic scene per (height, width), named ``scene_<i>``."""
-    rng = np.random.default_rng(seed)
-    with exclusive_writer(out, "ingest"):
-        collection = create_scenes(out)
-        for index, size in enumerate(sizes):
-            scene = make_scene(rng, size)
-            write_scene(collection, f"scene_{index}", scene.s1, scene.s2_cloudy, scene.geo)
-    return out

@@ -18,6 +18,7 @@ import zarr
 
 from equicr.bands import PRODUCTS
 from equicr.data.collection import PIXEL_COMPRESSORS
+from equicr.data.completion import CompletionMarkers
 from equicr.data.rasters import GeoReference
 from equicr.data.scenes import grid_mapping_attributes
 from equicr.decloud.settings import DecloudSettings
@@ -60,10 +61,7 @@ def prepare_output(
         dtype=optical.dtype, fill_value=optical.fill, dimension_names=[optical.band_dimension, "y", "x"],
         compressors=PIXEL_COMPRESSORS, overwrite=True, attributes=grid,
     )  # fmt: skip
-    scene.create_array(
-        DONE_ARRAY, shape=(rows, cols), chunks=(1, 1), dtype="bool", fill_value=False,
-        dimension_names=["tile_row", "tile_col"], overwrite=True,
-    )  # fmt: skip
+    CompletionMarkers.create(scene, DONE_ARRAY, (rows, cols), ["tile_row", "tile_col"])
     if settings.keep_clear:
         scene.create_array(
             PROBABILITY_ARRAY, shape=(height, width), chunks=(tile_size, tile_size), dtype="float32",
@@ -72,14 +70,9 @@ def prepare_output(
     scene.attrs[RECORD_ATTRIBUTE] = {**record, "complete": False}
 
 
-def done_units(scene: zarr.Group) -> np.ndarray:
-    """Which units of the scene's output are finished, (tile rows, tile cols) bool."""
-    return scene[DONE_ARRAY][:]
-
-
-def mark_unit_done(scene: zarr.Group, tile_row: int, tile_col: int) -> None:
-    """Record one unit as finished; call only after its data is written."""
-    scene[DONE_ARRAY][tile_row, tile_col] = True
+def unit_markers(scene: zarr.Group) -> CompletionMarkers:
+    """Which work units (tile row, tile col) of the scene's output are finished."""
+    return CompletionMarkers(scene, DONE_ARRAY)
 
 
 def record_actors(scene: zarr.Group, ran_with: list[dict]) -> None:

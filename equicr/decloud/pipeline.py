@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from equicr.actor_pool import ActorPool, claim_cores, map_with_actors
 from equicr.bands import S2_BANDS, has_optical_input, has_sar_input
 from equicr.data.clouds import detect_clouds
 from equicr.data.collection import HAS_SAR_ATTRIBUTE, open_collection, read_pixels
@@ -29,15 +28,15 @@ from equicr.decloud.output import (
     OUTPUT_ARRAY,
     PROBABILITY_ARRAY,
     DecloudError,
-    done_units,
     mark_scene_complete,
-    mark_unit_done,
     prepare_output,
     record_actors,
+    unit_markers,
 )
 from equicr.decloud.settings import DecloudSettings
 from equicr.decloud.tiling import plan_units, unit_at
 from equicr.deploy.predictors import ModelReference, describe, load_predictor, resolve_model
+from equicr.executors import ActorPool, claim_cores, map_with_actors
 from equicr.lease import LeaseHeld, LeaseKeeper, check_lease, lease_location
 from equicr.scaling import (
     OPTICAL_FILL_DN,
@@ -149,7 +148,7 @@ class DecloudActor:
             scene[PROBABILITY_ARRAY][core_rows, core_cols] = probability
         scene[OUTPUT_ARRAY][:, core_rows, core_cols] = output
         check_lease(*self.leases[scene_name])
-        mark_unit_done(scene, tile_row, tile_col)  # only after the data: a crash in between redoes the unit
+        unit_markers(scene).mark_completed((tile_row, tile_col))  # after the data: a crash in between redoes it
 
 
 def model_images(input_mode: str) -> list[str]:
@@ -221,7 +220,7 @@ def run_decloud(
                 summary.scenes_failed[name] = keeper.lost[name]
                 continue
             record_actors(scene, [json.loads(ran) for ran in actors[name]])
-            if name in unit_errors or not done_units(scene).all():
+            if name in unit_errors or not unit_markers(scene).all_completed():
                 summary.scenes_failed[name] = unit_errors.get(name, "some units did not finish")
             else:
                 mark_scene_complete(scene)
@@ -252,7 +251,7 @@ def _plan(
             summary.scenes_failed[name] = f"another decloud job is writing it ({error}); rerun once it has finished"
             continue
         prepare_output(scene, name, reference.record(), settings, overwrite)
-        done = done_units(scene)
+        done = unit_markers(scene).completed()
         units = plan_units(name, *scene["s2_cloudy"].shape[1:], settings.tile_size, settings.halo)
         units_per_scene[name] = len(units)
         pending = [u for u in units if not done[u.tile_row, u.tile_col]]

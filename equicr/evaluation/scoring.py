@@ -14,13 +14,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from equicr.actor_pool import AUTO_RAY_MIN_ITEMS, ActorPool, claim_cores, map_with_actors
 from equicr.bands import has_sar_input, optical_channels
 from equicr.data.collection import collection_has_sar
 from equicr.data.dataset import PatchDataset
 from equicr.deploy.predictors import ModelReference, describe, load_predictor, resolve_model
 from equicr.errors import UserError
 from equicr.evaluation.aggregate import METRICS
+from equicr.executors import AUTO_RAY_MIN_ITEMS, ActorPool, claim_cores, map_with_actors
 from equicr.metrics import image_metrics
 from equicr.scaling import network_to_reflectance
 from equicr.storage import redact

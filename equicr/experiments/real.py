@@ -29,14 +29,15 @@ import numpy as np
 
 from equicr.bands import has_sar_input
 from equicr.data.collection import collection_has_sar
-from equicr.data.composite import write_composites
 from equicr.data.dataset import split_indices
-from equicr.data.real import DO_NO_HARM, load_real_data, write_test_bench
+from equicr.data.real import DO_NO_HARM, load_real_data
 from equicr.deploy.predictors import CLOUDY_INPUT
 from equicr.errors import UserError
 from equicr.evaluation.report import read_summary, write_report
 from equicr.evaluation.scoring import evaluate_split
 from equicr.experiments.runner import train_and_record
+from equicr.ingest.geotiffs import write_test_bench
+from equicr.ingest.simulated import write_composites
 from equicr.models import ModelConfig
 from equicr.storage import write_json
 from equicr.training.config import TrainConfig

@@ -19,16 +19,16 @@ import json
 import time
 from pathlib import Path
 
-from equicr.actor_pool import ActorPool
 from equicr.data.dataset import split_indices
-from equicr.data.ingest import ingest_triplets
 from equicr.data.real import real_triplets, triplet_records
-from equicr.data.synthetic import ensure_synthetic_patches
 from equicr.deploy.predictors import CLOUDY_INPUT
 from equicr.errors import UserError
 from equicr.evaluation.report import write_report
 from equicr.evaluation.scoring import evaluate_split
+from equicr.executors import ActorPool
 from equicr.experiments.presets import ExperimentPreset, ExperimentRun
+from equicr.ingest.geotiffs import ingest_triplets
+from equicr.ingest.simulated import ensure_synthetic_patches
 from equicr.models import build_model, count_parameters
 from equicr.storage import write_json
 from equicr.training.config import TrainConfig

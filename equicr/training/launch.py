@@ -10,11 +10,11 @@ from pathlib import Path
 from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, Result, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
-from equicr.actor_pool import ActorPool
 from equicr.checkpoint import BEST_METRIC, checkpoint_file, read_checkpoint_metadata
 from equicr.data.dataset import PatchDataset, split_indices
-from equicr.data.synthetic import ensure_synthetic_patches
 from equicr.errors import UserError
+from equicr.executors import ActorPool
+from equicr.ingest.simulated import ensure_synthetic_patches
 from equicr.storage import is_remote, join, normalise, redact
 from equicr.training.config import DEFAULT_DATA, DEFAULT_SYNTHETIC_DATA, TrainConfig
 from equicr.training.loop import train_loop_per_worker
@@ -43,7 +43,7 @@ def ensure_default_data(path: Path = DEFAULT_DATA) -> str:
     if importlib.util.find_spec("satellite_cloud_generator") is None or not backgrounds:
         print("no SatelliteCloudGenerator or shipped backgrounds: training on synthetic scenes instead")
         return str(ensure_synthetic_patches(DEFAULT_SYNTHETIC_DATA, DEFAULT_DATA_PATCHES, DEFAULT_DATA_SIZE, seed=0))
-    from equicr.data.composite import write_composites
+    from equicr.ingest.simulated import write_composites
 
     report = write_composites(backgrounds, path, DEFAULT_DATA_PATCHES, DEFAULT_DATA_SIZE, seed=0, progress=False)
     if report.written:

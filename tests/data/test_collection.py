@@ -7,7 +7,8 @@ import zarr
 
 from equicr.data.collection import CollectionError, create_patches, open_collection, validate_patches
 from equicr.data.rasters import GeoReference
-from equicr.data.scenes import create_scenes, scene_names, write_scene
+from equicr.data.scenes import scene_names
+from equicr.ingest.scenes import create_scenes, write_scene
 
 GEO = GeoReference("EPSG:32632", (10.0, 0.0, 500000.0, 0.0, -10.0, 5000000.0))
 
@@ -67,7 +68,7 @@ def test_a_damaged_patch_chunk_is_an_error_naming_array_and_patch(tmp_path):
     """Pixel chunks carry a checksum: a flipped byte fails to decode instead of being read as wrong pixels."""
     from equicr.data.collection import DamagedChunkError
     from equicr.data.dataset import PatchDataset
-    from equicr.data.synthetic import write_synthetic_patches
+    from equicr.ingest.simulated import write_synthetic_patches
 
     path = write_synthetic_patches(tmp_path / "patches.zarr", count=5, size=16, seed=2, split_fractions=(1.0, 0.0))
     chunk = tmp_path / "patches.zarr" / "s2_cloudy" / "c" / "3" / "0" / "0" / "0"

@@ -14,9 +14,9 @@ from equicr.data.composite import (
     composite_split,
     make_composite,
     measure_cloud_reflectance,
-    write_composites,
 )
 from equicr.data.real import load_real_data, sen12mscr_scene
+from equicr.ingest.simulated import write_composites
 from tests.fixtures.paths import SHARED_DATA_DIR
 
 VISIBLE = [PRODUCTS["s2"].bands.index(band) for band in ("B02", "B03", "B04")]

@@ -43,7 +43,8 @@ def test_the_disjointness_check_fails_on_a_leaked_scene(real):
 def test_the_test_bench_collections_hold_the_real_pixels_and_resume(real, real_test_bench):
     from equicr.data.collection import HAS_SAR_ATTRIBUTE, open_collection
     from equicr.data.rasters import read_raster
-    from equicr.data.real import DO_NO_HARM, REAL_CLOUDS, TRIPLETS, write_test_bench
+    from equicr.data.real import DO_NO_HARM, REAL_CLOUDS, TRIPLETS
+    from equicr.ingest.geotiffs import write_test_bench
 
     locations = real_test_bench
     expected = {REAL_CLOUDS: real.real_cloud_pairs, TRIPLETS: real.triplets, DO_NO_HARM: real.do_no_harm_pairs}
@@ -63,8 +64,8 @@ def test_the_test_bench_collections_hold_the_real_pixels_and_resume(real, real_t
 
 def test_a_sar_model_is_refused_on_optical_only_pairs(real, tmp_path):
     from equicr.checkpoint import save_checkpoint
-    from equicr.data.real import write_test_bench
     from equicr.evaluation.scoring import evaluate_split
+    from equicr.ingest.geotiffs import write_test_bench
     from equicr.models import ModelConfig, build_model
 
     subset = dataclasses.replace(real, real_cloud_pairs=real.real_cloud_pairs[:2], triplets=real.triplets[:1],

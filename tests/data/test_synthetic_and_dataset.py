@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from equicr.data.dataset import PatchDataset, split_indices
-from equicr.data.synthetic import make_scene, write_synthetic_patches
+from equicr.data.synthetic import make_scene
 from equicr.equivariance import transform_grid
+from equicr.ingest.simulated import write_synthetic_patches
 
 
 @pytest.fixture(scope="module")
@@ -84,32 +85,3 @@ def test_incomplete_patches_are_not_served(collection, tmp_path):
     group = zarr.open_group(str(copy), mode="r+")
     group["complete"][0] = False
     assert 0 not in PatchDataset(copy, "train").indices and len(PatchDataset(copy, "train")) == 23
-
-
-def test_synthetic_ingest_resumes_after_an_interruption(tmp_path, monkeypatch):
-    """As jobs/ingest.py promises: a rerun finishes the patches a killed run left, identical to one clean run."""
-    import numpy as np
-
-    from equicr.data import synthetic
-    from equicr.data.collection import open_collection
-
-    synthetic.write_synthetic_patches(tmp_path / "clean.zarr", count=6, size=16, seed=4)
-    real_mark, calls = synthetic.mark_complete, []
-
-    def killed_after_three(*args):
-        if len(calls) == 3:
-            raise KeyboardInterrupt("killed")
-        calls.append(args)
-        real_mark(*args)
-
-    monkeypatch.setattr(synthetic, "mark_complete", killed_after_three)
-    with pytest.raises(KeyboardInterrupt):
-        synthetic.write_synthetic_patches(tmp_path / "resumed.zarr", count=6, size=16, seed=4)
-    monkeypatch.setattr(synthetic, "mark_complete", real_mark)
-    assert open_collection(tmp_path / "resumed.zarr", "patches")["complete"][:].sum() == 3
-    synthetic.write_synthetic_patches(tmp_path / "resumed.zarr", count=6, size=16, seed=4)
-    clean, resumed = (open_collection(tmp_path / name, "patches") for name in ("clean.zarr", "resumed.zarr"))
-    for name in ("s1", "s2_cloudy", "s2", "patch_id", "split", "cloud_cover", "complete"):
-        np.testing.assert_array_equal(clean[name][:], resumed[name][:], err_msg=name)
-    with pytest.raises(Exception, match="different selection of patches"):
-        synthetic.write_synthetic_patches(tmp_path / "resumed.zarr", count=7, size=16, seed=4)

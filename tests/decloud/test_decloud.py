@@ -14,20 +14,21 @@ import rasterio
 import torch
 import zarr
 
-from equicr.actor_pool import ActorPool
 from equicr.checkpoint import save_checkpoint
 from equicr.data.clouds import detect_clouds
 from equicr.data.collection import open_collection
-from equicr.data.ingest import ingest_scenes
-from equicr.data.scenes import create_scenes, write_scene
 from equicr.data.sen12mscr import index_tree
-from equicr.data.synthetic import make_scene, write_synthetic_scenes
+from equicr.data.synthetic import make_scene
 from equicr.decloud.geotiff import export_cog
 from equicr.decloud.output import DONE_ARRAY, OUTPUT_ARRAY, PROBABILITY_ARRAY, DecloudError
 from equicr.decloud.pipeline import decloud_whole_image, run_decloud
 from equicr.decloud.settings import DecloudSettings
 from equicr.decloud.tiling import plan_units
 from equicr.deploy.export import export_onnx
+from equicr.executors import ActorPool
+from equicr.ingest.geotiffs import ingest_scenes
+from equicr.ingest.scenes import create_scenes, write_scene
+from equicr.ingest.simulated import write_synthetic_scenes
 from equicr.models import ModelConfig, build_model
 from equicr.scaling import SAR_FILL_DB
 from tests.fixtures.paths import REPO_ROOT

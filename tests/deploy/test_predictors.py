@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from equicr.checkpoint import save_checkpoint
-from equicr.data.synthetic import write_synthetic_patches
 from equicr.deploy.predictors import CLOUDY_INPUT, ModelReference, load_predictor, resolve_model
 from equicr.evaluation.scoring import PatchScorer, batch_metrics
+from equicr.ingest.simulated import write_synthetic_patches
 from equicr.models import ModelConfig, build_model
 from equicr.storage import file_sha256
 

@@ -8,9 +8,9 @@ import pytest
 
 from equicr.checkpoint import read_checkpoint
 from equicr.data.collection import open_collection
-from equicr.data.synthetic import write_synthetic_scenes
 from equicr.evaluation.aggregate import mean_of_records
 from equicr.evaluation.scoring import evaluate_split
+from equicr.ingest.simulated import write_synthetic_scenes
 from equicr.paths import SHIPPED_MODEL
 from equicr.storage import file_sha256
 from tests.fixtures.paths import REPO_ROOT

@@ -9,7 +9,6 @@ import sys
 import pytest
 
 from equicr.checkpoint import save_checkpoint
-from equicr.data.synthetic import write_synthetic_patches
 from equicr.evaluation.aggregate import (
     cover_bin_index,
     cover_bin_label,
@@ -17,6 +16,7 @@ from equicr.evaluation.aggregate import (
     markdown_table,
     mean_of_records,
 )
+from equicr.ingest.simulated import write_synthetic_patches
 from equicr.metrics import PSNR_CAP_DB
 from equicr.models import ModelConfig, build_model
 from tests.fixtures.paths import REPO_ROOT

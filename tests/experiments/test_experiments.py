@@ -82,7 +82,7 @@ def test_paper_preset_needs_data(tmp_path):
 
 def test_min_samples_per_epoch_repeats_a_small_subset(tmp_path):
     from equicr.data.dataset import PatchDataset
-    from equicr.data.synthetic import write_synthetic_patches
+    from equicr.ingest.simulated import write_synthetic_patches
     from equicr.training.loop import repeated
 
     collection = write_synthetic_patches(tmp_path / "p.zarr", count=10, size=16, seed=1)

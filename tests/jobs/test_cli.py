@@ -105,7 +105,7 @@ def test_bad_requests_do_nothing_and_say_why(tmp_path, mini_dir):
 
 
 def test_an_empty_split_is_not_a_finished_report(tmp_path):
-    from equicr.data.synthetic import write_synthetic_patches
+    from equicr.ingest.simulated import write_synthetic_patches
 
     collection = write_synthetic_patches(tmp_path / "p.zarr", count=5, size=16, seed=2, split_fractions=(1.0, 0.0))
     out = tmp_path / "report"

@@ -53,7 +53,8 @@ def test_an_interrupted_scene_is_rewritten_alone_and_a_complete_one_never(mini_d
 
     from equicr.data.collection import CollectionError
     from equicr.data.rasters import read_raster
-    from equicr.data.scenes import create_scenes, scene_names, write_scene
+    from equicr.data.scenes import scene_names
+    from equicr.ingest.scenes import create_scenes, write_scene
 
     s1 = read_raster(next(mini_dir.glob("ROIs1970_fall_s1/*/*.tif")), "s1")
     s2 = read_raster(next(mini_dir.glob("ROIs1970_fall_s2_cloudy/*/*.tif")), "s2_cloudy")

@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from equicr.checkpoint import load_model
-from equicr.data.synthetic import write_synthetic_patches
+from equicr.ingest.simulated import write_synthetic_patches
 from tests.fixtures.paths import REPO_ROOT
 
 _TAKEN: set[int] = set()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from equicr.stac.ingest import ingest_stac
+from equicr.ingest.stac import ingest_stac
 from tests.fixtures.make_stac_catalog import write_catalog
 from tests.fixtures.paths import SHARED_DATA_DIR
 

@@ -13,16 +13,16 @@ import xarray as xr
 from rasterio.enums import ColorInterp
 from rio_cogeo.cogeo import cog_validate
 
-from equicr.actor_pool import ActorPool
 from equicr.bands import S2_BANDS
 from equicr.checkpoint import save_checkpoint
 from equicr.data.collection import open_collection
 from equicr.data.scenes import scene_names
-from equicr.data.synthetic import write_synthetic_scenes
 from equicr.decloud.geotiff import export_scene
 from equicr.decloud.output import DONE_ARRAY, OUTPUT_ARRAY
 from equicr.decloud.pipeline import run_decloud
 from equicr.decloud.settings import DecloudSettings
+from equicr.executors import ActorPool
+from equicr.ingest.simulated import write_synthetic_scenes
 from equicr.models import ModelConfig, build_model
 
 IN_PROCESS = ActorPool(use_ray=False)

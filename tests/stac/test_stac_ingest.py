@@ -19,10 +19,10 @@ import rasterio
 
 from equicr.bands import S2_BANDS
 from equicr.data.collection import open_collection
-from equicr.data.scenes import INGEST_DONE_ARRAY, scene_names
-from equicr.stac import ingest as stac_ingest
+from equicr.data.scenes import INGEST_MARKERS, scene_names
+from equicr.ingest import stac as stac_ingest
+from equicr.ingest.stac import ingest_stac
 from equicr.stac.catalog import CatalogError
-from equicr.stac.ingest import ingest_stac
 from tests.fixtures.make_stac_catalog import NATIVE_RESOLUTION, patches, s2_item_id
 from tests.fixtures.paths import SHARED_DATA_DIR
 
@@ -136,7 +136,7 @@ def test_an_interrupted_ingest_resumes_per_window_and_equals_an_uninterrupted_on
         ingest_stac(catalog, str(tmp_path / "resumed.zarr"), progress=False)
     interrupted = open_collection(tmp_path / "resumed.zarr", "scenes")
     assert scene_names(interrupted) == []  # nothing looks complete
-    done = [interrupted["scenes"][name][INGEST_DONE_ARRAY][:].sum() for name in scene_names(interrupted, False)]
+    done = [interrupted["scenes"][name][INGEST_MARKERS][:].sum() for name in scene_names(interrupted, False)]
     assert sum(done) == 6
     resumed_calls = []
     monkeypatch.setattr(stac_ingest, "ingest_windows", lambda *args: resumed_calls.append(args) or real(*args))

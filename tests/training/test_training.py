@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from equicr.checkpoint import best_checkpoint_file, load_model, resolve_checkpoint
 from equicr.data.dataset import PatchDataset
-from equicr.data.synthetic import write_synthetic_patches
+from equicr.ingest.simulated import write_synthetic_patches
 from equicr.models import ModelConfig, build_model
 from equicr.training.config import TrainConfig
 from equicr.training.launch import run_training, save_validation_panels

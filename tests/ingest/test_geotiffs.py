@@ -5,13 +5,13 @@ import pytest
 import rasterio
 import zarr
 
-from equicr.data import ingest
 from equicr.data.collection import CollectionError, open_collection, patch_georeference
-from equicr.data.ingest import ingest_scenes, ingest_sen12mscr
 from equicr.data.rasters import GeoReference
 from equicr.data.scenes import scene_names
 from equicr.data.sen12mscr import index_tree, read_triplet
 from equicr.data.synthetic import make_scene, write_geotiff, write_sen12mscr_tree
+from equicr.ingest import patches
+from equicr.ingest.geotiffs import ingest_scenes, ingest_sen12mscr
 
 PIXEL_ARRAYS = ("s1", "s2_cloudy", "s2")
 PER_PATCH_ARRAYS = ("patch_id", "split", "crs", "transform", "cloud_cover", "complete")
@@ -70,22 +70,20 @@ def test_bad_triplet_is_reported_and_the_rest_ingested(tree, tmp_path):
 
 def test_interrupted_ingest_then_rerun_equals_uninterrupted(tree, tmp_path, monkeypatch):
     ingest_sen12mscr(tree, tmp_path / "reference.zarr", progress=False)
+    real_batch, calls = patches.write_patch_batch, []
 
-    monkeypatch.setattr(ingest, "INGEST_BATCH", 2)
-    real_batch, calls = ingest.ingest_batch, []
-
-    def crash_after_writing_second_batch(path, items):
-        result = real_batch(path, items)  # pixels written, completion not yet recorded
-        calls.append(items)
-        if len(calls) == 2:
+    def killed_after_writing_the_third_patch(*args):
+        result = real_batch(*args)  # pixels written, completion not yet recorded
+        calls.append(args)
+        if len(calls) == 3:
             raise KeyboardInterrupt("killed mid-run")
         return result
 
-    monkeypatch.setattr(ingest, "ingest_batch", crash_after_writing_second_batch)
+    monkeypatch.setattr(patches, "write_patch_batch", killed_after_writing_the_third_patch)
     with pytest.raises(KeyboardInterrupt):
         ingest_sen12mscr(tree, tmp_path / "resumed.zarr", progress=False)
-    assert open_collection(tmp_path / "resumed.zarr", "patches")["complete"][:].sum() == 2
-    monkeypatch.setattr(ingest, "ingest_batch", real_batch)
+    assert open_collection(tmp_path / "resumed.zarr", "patches")["complete"][:].sum() == 2  # marked patch by patch
+    monkeypatch.setattr(patches, "write_patch_batch", real_batch)
     report = ingest_sen12mscr(tree, tmp_path / "resumed.zarr", progress=False)
     assert (report.already_complete, report.written) == (2, 4)
     assert_same_collection(tmp_path / "reference.zarr", tmp_path / "resumed.zarr")

@@ -2,11 +2,12 @@
 
 The driver searches the catalog, pairs each S2 item with its nearest covering S1 item, checks every
 asset's header, and creates each scene on its S2 item's 10 m grid with a record of the items and
-assets it came from. The pixels are then read and written one chunk window at a time
-(:mod:`equicr.stac.reading`), in Ray tasks on whatever cluster ``ray.init()`` joins or here; each
-window is marked done after its pixels and masks, so a rerun redoes only unfinished windows and
-memory per task does not grow with the scene. A scene is marked complete by the driver, only once
-every window is done; an item that fails is reported by item and asset and never marked complete.
+assets it came from. The pixels are then read (:mod:`equicr.stac.reading`) and written by the one
+scene writer (:mod:`equicr.ingest.scenes`) one chunk window at a time, in Ray tasks on whatever
+cluster ``ray.init()`` joins or here; each window is marked done after its pixels and masks, so a
+rerun redoes only unfinished windows and memory per task does not grow with the scene. A scene is
+marked complete by the driver, only once every window is done; an item that fails is reported by
+item and asset and never marked complete.
 """
 
 from __future__ import annotations
@@ -17,16 +18,10 @@ import pystac
 from tqdm import tqdm
 
 from equicr.data.collection import HAS_SAR_ATTRIBUTE, CollectionError, check_item_name, open_collection
-from equicr.data.ingest import IngestReport, run_tasks
-from equicr.data.scenes import (
-    INGEST_DONE_ARRAY,
-    chunk_windows,
-    create_scene,
-    create_scenes,
-    finish_scene,
-    scene_names,
-    write_scene_window,
-)
+from equicr.data.scenes import chunk_windows, ingest_markers, scene_names
+from equicr.executors import run_tasks
+from equicr.ingest.report import IngestReport
+from equicr.ingest.scenes import create_scene, create_scenes, finish_scene, write_scene_window
 from equicr.lease import exclusive_writer
 from equicr.stac import DEFAULT_MAX_DAYS
 from equicr.stac.catalog import find_items
@@ -136,7 +131,7 @@ def ingest_stac(
                                  record=plan.record(location))  # fmt: skip
             if plan.s1 is None:
                 scene.attrs[HAS_SAR_ATTRIBUTE] = False
-            finished = scene[INGEST_DONE_ARRAY][:]
+            finished = ingest_markers(scene).completed()
             todo = [w for w in chunk_windows(plan.grid.height, plan.grid.width) if not finished[w[0], w[1]]]
             calls += [(str(out), plan, todo[i : i + WINDOWS_PER_TASK]) for i in range(0, len(todo), WINDOWS_PER_TASK)]
         errors: dict[str, str] = {}

@@ -1,20 +1,27 @@
-"""Map a callable class over work items: on a Ray Data actor pool, or as one instance in this process.
+"""The two ways work runs "here or on Ray", side by side, with one way to join Ray.
 
-Declouding (tiles) and evaluation (patches) both load a model once per actor and then process
-batches of small work descriptions (not pixels: each actor reads and writes its own data). Both
-paths give the same output batches; the in-process path is for small jobs and tests. Every job
-that runs such a pool takes the same :class:`ActorPool` settings (``--actors``,
-``--cpus-per-actor``, ``--gpus-per-actor``, ``--ray/--no-ray``; see :mod:`equicr.cli`).
+- :func:`map_with_actors` maps a callable class over work items on a Ray Data actor pool, or as one
+  instance in this process. Declouding (tiles) and evaluation (patches) both load a model once per
+  actor and then process batches of small work descriptions (not pixels: each actor reads and
+  writes its own data). Every job that runs such a pool takes the same :class:`ActorPool` settings
+  (``--actors``, ``--cpus-per-actor``, ``--gpus-per-actor``, ``--ray/--no-ray``; see :mod:`equicr.cli`).
+- :func:`run_tasks` calls a function on each of a list of arguments, as Ray tasks (one CPU each)
+  or here in order: ingest's unit of work, which loads nothing.
+
+Both paths give the same results; the in-process path is for small jobs and tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from equicr.errors import UserError
+
+T = TypeVar("T")
 
 #: Jobs that choose on their own (``--ray`` not given) run work of at least this many items on Ray.
 AUTO_RAY_MIN_ITEMS = 512
@@ -67,12 +74,32 @@ def map_with_actors(
             chunk = items[start : start + batch_size]
             yield actor({key: np.array([item[key] for item in chunk]) for key in chunk[0]})
         return
-    import ray
-
-    ray.init(ignore_reinit_error=True)
+    ray = init_ray()
     dataset = ray.data.from_items(items).map_batches(
         actor_class, fn_constructor_kwargs={**actor_args, "threads": pool.cpus_per_actor}, batch_size=batch_size,
         batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=pool.actors), num_cpus=pool.cpus_per_actor,
         num_gpus=pool.gpus_per_actor or None,
     )  # fmt: skip
     yield from dataset.iter_batches(batch_size=None, batch_format="numpy")
+
+
+def run_tasks(function: Callable[..., T], calls: list[tuple], use_ray: bool) -> Iterator[T]:
+    """``function(*call)`` for every call, here in order or as Ray tasks (one CPU each) in completion order."""
+    if not use_ray:
+        for call in calls:
+            yield function(*call)
+        return
+    ray = init_ray()
+    remote = ray.remote(num_cpus=1)(function)
+    pending = [remote.remote(*call) for call in calls]
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(done[0])
+
+
+def init_ray():
+    """Join the Ray cluster ``RAY_ADDRESS`` or a running local one names, else start an embedded one; return ``ray``."""
+    import ray
+
+    ray.init(ignore_reinit_error=True)
+    return ray

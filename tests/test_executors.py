@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from equicr.actor_pool import ActorPool, map_with_actors
+from equicr.executors import ActorPool, map_with_actors
 
 
 class Doubler:
