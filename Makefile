@@ -39,10 +39,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Two pytest workers (one per core here), each test file on one worker (the longest first, tests/conftest.py):
-# the suite took 11-12 minutes here in three runs, against 14.5 serially (set-up done).
+# Every tier (-m "": the slow end-to-end tests too; plain `pytest` runs only the fast tier) on two pytest
+# workers (one per core here), each test file on one worker (the longest first, tests/conftest.py).
 test: lint
-	$(BIN)/python -m pytest --numprocesses 2 --dist loadfile
+	$(BIN)/python -m pytest -m "" --numprocesses 2 --dist loadfile
 
 # Re-pin constraints.txt from the current environment after changing pyproject.toml.
 lock: $(STAMP)

@@ -29,7 +29,7 @@ import rasterio
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import print_table, write_results  # noqa: E402
 
-from equicr.bands import S2_BANDS  # noqa: E402
+from equicr.bands import S2_BANDS, S2_NATIVE_RESOLUTION_M  # noqa: E402
 from equicr.data.clouds import SCENE_CLOUD_RESOLUTION_M, detect_clouds  # noqa: E402
 from equicr.data.collection import open_collection  # noqa: E402
 from equicr.data.scenes import chunk_windows  # noqa: E402
@@ -44,7 +44,6 @@ from equicr.paths import SHIPPED_MODEL  # noqa: E402
 from equicr.scaling import network_inputs, network_to_optical_dn  # noqa: E402
 from equicr.stac.reading import read_s1_window, read_s2_window  # noqa: E402
 
-RESOLUTION = {"B01": 60, "B09": 60, "B10": 60, "B05": 20, "B06": 20, "B07": 20, "B8A": 20, "B11": 20, "B12": 20}
 TILE_SIZE = 1024
 
 
@@ -63,7 +62,7 @@ def write_product(folder: Path, size: int, seed: int = 0) -> Path:
     cog = {"driver": "COG", "compress": "deflate", "blocksize": 512, "crs": "EPSG:32631"}
     for index, band in enumerate(S2_BANDS):
         full = np.tile(base.s2_cloudy[index], (repeats, repeats))[:size, :size]
-        factor = RESOLUTION.get(band, 10) // 10
+        factor = S2_NATIVE_RESOLUTION_M[band] // 10
         data = full if factor == 1 else cv2.resize(full, (-(-size // factor),) * 2, interpolation=cv2.INTER_AREA)
         path = folder / f"{band}.tif"
         with rasterio.open(path, "w", width=data.shape[1], height=data.shape[0], count=1, dtype="uint16", nodata=0,

@@ -18,6 +18,16 @@ S2_BANDS: tuple[str, ...] = (
     "B01", "B02", "B03", "B04", "B05", "B06", "B07",
     "B08", "B8A", "B09", "B10", "B11", "B12",
 )  # fmt: skip
+#: Native ground sampling distance of each Sentinel-2 band, in metres (L1C products store each at it).
+S2_NATIVE_RESOLUTION_M: dict[str, int] = {
+    "B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20,
+    "B08": 10, "B8A": 20, "B09": 60, "B10": 60, "B11": 20, "B12": 20,
+}  # fmt: skip
+#: Central wavelength of each Sentinel-2 band (Sentinel-2A), in nanometres.
+S2_WAVELENGTH_NM: dict[str, int] = {
+    "B01": 443, "B02": 490, "B03": 560, "B04": 665, "B05": 705, "B06": 740, "B07": 783,
+    "B08": 842, "B8A": 865, "B09": 945, "B10": 1375, "B11": 1610, "B12": 2190,
+}  # fmt: skip
 #: Sentinel-2 bands shown as red, green, blue in true-colour images.
 S2_RGB_BANDS: tuple[str, ...] = ("B04", "B03", "B02")
 #: Sentinel-1 GRD polarisations in SEN12MS-CR file order; values are backscatter in dB.

@@ -28,6 +28,10 @@ FIXABLE_ERRNOS = frozenset(
 )  # fmt: skip
 
 
+#: Operating-system errors that always name something the user gave (the package raises these with a message).
+FIXABLE_OS_ERRORS = (FileNotFoundError, PermissionError, FileExistsError, NotADirectoryError, IsADirectoryError)
+
+
 class UserError(ValueError):
     """A failure the user can fix, with a message that names the culprit (file, band, shape) and the fix.
 
@@ -46,7 +50,7 @@ def fixable_os_error(error: BaseException) -> OSError | None:
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, OSError) and current.errno in FIXABLE_ERRNOS:
+        if isinstance(current, FIXABLE_OS_ERRORS) or (isinstance(current, OSError) and current.errno in FIXABLE_ERRNOS):
             return current
         current = current.__cause__ or current.__context__
     return None
@@ -60,6 +64,6 @@ def user_error_line(error: BaseException) -> str | None:
     if os_error is None:
         return None
     if os_error.filename is None:
-        return f"error: {os_error.strerror or os_error}"
+        return f"error: {os_error.strerror if os_error.errno is not None else os_error}"
     where = f"{os_error.filename}" + (f" -> {os_error.filename2}" if os_error.filename2 else "")
     return f"error: {where}: {os_error.strerror or os_error}"

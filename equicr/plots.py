@@ -1,4 +1,8 @@
-"""Pictures a person would rather look at than read: true-colour panels of inputs, predictions and targets."""
+"""Pictures a person would rather look at than read: every plot the package draws is drawn here.
+
+True-colour and SAR panels of inputs, predictions and targets, and the paper's Fig. 3 (median
+metrics per cloud-cover bin). Files only (the Agg backend): servers have no display.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +50,25 @@ def save_panels(path: str | Path, rows: list[dict[str, np.ndarray]], titles: lis
                 axis.set_title(name, fontsize=10)
         if titles:
             axes[row_index][0].set_ylabel(titles[row_index], fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def plot_cover_bins(runs: dict[str, list[dict]], path: Path) -> Path:
+    """Grouped bars of median PSNR and SSIM per cloud-cover bin, one colour per run."""
+    figure, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+    labels = [row["bin"] for row in next(iter(runs.values()))]
+    width = 0.8 / len(runs)
+    for axis, metric, unit in ((axes[0], "psnr", "dB"), (axes[1], "ssim", "")):
+        for offset, (name, rows) in enumerate(runs.items()):
+            positions = np.arange(len(labels)) + (offset - (len(runs) - 1) / 2) * width
+            axis.bar(positions, [row[metric] for row in rows], width, label=name)
+        axis.set_xticks(np.arange(len(labels)), labels, rotation=45, fontsize=8)
+        axis.set_xlabel("cloud cover of the input")
+        axis.set_ylabel(f"median {metric.upper()} {unit}".strip())
+    axes[0].legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -10,13 +10,14 @@ No-data policy, the one policy of ingest, declouding, evaluation and the ONNX ru
   no measurement (backscatter in dB is finite). All are set to the band's lowest backscatter
   (network value 0: "no return"), the least informative value, and :func:`sar_nodata_mask` reports
   where that happened. Some no-data pixels are normal (swath edges) and never stop a scene.
-- Optical: DN 0 in every band is fill; it stays 0 (network value 0) and :func:`optical_nodata_mask`
-  reports it. NaN cannot occur in DN (integers), so a float optical array with NaN is refused: it
+- Optical: DN 0 is fill; it stays 0 (network value 0). Sentinel-2 L1C reserves DN 0 for no-data
+  in each band, so a pixel with any band at 0 lies outside the swath or a resampled band's
+  footprint. NaN cannot occur in DN (integers), so a float optical array with NaN is refused: it
   means the data was corrupted upstream, and silently filling it would hide that.
-- Scenes store a valid-pixel mask per image (:func:`optical_valid_mask`, :func:`sar_valid_mask`):
-  a pixel is valid where every band holds a measurement (Sentinel-2 L1C reserves DN 0 for
-  no-data in each band, so a pixel with any band at 0 lies outside the swath or a resampled
-  band's footprint). Declouding writes the output's nodata (DN 0) wherever an input the model
+- Two words, one meaning each, for both sensors: a pixel is **valid** where every band holds a
+  measurement (:func:`optical_valid_mask`, :func:`sar_valid_mask`, stored per image in scenes),
+  and **no-data** everywhere else (:func:`optical_nodata_mask`, :func:`sar_nodata_mask`): no
+  pixel is neither. Declouding writes the output's nodata (DN 0) wherever an input the model
   reads is not valid, and declouds the rest.
 - An image that is no-data everywhere carries nothing: :func:`nodata_problem` says so, and ingest
   refuses such an item by name instead of storing it.
@@ -38,6 +39,8 @@ ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, "torch.Tensor")
 
 #: Largest valid optical digital number: reflectance 1.0.
 OPTICAL_DN_MAX = 10000.0
+#: Largest DN a stored optical image can hold (the products' uint16), above the reflectance range.
+OPTICAL_DN_STORABLE_MAX = int(np.iinfo(PRODUCTS["s2"].dtype).max)
 #: Optical network units are DN / 2000 (so reflectance 1.0 maps to 5.0).
 OPTICAL_NETWORK_DIVISOR = 2000.0
 #: Backscatter range kept per SAR band, in dB (lower, upper); values outside are clipped.
@@ -64,13 +67,12 @@ def _check_bands(array: np.ndarray, bands: tuple[str, ...], what: str) -> None:
 
 
 def optical_nodata_mask(dn: np.ndarray) -> np.ndarray:
-    """True where every Sentinel-2 band holds the fill DN, shape (..., H, W)."""
-    _check_bands(dn, S2_BANDS, "optical DN")
-    return np.all(dn == OPTICAL_FILL_DN, axis=-3)
+    """True where any Sentinel-2 band holds the fill DN (the pixel is not valid), shape (..., H, W)."""
+    return ~optical_valid_mask(dn)
 
 
 def sar_nodata_mask(db: np.ndarray) -> np.ndarray:
-    """True where any SAR band is NaN, infinite or exactly the fill value, shape (..., H, W)."""
+    """True where any SAR band is NaN, infinite or exactly the fill value (not valid), shape (..., H, W)."""
     _check_bands(db, S1_BANDS, "SAR dB")
     return np.any(_sar_nodata(db), axis=-3)
 

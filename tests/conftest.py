@@ -11,7 +11,7 @@ import torch
 
 from equicr.data.rasters import read_raster
 from equicr.data.sen12mscr import index_tree
-from tests.fixtures.paths import REAL_TRIPLETS_DIR, SEN12MSCR_MINI_DIR
+from tests.fixtures.paths import REAL_TRIPLETS_DIR, SEN12MSCR_MINI_DIR, SHARED_DATA_DIR
 
 #: The bucket the loopback S3 server holds.
 S3_BUCKET = "equicr-test"
@@ -19,10 +19,10 @@ S3_BUCKET = "equicr-test"
 #: two workers and one file per worker, they start at once on different workers and the short files
 #: fill in around them, instead of two long ones meeting at the end.
 LONGEST_FILES = (
-    "tests/experiments/test_experiments.py",
-    "tests/experiments/test_real_experiments.py",
+    "tests/experiments/test_runner.py",
+    "tests/experiments/test_results.py",
     "tests/test_object_storage.py",
-    "tests/training/test_training.py",
+    "tests/training/test_launch.py",
 )
 
 
@@ -110,6 +110,25 @@ def local_ray(tmp_path_factory, s3_bucket):
     ray.init(address="local", num_cpus=2, include_dashboard=False, _temp_dir=str(temporary), log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def catalog_dir(tmp_path_factory) -> Path:
+    """The seeded static STAC catalog of real patches as per-band COGs (tests/fixtures/make_stac_catalog.py)."""
+    from tests.fixtures.make_stac_catalog import write_catalog
+
+    out = tmp_path_factory.mktemp("stac") / "catalog"
+    write_catalog(SHARED_DATA_DIR, out, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def ingested(catalog_dir, tmp_path_factory) -> tuple[Path, object]:
+    """That catalog ingested as scenes: (collection path, ingest report)."""
+    from equicr.ingest.stac import ingest_stac
+
+    out = tmp_path_factory.mktemp("scenes") / "scenes.zarr"
+    return out, ingest_stac(str(catalog_dir / "catalog.json"), str(out), progress=False)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from equicr.scaling import (
     optical_dn_to_network,
     optical_dn_to_reflectance,
     optical_nodata_mask,
+    optical_valid_mask,
     sar_db_to_network,
     sar_nodata_mask,
 )
@@ -77,8 +78,9 @@ def test_optical_nan_is_refused_and_fill_is_reported():
         optical_dn_to_network(dn)
     dn = np.ones((13, 2, 2), dtype=np.uint16)
     dn[:, 0, 1] = 0
-    dn[3, 1, 1] = 0  # one band at zero is dark water, not fill
-    np.testing.assert_array_equal(optical_nodata_mask(dn), [[False, True], [False, False]])
+    dn[3, 1, 1] = 0  # L1C reserves DN 0 in every band: one band at zero is outside that band's footprint
+    np.testing.assert_array_equal(optical_nodata_mask(dn), [[False, True], [False, True]])
+    np.testing.assert_array_equal(optical_valid_mask(dn), ~optical_nodata_mask(dn))  # no pixel is neither
 
 
 def test_wrong_band_count_names_the_shape():

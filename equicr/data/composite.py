@@ -32,7 +32,7 @@ from equicr.data.clouds import detect_clouds
 from equicr.data.rasters import GeoReference, read_raster
 from equicr.data.real import RealPatch
 from equicr.errors import UserError
-from equicr.scaling import OPTICAL_DN_MAX
+from equicr.scaling import OPTICAL_DN_MAX, OPTICAL_DN_STORABLE_MAX
 
 #: Median top-of-atmosphere reflectance per band (B01..B12) of real thick cloud (s2cloudless > 0.9)
 #: in the cloudy images of the real-data folder outside the test bench: 545,858 pixels of 22 images
@@ -148,7 +148,7 @@ def make_composite(background: RealPatch, size: int, seed: int, index: int, kind
     add = scg.add_cloud_and_shadow if settings.shadow else scg.add_cloud
     cloudy, *_ = add(reflectance, **settings.settings, channel_magnitude=magnitude, cloud_color=False,
                      const_scale=True, return_cloud=True)  # fmt: skip
-    cloudy_dn = np.clip(np.rint(cloudy[0].numpy() * OPTICAL_DN_MAX), 0, np.iinfo(np.uint16).max)
+    cloudy_dn = np.clip(np.rint(cloudy[0].numpy() * OPTICAL_DN_MAX), 0, OPTICAL_DN_STORABLE_MAX)
     a, b, c, d, e, f = clear.geo.transform
     geo = GeoReference(clear.geo.crs, (a, b, c + col * a + row * b, d, e, f + col * d + row * e))
     return Composite(s1, cloudy_dn.astype(np.uint16), s2, geo, kind_name)

@@ -19,7 +19,7 @@ from scipy.ndimage import gaussian_filter, shift
 
 from equicr.data.rasters import GeoReference
 from equicr.data.sen12mscr import patch_path
-from equicr.scaling import OPTICAL_DN_MAX
+from equicr.scaling import OPTICAL_DN_MAX, OPTICAL_DN_STORABLE_MAX
 
 #: Typical top-of-atmosphere reflectance per land-cover class, bands B01..B12.
 CLASS_SPECTRA: dict[str, list[float]] = {
@@ -144,7 +144,7 @@ def make_scene(
 
 
 def _to_dn(reflectance: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(reflectance * OPTICAL_DN_MAX), 1, 2**16 - 1).astype(np.uint16)
+    return np.clip(np.rint(reflectance * OPTICAL_DN_MAX), 1, OPTICAL_DN_STORABLE_MAX).astype(np.uint16)
 
 
 def write_geotiff(path: Path, data: np.ndarray, geo: GeoReference) -> Path:

@@ -22,7 +22,7 @@ from rio_cogeo.profiles import cog_profiles
 from equicr.bands import S2_BANDS, S2_RGB_BANDS
 from equicr.data.collection import open_collection
 from equicr.data.scenes import scene_georeference
-from equicr.decloud.output import OUTPUT_ARRAY, PROBABILITY_ARRAY, DecloudError, is_complete
+from equicr.decloud.output import OUTPUT_ARRAY, PROBABILITY_ARRAY, RECORD_ATTRIBUTE, DecloudError, is_complete
 from equicr.scaling import OPTICAL_DN_MAX, OPTICAL_FILL_DN
 from equicr.storage import atomic_output
 
@@ -30,8 +30,9 @@ from equicr.storage import atomic_output
 COG_PROFILE = "deflate"
 #: Internal tile side of the COG (and of each overview level), in pixels.
 COG_BLOCK = 256
-#: Block side of the intermediate GeoTIFF, in pixels.
-BLOCK = 512
+#: Block side of the intermediate GeoTIFF, in pixels (GeoTIFF tiles are multiples of 16); the Zarr
+#: array is read chunk by chunk, whatever its chunk size, so each chunk is decoded once.
+STAGING_BLOCK = 512
 
 
 def _colour_interpretation() -> list[ColorInterp]:
@@ -45,7 +46,7 @@ def export_cog(collection_path: str | Path, scene_name: str, out: str | Path) ->
     scene = collection["scenes"][scene_name]
     if not is_complete(scene):
         raise DecloudError(f"scene {scene_name} in {collection_path} is not completely declouded yet")
-    record = scene.attrs["decloud"]
+    record = scene.attrs[RECORD_ATTRIBUTE]
     tags = {"equicr_model": record.get("model", ""), "equicr_model_sha256": record.get("model_sha256", ""),
             "equicr_scene": scene_name}  # fmt: skip
     return _write_cog(scene[OUTPUT_ARRAY], scene_georeference(collection, scene_name), out, OPTICAL_FILL_DN,
@@ -59,7 +60,7 @@ def export_probability_cog(collection_path: str | Path, scene_name: str, out: st
     if not is_complete(scene) or PROBABILITY_ARRAY not in scene:
         raise DecloudError(f"scene {scene_name} has no complete cloud probability (decloud with --keep-clear)")
     array = scene[PROBABILITY_ARRAY]
-    resolution = scene.attrs["decloud"].get("cloud_resolution_m")
+    resolution = scene.attrs[RECORD_ATTRIBUTE].get("cloud_resolution_m")
     return _write_cog(array, scene_georeference(collection, scene_name), out, float("nan"), ["cloud_probability"],
                       1.0, [ColorInterp.gray], {"s2cloudless_resolution_m": str(resolution)})  # fmt: skip
 
@@ -70,14 +71,15 @@ def _write_cog(array, geo, out, nodata, descriptions, scale, colours, tags) -> P
     profile = {
         "driver": "GTiff", "width": width, "height": height, "count": count, "dtype": str(array.dtype),
         "crs": geo.crs, "transform": rasterio.Affine(*geo.transform), "nodata": nodata, "tiled": True,
-        "blockxsize": BLOCK, "blockysize": BLOCK, "compress": "deflate",
+        "blockxsize": STAGING_BLOCK, "blockysize": STAGING_BLOCK, "compress": "deflate",
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="equicr-cog-") as folder:
         staging = Path(folder) / "staging.tif"
         with rasterio.open(staging, "w", **profile) as dataset:
-            for top in range(0, height, BLOCK):
-                for left in range(0, width, BLOCK):
-                    rows, cols = slice(top, min(top + BLOCK, height)), slice(left, min(left + BLOCK, width))
+            chunk_rows, chunk_cols = array.chunks[-2:]
+            for top in range(0, height, chunk_rows):
+                for left in range(0, width, chunk_cols):
+                    rows, cols = slice(top, min(top + chunk_rows, height)), slice(left, min(left + chunk_cols, width))
                     block = array[rows, cols] if single else array[:, rows, cols]
                     window = Window(left, top, cols.stop - left, rows.stop - top)
                     dataset.write(block[None] if single else block, window=window)
@@ -95,7 +97,7 @@ def _write_cog(array, geo, out, nodata, descriptions, scale, colours, tags) -> P
 
 def export_scene(collection_path: str | Path, scene_name: str, folder: Path, with_probability: bool) -> list[Path]:
     """Write ``<scene>.tif``, optionally ``<scene>_cloud_probability.tif``, and the STAC item ``<scene>.json``."""
-    from equicr.stac.outputs import write_scene_item
+    from equicr.decloud.stac_item import write_scene_item
 
     folder = Path(folder)
     written = [export_cog(collection_path, scene_name, folder / f"{scene_name}.tif")]

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from equicr.evaluation.aggregate import METRICS, markdown_table
-from equicr.evaluation.report import plot_cover_bins, read_summary
+from equicr.evaluation.report import read_summary
+from equicr.plots import plot_cover_bins
 
 METRIC_TITLES = {"psnr": "PSNR (dB, higher is better)", "mae": "MAE (lower is better)",
                  "ssim": "SSIM (higher is better)", "sam": "SAM (degrees, lower is better)"}  # fmt: skip

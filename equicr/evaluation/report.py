@@ -12,20 +12,14 @@ import json
 import math
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from equicr.bands import optical_channels, sar_channels  # noqa: E402
-from equicr.data.collection import collection_has_sar  # noqa: E402
-from equicr.data.dataset import PatchDataset  # noqa: E402
-from equicr.deploy.predictors import load_predictor  # noqa: E402
-from equicr.evaluation.aggregate import METRICS, cover_bin_medians, markdown_table, mean_of_records  # noqa: E402
-from equicr.plots import sar_false_colour, save_panels, true_colour  # noqa: E402
-from equicr.scaling import network_to_optical_dn, network_to_sar_db  # noqa: E402
-from equicr.storage import write_json  # noqa: E402
+from equicr.bands import optical_channels, sar_channels
+from equicr.data.collection import collection_has_sar
+from equicr.data.dataset import PatchDataset
+from equicr.deploy.predictors import load_predictor
+from equicr.evaluation.aggregate import METRICS, cover_bin_medians, markdown_table, mean_of_records
+from equicr.plots import plot_cover_bins, sar_false_colour, save_panels, true_colour
+from equicr.scaling import network_to_optical_dn, network_to_sar_db
+from equicr.storage import write_json
 
 #: Panels show both sensors whatever the model's input mode.
 BOTH_SENSORS = "sar+opt"
@@ -74,25 +68,6 @@ def read_summary(folder: str | Path) -> dict:
     summary["mean"] = {k: math.nan if v is None else v for k, v in summary["mean"].items()}
     summary["cover_bins"] = [{k: math.nan if v is None else v for k, v in row.items()} for row in summary["cover_bins"]]
     return summary
-
-
-def plot_cover_bins(runs: dict[str, list[dict]], path: Path) -> Path:
-    """Grouped bars of median PSNR and SSIM per cloud-cover bin, one colour per run."""
-    figure, axes = plt.subplots(1, 2, figsize=(12, 3.8))
-    labels = [row["bin"] for row in next(iter(runs.values()))]
-    width = 0.8 / len(runs)
-    for axis, metric, unit in ((axes[0], "psnr", "dB"), (axes[1], "ssim", "")):
-        for offset, (name, rows) in enumerate(runs.items()):
-            positions = np.arange(len(labels)) + (offset - (len(runs) - 1) / 2) * width
-            axis.bar(positions, [row[metric] for row in rows], width, label=name)
-        axis.set_xticks(np.arange(len(labels)), labels, rotation=45, fontsize=8)
-        axis.set_xlabel("cloud cover of the input")
-        axis.set_ylabel(f"median {metric.upper()} {unit}".strip())
-    axes[0].legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
 
 
 def save_samples(model: str | Path, collection: str | Path, split: str, indices: list[int], path: Path) -> Path:

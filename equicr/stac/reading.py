@@ -23,12 +23,11 @@ from rasterio.windows import Window
 
 from equicr.bands import S1_BANDS, S2_BANDS
 from equicr.data.rasters import GeoReference
+from equicr.scaling import OPTICAL_DN_STORABLE_MAX
 from equicr.stac.items import GRID_BAND, S1Source, S2Source, StacItemError
 
 #: How bands coarser than 10 m and Sentinel-1 are brought onto the 10 m grid.
 RESAMPLING = Resampling.bilinear
-#: Largest DN a uint16 scene holds; integer assets of other types must fit in [0, this].
-DN_LIMIT = np.iinfo(np.uint16).max
 
 
 @dataclass(frozen=True)
@@ -141,10 +140,11 @@ def read_s2_window(s2: S2Source, grid: Grid, rows: slice, cols: slice) -> np.nda
     with gdal_environment():
         for index, band in enumerate(S2_BANDS):
             values = _read_band(s2.item_id, band, s2.hrefs[band], grid, window, 0)
-            if values.size and (values.min() < 0 or values.max() > DN_LIMIT):
+            if values.size and (values.min() < 0 or values.max() > OPTICAL_DN_STORABLE_MAX):
                 raise StacItemError(
                     f"item {s2.item_id}, asset {band} ({s2.hrefs[band]}): values {values.min()}..{values.max()} in "
-                    f"rows {rows.start}:{rows.stop}, cols {cols.start}:{cols.stop} do not fit DN 0..{DN_LIMIT}"
+                    f"rows {rows.start}:{rows.stop}, cols {cols.start}:{cols.stop} do not fit "
+                    f"DN 0..{OPTICAL_DN_STORABLE_MAX}"
                 )
             bands[index] = values
     if s2.offset_dn:

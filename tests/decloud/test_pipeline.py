@@ -23,7 +23,6 @@ from equicr.decloud.geotiff import export_cog
 from equicr.decloud.output import DONE_ARRAY, OUTPUT_ARRAY, PROBABILITY_ARRAY, DecloudError
 from equicr.decloud.pipeline import decloud_whole_image, run_decloud
 from equicr.decloud.settings import DecloudSettings
-from equicr.decloud.tiling import plan_units
 from equicr.deploy.export import export_onnx
 from equicr.executors import ActorPool
 from equicr.ingest.geotiffs import ingest_scenes
@@ -60,18 +59,6 @@ def scene_arrays(path, name):
 def compare(a, b):
     difference = np.abs(a.astype(np.int32) - b.astype(np.int32))
     return int(difference.max()), float((difference > 0).mean())
-
-
-def test_units_tile_the_scene_exactly_with_clipped_halos():
-    units = plan_units("s", 70, 93, 32, 6)
-    covered = np.zeros((70, 93), dtype=int)
-    for unit in units:
-        covered[unit.core.slices] += 1
-        assert unit.core.row_start % 32 == 0 and unit.core.col_start % 32 == 0  # aligned with output chunks
-        assert unit.read.row_start == max(unit.core.row_start - 6, 0) and unit.read.col_stop == min(
-            unit.core.col_stop + 6, 93
-        )
-    assert (covered == 1).all() and len(units) == 9
 
 
 def test_tiled_output_equals_whole_image_inference(scenes, checkpoint):

@@ -17,7 +17,7 @@ TINY = ExperimentPreset(
     models=(ModelConfig("equicr", width=2, num_blocks=1), ModelConfig("dsen2cr", width=3, num_blocks=1)),
     training=TrainConfig(epochs=1, batch_size=4, learning_rate=1e-3, cpus_per_worker=1, max_failures=0),
     subset_sizes=(4,),
-    synthetic=SyntheticData(count=30, size=24, seed=3, split_fractions=(0.6, 0.2)),
+    data=SyntheticData(count=30, size=24, seed=3, split_fractions=(0.6, 0.2)),
     input_modes=("sar+opt",),  # Table I with one column keeps the test to 4 training runs
 )
 
@@ -47,7 +47,7 @@ def test_subsets_train_for_as_many_steps_as_the_full_set():
 @pytest.mark.slow
 def test_tiny_preset_end_to_end_and_resume(tmp_path, local_ray, capsys):
     work = tmp_path / "work"
-    manifest = run_experiments(TINY, work, shared_data=SHARED_DATA_DIR)
+    manifest = run_experiments(TINY, work, real_data=SHARED_DATA_DIR)
     assert set(manifest["runs"]) == {run.name for run in TINY.runs()}
     assert set(manifest["targets"]) == {TEST, REAL}
     test_summary = json.loads((work / "eval" / TEST / "equicr-sar+opt-all" / "summary.json").read_text())
@@ -70,7 +70,7 @@ def test_tiny_preset_end_to_end_and_resume(tmp_path, local_ray, capsys):
         assert f"results/{figure}" in text
 
     capsys.readouterr()
-    again = run_experiments(TINY, work, shared_data=SHARED_DATA_DIR)
+    again = run_experiments(TINY, work, real_data=SHARED_DATA_DIR)
     assert again["runs"] == manifest["runs"]
     assert capsys.readouterr().out.count("done already") == len(TINY.runs())
 

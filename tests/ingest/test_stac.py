@@ -17,17 +17,17 @@ import numpy as np
 import pytest
 import rasterio
 
-from equicr.bands import S2_BANDS
+from equicr.bands import S2_BANDS, S2_NATIVE_RESOLUTION_M
 from equicr.data.collection import open_collection
 from equicr.data.scenes import INGEST_MARKERS, scene_names
 from equicr.ingest import stac as stac_ingest
 from equicr.ingest.stac import ingest_stac
 from equicr.stac.catalog import CatalogError
-from tests.fixtures.make_stac_catalog import NATIVE_RESOLUTION, patches, s2_item_id
+from tests.fixtures.make_stac_catalog import patches, s2_item_id
 from tests.fixtures.paths import SHARED_DATA_DIR
 
 SHARED = SHARED_DATA_DIR
-EXACT_BANDS = [band for band in S2_BANDS if NATIVE_RESOLUTION[band] == 10]
+EXACT_BANDS = [band for band in S2_BANDS if S2_NATIVE_RESOLUTION_M[band] == 10]
 MAX_RELATIVE_MAE = 0.06
 MIN_CORRELATION_20M = 0.98
 MAX_S1_BIAS_DB, MAX_S1_MAD_DB, MIN_S1_CORRELATION = 0.25, 0.6, 0.95
@@ -68,7 +68,7 @@ def test_every_paired_item_becomes_a_scene_equal_to_the_originals(ingested):
                 continue
             error = np.abs(stored[index] - original[index])[valid].mean() / original[index][valid].mean()
             assert error < MAX_RELATIVE_MAE, f"{name} {band}: relative MAE {error:.4f}"
-            if NATIVE_RESOLUTION[band] == 20:
+            if S2_NATIVE_RESOLUTION_M[band] == 20:
                 correlation = np.corrcoef(stored[index][valid], original[index][valid])[0, 1]
                 assert correlation >= MIN_CORRELATION_20M, f"{name} {band}: correlation {correlation:.3f}"
         with rasterio.open(patch.s1) as source:

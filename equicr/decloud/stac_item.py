@@ -19,6 +19,7 @@ from rasterio.warp import transform_geom
 
 from equicr.data.collection import open_collection
 from equicr.data.scenes import scene_georeference
+from equicr.decloud.output import RECORD_ATTRIBUTE
 from equicr.storage import write_json
 
 
@@ -34,7 +35,7 @@ def scene_item(collection_path: str | Path, scene_name: str, cog: str, probabili
     geometry = transform_geom(geo.crs, "EPSG:4326", {"type": "Polygon", "coordinates": [ring]})
     xs, ys = zip(*geometry["coordinates"][0], strict=True)
     source = dict(scene.attrs.get("source", {}))
-    record = scene.attrs["decloud"]
+    record = scene.attrs[RECORD_ATTRIBUTE]
     config = record.get("model_config") or {}
     when = source.get("s2_datetime")
     properties = {

@@ -6,34 +6,29 @@ import json
 import pytest
 
 from equicr.checkpoint import read_checkpoint
-from equicr.experiments.real import (
-    AGAINST_INPUT,
-    REAL_PRESET,
-    VARIANTS,
-    RealPreset,
-    RealRun,
-    best_real_run,
-    run_real_experiments,
-    ship_model,
-    targets_for,
-    train_config,
-    write_real_results,
-)
+from equicr.experiments.model_card import ship_model
+from equicr.experiments.presets import PRESETS, VARIANTS, CompositeData, ExperimentPreset, ExperimentRun
+from equicr.experiments.results import best_headline_run, write_results
+from equicr.experiments.runner import AGAINST_INPUT, run_experiments, targets_for, train_config
 from equicr.models import ModelConfig, build_model, count_parameters
 from equicr.storage import file_sha256
 from equicr.training.config import TrainConfig
 from tests.fixtures.paths import SHARED_DATA_DIR
 
-TINY_REAL = RealPreset(
+REAL_PRESET = PRESETS["real"]
+TINY_REAL = ExperimentPreset(
     name="tiny-real",
     description="test preset",
     models=(ModelConfig("equicr", width=2, num_blocks=1), ModelConfig("dsen2cr", width=3, num_blocks=1)),
     training=TrainConfig(epochs=1, batch_size=4, learning_rate=1e-3, cpus_per_worker=1, max_failures=0),
-    composite_count=10,
-    composite_size=24,
-    seeds=(0,),
     subset_sizes=(),
-    sar_runs=False,  # the smallest configuration: the three variants once (SAR scoring: see below)
+    data=CompositeData(count=10, size=24),
+    variants=tuple(VARIANTS),
+    input_modes=("opt",),  # the smallest configuration: the three variants once (SAR scoring: see below)
+    seeds=(0,),
+    headline_mode="opt",
+    sweep_mode="opt",
+    test_bench=True,
 )
 
 
@@ -49,9 +44,9 @@ def test_the_real_preset_runs_the_headline_with_seeds_sar_and_a_size_sweep():
 
 
 def test_only_the_augmented_variant_rotates_and_flips_and_seeds_reach_training():
-    plain = train_config(REAL_PRESET, RealRun("DSen2-CR", "opt", None, 1), "d.zarr", "runs", 360)
-    augmented = train_config(REAL_PRESET, RealRun("DSen2-CR + rot/flip", "opt", 40, 2), "d.zarr", "runs", 360)
-    equivariant = train_config(REAL_PRESET, RealRun("EquiCR", "sar+opt", None, 0), "d.zarr", "runs", 360)
+    plain = train_config(REAL_PRESET, ExperimentRun("dsen2cr", "opt", None, 1), "d.zarr", "runs", 360)
+    augmented = train_config(REAL_PRESET, ExperimentRun("dsen2cr-aug", "opt", 40, 2), "d.zarr", "runs", 360)
+    equivariant = train_config(REAL_PRESET, ExperimentRun("equicr", "sar+opt", None, 0), "d.zarr", "runs", 360)
     assert not plain.augment and augmented.augment and not equivariant.augment
     assert (plain.seed, augmented.seed) == (1, 2) and augmented.min_samples_per_epoch == 360
     assert equivariant.model.architecture == "equicr" and equivariant.model.input_mode == "sar+opt"
@@ -61,16 +56,16 @@ def test_only_the_augmented_variant_rotates_and_flips_and_seeds_reach_training()
 @pytest.mark.slow
 def test_tiny_real_preset_end_to_end_and_resume(tmp_path, capsys, mini_dir, local_ray):
     work = tmp_path / "work"
-    manifest = run_real_experiments(TINY_REAL, work, SHARED_DATA_DIR)
+    manifest = run_experiments(TINY_REAL, work, real_data=SHARED_DATA_DIR)
     assert set(manifest["runs"]) == {run.name for run in TINY_REAL.runs()}
-    scored = {run.name: sorted(p.name for p in (work / "eval" / run.name).iterdir()) for run in TINY_REAL.runs()}
-    assert scored["equicr-opt-all-s0"] == sorted([AGAINST_INPUT, "do-no-harm", "real-clouds", "triplets"])
+    scored = sorted(target.name for target in (work / "eval").iterdir() if (target / "equicr-opt-all-s0").is_dir())
+    assert scored == sorted([AGAINST_INPUT, "do-no-harm", "real-clouds", "triplets"])
     assert targets_for("sar+opt", manifest["targets"]) == ["triplets"]  # SAR models: never optical-only pairs
     assert targets_for("opt", manifest["targets"]) == ["real-clouds", "triplets", "do-no-harm"]
-    summary = json.loads((work / "eval" / "dsen2cr-aug-opt-all-s0" / "real-clouds" / "summary.json").read_text())
+    summary = json.loads((work / "eval" / "real-clouds" / "dsen2cr-aug-opt-all-s0" / "summary.json").read_text())
     assert summary["mean"]["images"] == 25
 
-    report = write_real_results(TINY_REAL, work, tmp_path / "docs" / "results-real.md", "python jobs/experiments.py")
+    report = write_results(TINY_REAL, work, tmp_path / "docs" / "results-real.md", "python jobs/experiments.py")
     text = report.read_text()
     for expected in ("## Real clouds, optical-only input (25 pairs)", "| DSen2-CR + rot/flip | 1 |",
                      "Best model on the real clouds", "against its own input", "real_clouds_1.png"):  # fmt: skip
@@ -79,11 +74,11 @@ def test_tiny_real_preset_end_to_end_and_resume(tmp_path, capsys, mini_dir, loca
 
     shipped = ship_model(TINY_REAL, work, tmp_path / "models" / "shipped.pt")
     card = (tmp_path / "models" / "MODEL_CARD.md").read_text()
-    best = best_real_run(work, TINY_REAL)
-    measured = json.loads((work / "eval" / best / "real-clouds" / "summary.json").read_text())["mean"]["psnr"]
+    best = best_headline_run(TINY_REAL, work)
+    measured = json.loads((work / "eval" / "real-clouds" / best / "summary.json").read_text())["mean"]["psnr"]
     assert f"Run `{best}`" in card and f"PSNR {measured:.2f} dB" in card and file_sha256(shipped) in card
     assert read_checkpoint(shipped).optimizer_state is None  # weights and config only: a few hundred KB at most
 
     capsys.readouterr()
-    run_real_experiments(TINY_REAL, work, SHARED_DATA_DIR)  # a rerun trains nothing
+    run_experiments(TINY_REAL, work, real_data=SHARED_DATA_DIR)  # a rerun trains nothing
     assert capsys.readouterr().out.count("done already") == len(TINY_REAL.runs())
