@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from equicr.errors import UserError
 
@@ -59,12 +58,23 @@ def _gaussian_window(sigma: float, truncate: float, dtype: torch.dtype, device: 
 
 
 def _filter_valid(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian filter of every band, keeping only pixels whose window lies inside the image."""
-    n, bands, height, width = x.shape
-    flat = x.reshape(n * bands, 1, height, width)
-    flat = F.conv2d(flat, window.view(1, 1, -1, 1))
-    flat = F.conv2d(flat, window.view(1, 1, 1, -1))
-    return flat.reshape(n, bands, flat.shape[-2], flat.shape[-1])
+    """Separable Gaussian filter of every band, keeping only pixels whose window lies inside the image.
+
+    Written as two matrix products with banded matrices (rows, then columns): the same sums as
+    unpadded convolution, but float64 matrix products run on BLAS, about 3x faster here than
+    float64 ``conv2d``, which has no optimised CPU kernel.
+    """
+    height, width = x.shape[-2:]
+    return _band_matrix(window, height) @ x @ _band_matrix(window, width).T
+
+
+def _band_matrix(window: torch.Tensor, size: int) -> torch.Tensor:
+    """The (size - taps + 1, size) matrix whose rows hold ``window`` at every valid offset."""
+    taps = window.numel()
+    rows = size - taps + 1
+    matrix = torch.zeros(rows, size, dtype=window.dtype, device=window.device)
+    index = torch.arange(rows, device=window.device)[:, None] + torch.arange(taps, device=window.device)[None]
+    return matrix.scatter_(1, index, window.expand(rows, taps))
 
 
 def ssim(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

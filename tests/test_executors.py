@@ -24,6 +24,7 @@ def collect(pool: ActorPool) -> dict[int, int]:
     return out
 
 
+@pytest.mark.slow
 def test_in_process_and_on_ray_give_the_same_results(local_ray):
     import sys
 

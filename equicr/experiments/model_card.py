@@ -48,7 +48,7 @@ A small cloud-removal network for Sentinel-2 L1C, shipped for a first look
   only; Sentinel-1 is not used). Run `{run}` of preset `{preset.name}` (the best of its headline runs on the
   real-cloud pairs), {entry["epochs"]} epochs{", trained with rotations and flips" if augment else ""}.
 - **SHA-256**: `{file_sha256(out)}`.
-- **Training data**: {manifest["train_size"]} composites of {preset.composite_size} px: SatelliteCloudGenerator
+- **Training data**: {manifest["train_size"]} composites of {preset.data.size} px: SatelliteCloudGenerator
   clouds and shadows over {manifest["backgrounds"]} real clear Sentinel-2 patches of SEN12MS-CR
   (scenes {", ".join(manifest["background_scenes"])}), none of them from a test-bench scene.
 - **Scores on the real test bench** (256 px, 10 m, never seen in training):

@@ -9,6 +9,7 @@ from equicr.data.rasters import read_raster
 from equicr.data.synthetic import make_scene
 
 
+@pytest.mark.slow
 def test_clouds_found_in_real_cloudy_patches_and_not_in_clear_ones(real_triplet_paths):
     for paths in real_triplet_paths:
         cloudy = detect_clouds(read_raster(paths["s2_cloudy"], "s2_cloudy").data)
@@ -46,6 +47,7 @@ def test_measured_cover_tracks_the_generators_intended_cover():
     assert detect_clouds(np.stack([s.s2 for s in scenes])).cover.max() < 0.02  # the clear images are clear
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("resolution, min_iou", [(60, 0.8), (160, 0.6)])
 def test_coarse_detection_agrees_with_10_m_on_real_cloudy_patches(real_triplet_paths, resolution, min_iou):
     """Scenes run s2cloudless at 60 m (or 160 m) and upsample: the mask must stay close to the 10 m one.

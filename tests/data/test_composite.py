@@ -70,6 +70,7 @@ def test_cloud_brightness_per_band_follows_real_clouds_cirrus_bright_in_b10(real
     assert ratios["cirrus"] > CIRRUS_B10_RATIO and ratios["cirrus"] > 10 * ratios["thick-local"]
 
 
+@pytest.mark.slow
 def test_the_band_profiles_are_what_real_clouds_outside_the_test_bench_measure(real):
     test_scenes = {p.scene for p in real.test_bench}
     images = [path for path in sorted(SHARED_DATA_DIR.glob("real-pairs/*_s2_cloudy/*/*.tif"))

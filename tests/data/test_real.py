@@ -40,6 +40,7 @@ def test_the_disjointness_check_fails_on_a_leaked_scene(real):
         leaked.check_disjoint()
 
 
+@pytest.mark.slow
 def test_the_test_bench_collections_hold_the_real_pixels_and_resume(real, real_test_bench):
     from equicr.data.collection import HAS_SAR_ATTRIBUTE, open_collection
     from equicr.data.rasters import read_raster
@@ -62,6 +63,7 @@ def test_the_test_bench_collections_hold_the_real_pixels_and_resume(real, real_t
     assert write_test_bench(real, out) == locations  # a rerun finds everything complete
 
 
+@pytest.mark.slow
 def test_a_sar_model_is_refused_on_optical_only_pairs(real, tmp_path):
     from equicr.checkpoint import save_checkpoint
     from equicr.evaluation.scoring import evaluate_split

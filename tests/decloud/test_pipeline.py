@@ -90,6 +90,7 @@ def test_a_halo_below_the_receptive_field_breaks_exactness(scenes, checkpoint):
     assert worst > 10 and fraction > 0.01
 
 
+@pytest.mark.slow
 def test_torch_and_onnx_backends_agree(scenes, checkpoint, tmp_path):
     from equicr.checkpoint import load_model
 
@@ -301,6 +302,7 @@ def test_only_completely_ingested_scenes_are_declouded(tmp_path, checkpoint):
     assert OUTPUT_ARRAY not in scene_arrays(path, "scene_1")
 
 
+@pytest.mark.slow
 def test_a_second_job_on_a_scene_being_declouded_is_refused_not_mixed(tmp_path, checkpoint):
     """A second job with --overwrite once recreated the arrays under a running job: two models' tiles, one record."""
     from equicr.lease import lease_location

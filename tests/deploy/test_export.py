@@ -164,6 +164,7 @@ def test_provider_reporting_without_a_gpu(tmp_path):
         assert session.active_provider in ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
 
+@pytest.mark.slow
 def test_float16_weights_halve_the_file_within_their_tolerance(tmp_path):
     config = ModelConfig(width=32, num_blocks=1)  # wide enough for the weights to dominate the file
     model = build_model(config, identity_start=False).eval()
@@ -176,6 +177,7 @@ def test_float16_weights_halve_the_file_within_their_tolerance(tmp_path):
     assert parity.tolerance == 2e-2 and parity.measured > 0
 
 
+@pytest.mark.slow
 def test_cli_exports_verifies_and_refuses_a_foreign_checkpoint(tmp_path):
     model, config = small_model()
     checkpoint = save_checkpoint(tmp_path / "model.pt", model, config)
@@ -191,6 +193,7 @@ def test_cli_exports_verifies_and_refuses_a_foreign_checkpoint(tmp_path):
     assert result.returncode == 1 and "[FAIL] exported from this checkpoint" in result.stdout
 
 
+@pytest.mark.slow
 def test_standalone_deployment_script_matches_the_runtime_loader(tmp_path, mini_dir):
     """docs/run_onnx_standalone.py uses only numpy, rasterio and onnxruntime, and gives the same DN."""
     source = (REPO_ROOT / "docs" / "run_onnx_standalone.py").read_text()

@@ -25,6 +25,7 @@ def test_the_shipped_model_is_lean_and_its_card_names_its_digest():
     assert file_sha256(SHIPPED_MODEL) in CARD.read_text()
 
 
+@pytest.mark.slow
 def test_the_card_states_what_the_model_scores_on_the_real_clouds(real_test_bench):
     stated = re.search(r"25 real cloudy/clear pairs: PSNR ([\d.]+) dB, SSIM ([\d.]+), SAM ([\d.]+)", CARD.read_text())
     measured = mean_of_records(evaluate_split(SHIPPED_MODEL, real_test_bench["real-clouds"], progress=False))

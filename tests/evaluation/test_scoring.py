@@ -77,6 +77,7 @@ def test_summary_json_is_strict_json_with_null_for_empty_bins(tmp_path):
     assert summary["mean"]["psnr"] == 25.0
 
 
+@pytest.mark.slow
 def test_report_of_a_tiny_run(tmp_path):
     collection = write_synthetic_patches(tmp_path / "p.zarr", count=20, size=24, seed=6)
     config = ModelConfig(width=2, num_blocks=1)

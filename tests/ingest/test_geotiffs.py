@@ -68,6 +68,7 @@ def test_bad_triplet_is_reported_and_the_rest_ingested(tree, tmp_path):
     assert not complete[1] and complete.sum() == len(records) - 1
 
 
+@pytest.mark.slow
 def test_interrupted_ingest_then_rerun_equals_uninterrupted(tree, tmp_path, monkeypatch):
     ingest_sen12mscr(tree, tmp_path / "reference.zarr", progress=False)
     real_batch, calls = patches.write_patch_batch, []

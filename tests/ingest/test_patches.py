@@ -20,6 +20,7 @@ def optical_pairs(tmp_path):
     return pairs
 
 
+@pytest.mark.slow
 def test_a_killed_optical_pairs_ingest_resumes_patch_by_patch(optical_pairs, tmp_path, monkeypatch):
     reference = tmp_path / "reference.zarr"
     assert ingest_optical_pairs(optical_pairs, reference).written == 5

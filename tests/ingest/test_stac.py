@@ -265,6 +265,7 @@ def test_an_empty_search_is_an_error_and_writes_nothing(catalog_dir, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_the_stac_command_reports_unpaired_items_and_refuses_an_empty_search(catalog_dir, tmp_path):
     import subprocess
     import sys

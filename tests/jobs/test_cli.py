@@ -40,6 +40,7 @@ def test_pool_jobs_share_the_actor_pool_options(job):
         assert option in text, option
 
 
+@pytest.mark.slow
 def test_a_wrong_checkpoint_is_one_line_and_exit_2(tmp_path):
     from equicr.checkpoint import save_checkpoint
     from equicr.deploy.export import export_onnx
@@ -81,6 +82,7 @@ def test_training_settings_without_a_meaning_are_one_line_errors():
         assert result.returncode == 2 and result.stderr.strip().splitlines()[-1] == f"error: {message}, got 0"
 
 
+@pytest.mark.slow
 def test_bad_requests_do_nothing_and_say_why(tmp_path, mini_dir):
     """Exit 2 with one line naming the culprit, and nothing written: the request was invalid."""
     existing = tmp_path / "notes.txt"

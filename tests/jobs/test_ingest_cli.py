@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from equicr.data.collection import open_collection
 from tests.fixtures.paths import REPO_ROOT
 
@@ -17,6 +19,7 @@ def test_help_lists_the_commands():
     assert all(command in result.stdout for command in ("sen12mscr", "scenes", "synthetic"))
 
 
+@pytest.mark.slow
 def test_ingest_real_tree_then_rerun_skips(mini_dir, tmp_path):
     out = tmp_path / "mini.zarr"
     first = run("sen12mscr", "--root", str(mini_dir), "--out", str(out), "--splits", "test")
@@ -33,6 +36,7 @@ def test_missing_root_fails_with_its_name(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_bad_scene_name_is_refused_before_anything_is_touched(mini_dir, tmp_path):
     """An empty name once addressed the collection's root with overwrite=True and deleted every scene."""
     from equicr.data.scenes import scene_names
@@ -68,6 +72,7 @@ def test_an_interrupted_scene_is_rewritten_alone_and_a_complete_one_never(mini_d
         write_scene(collection, "a", s1.data, s2.data, s1.geo)
 
 
+@pytest.mark.slow
 def test_a_second_ingest_into_a_collection_being_written_is_refused(tmp_path):
     """Two writers of the shared per-patch metadata chunks once lost each other's splits and cover values."""
     import os
