@@ -52,6 +52,12 @@ def scenes(tmp_path):
     return write_synthetic_scenes(tmp_path / "scenes.zarr", [(70, 93), (41, 40)], seed=1)
 
 
+def decloud_here(collection, model, tile_size, halo=None, scenes=None, overwrite=False, **settings):
+    """``run_decloud`` in this process, quietly, with the settings that matter to a test."""
+    return run_decloud(collection, model, DecloudSettings(tile_size, halo, **settings), scenes, IN_PROCESS, overwrite,
+                       progress=False)  # fmt: skip
+
+
 def scene_arrays(path, name):
     return open_collection(path, "scenes")["scenes"][name]
 
@@ -62,7 +68,7 @@ def compare(a, b):
 
 
 def test_tiled_output_equals_whole_image_inference(scenes, checkpoint):
-    summary = run_decloud(scenes, checkpoint, settings=DecloudSettings(tile_size=32), pool=IN_PROCESS, progress=False)
+    summary = decloud_here(scenes, checkpoint, tile_size=32)
     assert summary.scenes_done == ["scene_0", "scene_1"] and summary.units_processed == 9 + 4
     for name in summary.scenes_done:
         scene = scene_arrays(scenes, name)
@@ -75,14 +81,7 @@ def test_tiled_output_equals_whole_image_inference(scenes, checkpoint):
 
 def test_a_halo_below_the_receptive_field_breaks_exactness(scenes, checkpoint):
     """The exactness check can fail: without a halo, tile seams differ from whole-image inference."""
-    run_decloud(
-        scenes,
-        checkpoint,
-        settings=DecloudSettings(tile_size=32, halo=0),
-        scenes=["scene_0"],
-        pool=IN_PROCESS,
-        progress=False,
-    )
+    decloud_here(scenes, checkpoint, tile_size=32, halo=0, scenes=["scene_0"])
     scene = scene_arrays(scenes, "scene_0")
     worst, fraction = compare(
         scene[OUTPUT_ARRAY][:], decloud_whole_image(checkpoint, scene["s1"][:], scene["s2_cloudy"][:])
@@ -96,19 +95,9 @@ def test_torch_and_onnx_backends_agree(scenes, checkpoint, tmp_path):
 
     model, loaded = load_model(checkpoint)
     onnx_file = export_onnx(model, loaded.config, tmp_path / "model.onnx")
-    run_decloud(
-        scenes, checkpoint, settings=DecloudSettings(tile_size=32), scenes=["scene_1"], pool=IN_PROCESS, progress=False
-    )
+    decloud_here(scenes, checkpoint, tile_size=32, scenes=["scene_1"])
     torch_output = scene_arrays(scenes, "scene_1")[OUTPUT_ARRAY][:]
-    run_decloud(
-        scenes,
-        onnx_file,
-        settings=DecloudSettings(tile_size=32),
-        scenes=["scene_1"],
-        overwrite=True,
-        pool=IN_PROCESS,
-        progress=False,
-    )
+    decloud_here(scenes, onnx_file, tile_size=32, scenes=["scene_1"], overwrite=True)
     worst, fraction = compare(scene_arrays(scenes, "scene_1")[OUTPUT_ARRAY][:], torch_output)
     assert worst <= MAX_DN_DIFFERENCE and fraction < MAX_DIFFERING_FRACTION
 
@@ -116,18 +105,9 @@ def test_torch_and_onnx_backends_agree(scenes, checkpoint, tmp_path):
 def test_other_model_output_is_not_silently_mixed(scenes, checkpoint, tmp_path):
     from equicr.decloud.output import DecloudError
 
-    run_decloud(
-        scenes, checkpoint, settings=DecloudSettings(tile_size=32), scenes=["scene_1"], pool=IN_PROCESS, progress=False
-    )
+    decloud_here(scenes, checkpoint, tile_size=32, scenes=["scene_1"])
     with pytest.raises(DecloudError, match="different parameters; pass --overwrite"):
-        run_decloud(
-            scenes,
-            checkpoint,
-            settings=DecloudSettings(tile_size=16),
-            scenes=["scene_1"],
-            pool=IN_PROCESS,
-            progress=False,
-        )
+        decloud_here(scenes, checkpoint, tile_size=16, scenes=["scene_1"])
 
 
 def test_bad_scenes_are_isolated_with_their_reason(tmp_path, checkpoint):
@@ -145,7 +125,7 @@ def test_bad_scenes_are_isolated_with_their_reason(tmp_path, checkpoint):
     write_scene(collection, "grid", good.s1, good.s2_cloudy, good.geo)
     del collection["scenes/grid/s1"]
     collection["scenes/grid"].create_array("s1", shape=(2, 40, 39), dtype="float32")
-    summary = run_decloud(path, checkpoint, settings=DecloudSettings(tile_size=32), pool=IN_PROCESS, progress=False)
+    summary = decloud_here(path, checkpoint, tile_size=32)
     assert summary.scenes_done == ["good", "nan"]  # a few NaN SAR pixels are no-data, filled by the one policy
     assert summary.scenes_failed == {
         "bands": "'s2_cloudy' has shape (12, 40, 40), expected (13, H, W) with bands "
@@ -180,13 +160,7 @@ def test_keep_clear_pixels_and_store_the_cloud_probability(tmp_path, checkpoint)
     scene = make_scene(np.random.default_rng(4), (64, 64), cover=0.4)
     write_scene(collection, "half", scene.s1, scene.s2_cloudy, scene.geo)
     # at 10 m, tiles read with a halo give the whole scene's probability; coarser grids differ at tile edges
-    run_decloud(
-        path,
-        checkpoint,
-        settings=DecloudSettings(tile_size=32, keep_clear=True, cloud_resolution_m=10),
-        pool=IN_PROCESS,
-        progress=False,
-    )
+    decloud_here(path, checkpoint, tile_size=32, keep_clear=True, cloud_resolution_m=10)
     stored = scene_arrays(path, "half")
     probability = stored[PROBABILITY_ARRAY][:]
     assert np.isfinite(probability).all() and probability.min() >= 0 and probability.max() <= 1
@@ -201,9 +175,7 @@ def test_keep_clear_pixels_and_store_the_cloud_probability(tmp_path, checkpoint)
 
 
 def test_cog_export_keeps_the_georeference(scenes, checkpoint, tmp_path):
-    run_decloud(
-        scenes, checkpoint, settings=DecloudSettings(tile_size=32), scenes=["scene_0"], pool=IN_PROCESS, progress=False
-    )
+    decloud_here(scenes, checkpoint, tile_size=32, scenes=["scene_0"])
     out = export_cog(scenes, "scene_0", tmp_path / "scene_0.tif")
     scene = scene_arrays(scenes, "scene_0")
     with rasterio.open(out) as dataset:
@@ -217,9 +189,7 @@ def test_cog_export_keeps_the_georeference(scenes, checkpoint, tmp_path):
 def test_real_patch_keeps_its_georeference(mini_dir, tmp_path, checkpoint):
     record = index_tree(mini_dir)[0][0]
     ingest_scenes([("real", record.paths["s1"], record.paths["s2_cloudy"])], tmp_path / "real.zarr", progress=False)
-    summary = run_decloud(
-        tmp_path / "real.zarr", checkpoint, settings=DecloudSettings(tile_size=128), pool=IN_PROCESS, progress=False
-    )
+    summary = decloud_here(tmp_path / "real.zarr", checkpoint, tile_size=128)
     assert summary.scenes_done == ["real"]
     out = export_cog(tmp_path / "real.zarr", "real", tmp_path / "real.tif")
     with rasterio.open(out) as declouded, rasterio.open(record.paths["s2_cloudy"]) as source:
@@ -232,7 +202,7 @@ def test_real_patch_keeps_its_georeference(mini_dir, tmp_path, checkpoint):
 def test_ray_data_actor_pool_gives_the_same_output(scenes, checkpoint, tmp_path, local_ray):
     reference = tmp_path / "reference.zarr"
     shutil.copytree(scenes, reference)
-    run_decloud(reference, checkpoint, settings=DecloudSettings(tile_size=32), pool=IN_PROCESS, progress=False)
+    decloud_here(reference, checkpoint, tile_size=32)
     summary = run_decloud(
         scenes,
         checkpoint,
@@ -252,7 +222,7 @@ def test_killed_job_then_rerun_gives_identical_output(tmp_path, checkpoint):
     path = write_synthetic_scenes(tmp_path / "big.zarr", [(160, 176)], seed=3)
     reference = tmp_path / "reference.zarr"
     shutil.copytree(path, reference)
-    run_decloud(reference, checkpoint, settings=DecloudSettings(tile_size=16), pool=IN_PROCESS, progress=False)
+    decloud_here(reference, checkpoint, tile_size=16)
 
     command = [sys.executable, "jobs/decloud.py", "--collection", str(path), "--model", str(checkpoint),
                "--tile-size", "16", "--batch-size", "1", "--precision", "fp32"]  # fmt: skip  # as the reference
@@ -287,16 +257,9 @@ def test_only_completely_ingested_scenes_are_declouded(tmp_path, checkpoint):
     # As an ingest killed mid-scene leaves it:
     open_collection(path, "scenes", mode="r+")["scenes"]["scene_1"].attrs["complete"] = False
     with pytest.raises(DecloudError, match=r"scenes \['scene_1'\] .* never completely ingested"):
-        run_decloud(
-            path,
-            checkpoint,
-            settings=DecloudSettings(tile_size=16),
-            scenes=["scene_1"],
-            pool=IN_PROCESS,
-            progress=False,
-        )
+        decloud_here(path, checkpoint, tile_size=16, scenes=["scene_1"])
     assert OUTPUT_ARRAY not in scene_arrays(path, "scene_1")
-    summary = run_decloud(path, checkpoint, settings=DecloudSettings(tile_size=16), pool=IN_PROCESS, progress=False)
+    summary = decloud_here(path, checkpoint, tile_size=16)
     assert summary.scenes_done == ["scene_0"]
     assert "ingest never finished" in summary.scenes_failed["scene_1"]  # reported, not skipped in silence
     assert OUTPUT_ARRAY not in scene_arrays(path, "scene_1")
@@ -314,7 +277,7 @@ def test_a_second_job_on_a_scene_being_declouded_is_refused_not_mixed(tmp_path, 
     for name, model in (("first", checkpoint), ("second", other_checkpoint)):
         references[name] = tmp_path / f"{name}.zarr"
         shutil.copytree(path, references[name])
-        run_decloud(references[name], model, settings=DecloudSettings(tile_size=16), pool=IN_PROCESS, progress=False)
+        decloud_here(references[name], model, tile_size=16)
 
     def command(model, *extra):
         return [sys.executable, "jobs/decloud.py", "--collection", str(path), "--model", str(model), "--tile-size",
@@ -379,7 +342,7 @@ def flip_one_byte(chunk_file):
 def test_a_damaged_chunk_fails_its_scene_naming_array_and_tile(tmp_path, checkpoint):
     path = write_synthetic_scenes(tmp_path / "scenes.zarr", [(70, 93), (41, 40)], seed=1)
     flip_one_byte(path / "scenes" / "scene_1" / "s2_cloudy" / "c" / "0" / "0" / "0")
-    summary = run_decloud(path, checkpoint, settings=DecloudSettings(tile_size=32), pool=IN_PROCESS, progress=False)
+    summary = decloud_here(path, checkpoint, tile_size=32)
     assert summary.scenes_done == ["scene_0"]
     reason = summary.scenes_failed["scene_1"]
     assert (
