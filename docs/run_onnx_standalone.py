@@ -7,7 +7,7 @@ Everything it needs (band order, scaling, receptive-field radius) comes from the
 metadata. Large images are inferred tile by tile, each read with a halo of the receptive-field
 radius and cropped back (equal to whole-image inference, as in jobs/decloud.py), so memory stays
 bounded; pixels where an input holds no measurement (optical DN 0 in any band, SAR NaN or the
-fill value) are written as nodata 0.
+fill value) are written as nodata 0, and declouded pixels are at least DN 1 (0 means no data).
 """
 
 import argparse
@@ -63,7 +63,8 @@ def main() -> None:
                     s2 = s2_file.read(window=window).astype(np.float32)
                     inputs, valid = network_inputs(meta, s1, s2)
                     prediction = session.run(None, {meta["input_name"]: inputs})[0][0]
-                    dn = np.clip(np.rint(prediction * divisor), 0, meta["scaling"]["optical_dn_max"])
+                    lowest = meta["scaling"].get("optical_measured_min_dn", 1)
+                    dn = np.clip(np.rint(prediction * divisor), lowest, meta["scaling"]["optical_dn_max"])
                     dn = np.where(valid, dn, 0).astype(np.uint16)
                     core_rows = slice(top - rows[0], min(top + tile, height) - rows[0])
                     core_cols = slice(left - cols[0], min(left + tile, width) - cols[0])

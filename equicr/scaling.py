@@ -10,7 +10,10 @@ No-data policy, the one policy of ingest, declouding, evaluation and the ONNX ru
   no measurement (backscatter in dB is finite). All are set to the band's lowest backscatter
   (network value 0: "no return"), the least informative value, and :func:`sar_nodata_mask` reports
   where that happened. Some no-data pixels are normal (swath edges) and never stop a scene.
-- Optical: DN 0 is fill; it stays 0 (network value 0). Sentinel-2 L1C reserves DN 0 for no-data
+- Optical: DN 0 is fill; it stays 0 (network value 0), and nothing measured or predicted is ever
+  stored as 0: a measured or declouded pixel is at least :data:`OPTICAL_MEASURED_MIN_DN` (ingest
+  clamps harmonised DN there, :func:`network_to_optical_dn` clips predictions there), so a dark
+  prediction never becomes a hole in the output. Sentinel-2 L1C reserves DN 0 for no-data
   in each band, so a pixel with any band at 0 lies outside the swath or a resampled band's
   footprint. NaN cannot occur in DN (integers), so a float optical array with NaN is refused: it
   means the data was corrupted upstream, and silently filling it would hide that.
@@ -39,6 +42,8 @@ ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, "torch.Tensor")
 
 #: Largest valid optical digital number: reflectance 1.0.
 OPTICAL_DN_MAX = 10000.0
+#: Smallest DN a measured or predicted optical pixel is stored as: DN 0 is reserved for no-data.
+OPTICAL_MEASURED_MIN_DN = 1
 #: Largest DN a stored optical image can hold (the products' uint16), above the reflectance range.
 OPTICAL_DN_STORABLE_MAX = int(np.iinfo(PRODUCTS["s2"].dtype).max)
 #: Optical network units are DN / 2000 (so reflectance 1.0 maps to 5.0).
@@ -124,10 +129,19 @@ def optical_dn_to_network(dn: np.ndarray) -> np.ndarray:
 
 
 def network_to_optical_dn(x: np.ndarray) -> np.ndarray:
-    """Network units of shape (..., 13, H, W) back to uint16 DN, rounded and clipped to [0, 10000]."""
+    """Network units of shape (..., 13, H, W) back to uint16 DN, rounded and clipped to [1, 10000].
+
+    The lower bound is :data:`OPTICAL_MEASURED_MIN_DN`, not 0: a prediction is a measurement, and
+    DN 0 would mark it no-data.
+    """
     _check_bands(x, S2_BANDS, "optical network values")
     dn = np.rint(np.asarray(x, dtype=np.float32) * OPTICAL_NETWORK_DIVISOR)
-    return np.clip(dn, 0.0, OPTICAL_DN_MAX).astype(np.uint16)
+    return np.clip(dn, OPTICAL_MEASURED_MIN_DN, OPTICAL_DN_MAX).astype(np.uint16)
+
+
+def predicted_optical_dn(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """A prediction in network units (..., 13, H, W) as stored DN: at least 1 where ``valid``, the fill DN elsewhere."""
+    return np.where(valid[..., None, :, :], network_to_optical_dn(x), OPTICAL_FILL_DN).astype(np.uint16)
 
 
 def sar_db_to_network(db: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ import torch
 from equicr.bands import S1_BANDS, S2_BANDS, S2_RGB_BANDS, band_indices, input_bands
 from equicr.scaling import (
     OPTICAL_DN_MAX,
+    OPTICAL_MEASURED_MIN_DN,
     SAR_DB_RANGE,
     network_inputs,
     network_to_optical_dn,
@@ -14,6 +15,7 @@ from equicr.scaling import (
     optical_dn_to_reflectance,
     optical_nodata_mask,
     optical_valid_mask,
+    predicted_optical_dn,
     sar_db_to_network,
     sar_nodata_mask,
 )
@@ -31,10 +33,21 @@ def test_band_layouts():
 
 
 def test_optical_round_trip_is_exact_for_valid_dn():
-    dn = np.random.default_rng(0).integers(0, 10001, size=(2, 13, 8, 8), dtype=np.uint16)
+    dn = np.random.default_rng(0).integers(1, 10001, size=(2, 13, 8, 8), dtype=np.uint16)
     network = optical_dn_to_network(dn)
     assert network.dtype == np.float32 and network.min() >= 0 and network.max() <= 5
     np.testing.assert_array_equal(network_to_optical_dn(network), dn)
+
+
+def test_a_prediction_is_never_stored_as_the_nodata_dn():
+    """Dark or negative predictions clip to DN 1, not 0: DN 0 would turn a declouded pixel into a hole."""
+    dark = np.full((13, 2, 3), -0.4, dtype=np.float32)
+    dark[:, 0, 0] = 0.0002  # rounds to DN 0
+    assert network_to_optical_dn(dark).min() == OPTICAL_MEASURED_MIN_DN == 1
+    valid = np.array([[True, False, True], [True, True, False]])
+    stored = predicted_optical_dn(dark, valid)
+    assert stored.dtype == np.uint16
+    np.testing.assert_array_equal(optical_valid_mask(stored), valid)  # no-data exactly where an input was
 
 
 def test_optical_dn_above_reflectance_one_is_clipped():
@@ -102,7 +115,7 @@ def test_scaling_real_patch(real_triplet):
     optical = optical_dn_to_network(real_triplet["s2_cloudy"])
     assert np.isfinite(sar).all() and np.isfinite(optical).all()
     assert sar.min() >= 0 and sar.max() <= 2 and optical.min() >= 0 and optical.max() <= 5
-    np.testing.assert_array_equal(network_to_optical_dn(optical), np.minimum(real_triplet["s2_cloudy"], 10000))
+    np.testing.assert_array_equal(network_to_optical_dn(optical), np.clip(real_triplet["s2_cloudy"], 1, 10000))
 
 
 def test_network_inputs_follow_the_input_mode_band_order():

@@ -41,7 +41,7 @@ from equicr.lease import LeaseHeld, LeaseKeeper, check_lease, lease_location
 from equicr.scaling import (
     OPTICAL_FILL_DN,
     network_inputs,
-    network_to_optical_dn,
+    predicted_optical_dn,
     valid_input_mask,
 )
 from equicr.storage import json_safe, redact
@@ -133,8 +133,8 @@ class DecloudActor:
             network_input = network_inputs(
                 inputs.get("s1"), inputs.get("s2_cloudy"), self.predictor.reference.input_mode
             )
-            prediction = network_to_optical_dn(self.predictor.predict(network_input[None]))[0]
-            output = np.where(valid[None], prediction[:, crop_rows, crop_cols], OPTICAL_FILL_DN)
+            prediction = self.predictor.predict(network_input[None])[0]
+            output = predicted_optical_dn(prediction[:, crop_rows, crop_cols], valid)
             if settings.keep_clear:
                 s2_cloudy = inputs.get("s2_cloudy")
                 if s2_cloudy is None:  # a SAR-only model did not read it
@@ -266,4 +266,4 @@ def decloud_whole_image(model: str | Path, s1: np.ndarray, s2_cloudy: np.ndarray
     mode = predictor.reference.input_mode
     inputs = network_inputs(s1, s2_cloudy, mode)
     valid = valid_input_mask(s1, s2_cloudy, mode)
-    return np.where(valid, network_to_optical_dn(predictor.predict(inputs[None]))[0], OPTICAL_FILL_DN)
+    return predicted_optical_dn(predictor.predict(inputs[None])[0], valid)

@@ -16,7 +16,7 @@ import numpy as np
 from equicr.bands import S1_BANDS, S2_BANDS, input_bands
 from equicr.errors import UserError
 from equicr.models import ModelConfig
-from equicr.scaling import OPTICAL_DN_MAX, OPTICAL_NETWORK_DIVISOR, SAR_DB_RANGE, SAR_FILL_DB, SAR_NETWORK_SPAN
+from equicr.scaling import OPTICAL_DN_MAX, OPTICAL_MEASURED_MIN_DN, OPTICAL_NETWORK_DIVISOR, SAR_DB_RANGE, SAR_FILL_DB, SAR_NETWORK_SPAN
 
 #: Prefix of every metadata key this project writes.
 KEY_PREFIX = "equicr."
@@ -35,6 +35,7 @@ def scaling_constants() -> dict[str, Any]:
     """The numbers that turn sensor units into network units and back (see :mod:`equicr.scaling`)."""
     return {
         "optical_dn_max": OPTICAL_DN_MAX,
+        "optical_measured_min_dn": OPTICAL_MEASURED_MIN_DN,
         "optical_network_divisor": OPTICAL_NETWORK_DIVISOR,
         "sar_db_range": {band: list(SAR_DB_RANGE[band]) for band in S1_BANDS},
         "sar_network_span": SAR_NETWORK_SPAN,

@@ -14,7 +14,7 @@ import onnxruntime as ort
 
 from equicr.deploy.metadata import parse_metadata, scaling_constants
 from equicr.errors import UserError
-from equicr.scaling import OPTICAL_FILL_DN, network_inputs, network_to_optical_dn, valid_input_mask
+from equicr.scaling import network_inputs, predicted_optical_dn, valid_input_mask
 
 #: Execution providers in order of preference.
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -67,7 +67,6 @@ class CloudRemovalSession:
         """
         inputs = self.network_inputs(s1_db, s2_cloudy_dn)
         batched = inputs[None] if inputs.ndim == 3 else inputs
-        dn = network_to_optical_dn(self.run_network(batched))
-        dn = dn[0] if inputs.ndim == 3 else dn
+        prediction = self.run_network(batched)
         valid = valid_input_mask(s1_db, s2_cloudy_dn, self.metadata["model_config"]["input_mode"])
-        return np.where(valid[..., None, :, :], dn, OPTICAL_FILL_DN).astype(np.uint16)
+        return predicted_optical_dn(prediction[0] if inputs.ndim == 3 else prediction, valid)

@@ -23,7 +23,7 @@ from rasterio.windows import Window
 
 from equicr.bands import S1_BANDS, S2_BANDS
 from equicr.data.rasters import GeoReference
-from equicr.scaling import OPTICAL_DN_STORABLE_MAX
+from equicr.scaling import OPTICAL_DN_STORABLE_MAX, OPTICAL_MEASURED_MIN_DN
 from equicr.stac.items import GRID_BAND, S1Source, S2Source, StacItemError
 
 #: How bands coarser than 10 m and Sentinel-1 are brought onto the 10 m grid.
@@ -148,7 +148,7 @@ def read_s2_window(s2: S2Source, grid: Grid, rows: slice, cols: slice) -> np.nda
                 )
             bands[index] = values
     if s2.offset_dn:
-        harmonised = np.maximum(bands.astype(np.int32) - s2.offset_dn, 1)  # a measured pixel never becomes fill
+        harmonised = np.maximum(bands.astype(np.int32) - s2.offset_dn, OPTICAL_MEASURED_MIN_DN)
         bands = np.where(bands > 0, harmonised, 0).astype(np.uint16)
     return bands
 

@@ -29,7 +29,7 @@ from equicr.ingest.geotiffs import ingest_scenes
 from equicr.ingest.scenes import create_scenes, write_scene
 from equicr.ingest.simulated import write_synthetic_scenes
 from equicr.models import ModelConfig, build_model
-from equicr.scaling import SAR_FILL_DB
+from equicr.scaling import OPTICAL_MEASURED_MIN_DN, SAR_FILL_DB, optical_valid_mask
 from tests.fixtures.paths import REPO_ROOT
 
 IN_PROCESS = ActorPool(use_ray=False)
@@ -77,6 +77,21 @@ def test_tiled_output_equals_whole_image_inference(scenes, checkpoint):
         assert worst <= MAX_DN_DIFFERENCE and fraction < MAX_DIFFERING_FRACTION
         record = scene.attrs["decloud"]
         assert record["complete"] and record["halo"] == 6 and record["model_config"]["width"] == 2
+
+
+def test_a_dark_prediction_is_never_written_as_nodata(scenes, tmp_path):
+    """DN 0 is the output's nodata: a model predicting below zero writes DN 1 on every valid pixel, never a hole."""
+    config = ModelConfig(architecture="dsen2cr", width=2, num_blocks=1)
+    model = build_model(config, identity_start=False)
+    with torch.no_grad():
+        model.tail.bias.fill_(-1000.0)
+    dark = save_checkpoint(tmp_path / "dark.pt", model, config)
+    decloud_here(scenes, dark, tile_size=32, scenes=["scene_0"])
+    scene = scene_arrays(scenes, "scene_0")
+    output = scene[OUTPUT_ARRAY][:]
+    valid = scene["s1_valid"][:] & scene["s2_cloudy_valid"][:]
+    assert valid.any() and (output[:, valid] == OPTICAL_MEASURED_MIN_DN).all()
+    np.testing.assert_array_equal(optical_valid_mask(output), valid)
 
 
 def test_a_halo_below_the_receptive_field_breaks_exactness(scenes, checkpoint):
