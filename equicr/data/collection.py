@@ -11,10 +11,18 @@ Two kinds, each marked by a versioned schema attribute and checked on open:
 
 Arrays carry ``dimension_names`` so ``xarray.open_zarr`` opens them. Each chunk write to a local
 store is atomic (zarr writes a temporary file and renames it).
+
+A missing chunk is an error, never zeros. Zarr reads a chunk that is not in the store as the fill
+value, so a chunk lost by an interrupted copy or sync would read as no-data (or as an all-zero
+target). Pixel arrays are therefore written with :func:`write_pixels`, which stores every chunk,
+even one that holds only the fill value, and read with :func:`read_pixels`, which refuses a
+selection whose chunks are not all stored (:class:`MissingChunkError`, naming the array and where).
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +32,8 @@ import fsspec
 import numpy as np
 import zarr
 from zarr.codecs import ZstdCodec
+from zarr.core.array import AsyncArray
+from zarr.core.sync import sync
 
 from equicr.bands import PATCH_SIZE, PRODUCTS, S1_BANDS, S2_BANDS, TRIPLET
 from equicr.data.completion import CompletionMarkers
@@ -34,7 +44,8 @@ from equicr.storage import normalise
 CollectionKind = Literal["patches", "scenes"]
 #: Attribute that marks a store as an EquiCR collection.
 SCHEMA_ATTRIBUTE = "equicr_collection"
-SCHEMA_VERSION = 1
+#: Version 2 stores every pixel chunk (version 1 left all-fill chunks out, so a lost chunk looked like no-data).
+SCHEMA_VERSION = 2
 #: Attribute of a patches collection whose ``s1`` holds only the fill value (optical-only pairs);
 #: absent means the collection has Sentinel-1.
 HAS_SAR_ATTRIBUTE = "has_sar"
@@ -57,8 +68,23 @@ class DamagedChunkError(CollectionError):
     """A stored chunk cannot be decoded: the file or object holding it is damaged."""
 
 
+class MissingChunkError(CollectionError):
+    """A stored item lacks a chunk of its pixels: the copy or sync that made the store was interrupted."""
+
+
 def read_pixels(array: zarr.Array, selection: tuple, where: str) -> np.ndarray:
-    """``array[selection]``; a chunk that cannot be decoded is a DamagedChunkError naming the array and ``where``."""
+    """``array[selection]`` (integers and slices), refusing what would read as fill instead of stored pixels.
+
+    A chunk that is not in the store is a MissingChunkError and one that cannot be decoded a
+    DamagedChunkError, each naming the array, ``where`` and what to do.
+    """
+    missing = missing_chunks(array, selection)
+    if missing:
+        raise MissingChunkError(
+            f"{array.store_path}: {len(missing)} chunk(s) holding {where} are not in the store "
+            f"({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}); the store is incomplete "
+            "(an interrupted copy or sync?): copy it again or ingest that item again"
+        )
     try:
         return array[selection]
     except (RuntimeError, ValueError, TypeError) as error:  # what the codecs raise on damaged bytes
@@ -66,6 +92,38 @@ def read_pixels(array: zarr.Array, selection: tuple, where: str) -> np.ndarray:
             f"{array.store_path}: the chunk holding {where} cannot be decoded ({error}); "
             "it is damaged: ingest that item again"
         ) from error
+
+
+def write_pixels(array: zarr.Array, selection: tuple, values: np.ndarray) -> None:
+    """``array[selection] = values``, storing every chunk, also one that holds only the fill value.
+
+    Zarr leaves such chunks out by default; a pixel array must not, so that :func:`read_pixels`
+    can tell a chunk never written (or lost) from a chunk of no-data.
+    """
+    writer = AsyncArray(array.metadata, array.store_path, config={"write_empty_chunks": True})
+    zarr.Array(writer)[selection] = values
+
+
+def missing_chunks(array: zarr.Array, selection: tuple) -> list[str]:
+    """The store keys of the chunks that ``array[selection]`` covers and the store does not hold."""
+    ranges = []
+    for axis, (size, chunk) in enumerate(zip(array.shape, array.chunks, strict=True)):
+        item = selection[axis] if axis < len(selection) else slice(None)
+        if isinstance(item, slice):
+            start, stop, _ = item.indices(size)
+            if stop <= start:
+                return []
+            ranges.append(range(start // chunk, (stop - 1) // chunk + 1))
+        else:
+            index = int(item) % size
+            ranges.append(range(index // chunk, index // chunk + 1))
+    prefix = f"{array.path}/" if array.path else ""
+    keys = [prefix + array.metadata.encode_chunk_key(coords) for coords in itertools.product(*ranges)]
+
+    async def exists() -> list[bool]:
+        return await asyncio.gather(*(array.store.exists(key) for key in keys))
+
+    return [key for key, stored in zip(keys, sync(exists()), strict=True) if not stored]
 
 
 #: Scene and patch names: one path segment of safe characters, starting with a letter or digit.
@@ -216,9 +274,9 @@ class PatchMetadata:
 def write_patch(group: zarr.Group, index: int, s1: np.ndarray | None, s2_cloudy: np.ndarray, s2: np.ndarray) -> None:
     """Write one patch's pixels (one chunk per array; ``s1`` None: no SAR); completion is marked afterwards."""
     if s1 is not None:
-        group["s1"][index] = s1
-    group["s2_cloudy"][index] = s2_cloudy
-    group["s2"][index] = s2
+        write_pixels(group["s1"], (index,), s1)
+    write_pixels(group["s2_cloudy"], (index,), s2_cloudy)
+    write_pixels(group["s2"], (index,), s2)
 
 
 def mark_complete(group: zarr.Group, indices: list[int], metadata: list[PatchMetadata]) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from equicr.bands import TRIPLET, InputMode
+from equicr.bands import InputMode, has_optical_input, has_sar_input
 from equicr.data.collection import open_collection, read_pixels, validate_patches
 from equicr.equivariance import transform_grid
 from equicr.errors import UserError
@@ -76,9 +76,12 @@ class PatchDataset(Dataset):
         if self._group is None:
             self._group = open_collection(self.collection_path, "patches")
         index = int(self.indices[item])
-        s1, s2_cloudy, s2 = (
-            read_pixels(self._group[name], (index,), f"patch {index} ({self.patch_ids[index]})") for name in TRIPLET
+        where = f"patch {index} ({self.patch_ids[index]})"
+        s1 = read_pixels(self._group["s1"], (index,), where) if has_sar_input(self.input_mode) else None
+        s2_cloudy = (
+            read_pixels(self._group["s2_cloudy"], (index,), where) if has_optical_input(self.input_mode) else None
         )
+        s2 = read_pixels(self._group["s2"], (index,), where)
         inputs = network_inputs(s1, s2_cloudy, self.input_mode)
         target = optical_dn_to_network(s2)
         inputs_t, target_t = torch.from_numpy(inputs), torch.from_numpy(target)

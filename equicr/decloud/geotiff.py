@@ -20,7 +20,7 @@ from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
 
 from equicr.bands import S2_BANDS, S2_RGB_BANDS
-from equicr.data.collection import open_collection
+from equicr.data.collection import open_collection, read_pixels
 from equicr.data.scenes import scene_georeference
 from equicr.decloud.output import OUTPUT_ARRAY, PROBABILITY_ARRAY, RECORD_ATTRIBUTE, DecloudError, is_complete
 from equicr.scaling import OPTICAL_DN_MAX, OPTICAL_FILL_DN
@@ -80,7 +80,8 @@ def _write_cog(array, geo, out, nodata, descriptions, scale, colours, tags) -> P
             for top in range(0, height, chunk_rows):
                 for left in range(0, width, chunk_cols):
                     rows, cols = slice(top, min(top + chunk_rows, height)), slice(left, min(left + chunk_cols, width))
-                    block = array[rows, cols] if single else array[:, rows, cols]
+                    selection = (rows, cols) if single else (slice(None), rows, cols)
+                    block = read_pixels(array, selection, f"rows {top}:{rows.stop}, cols {left}:{cols.stop}")
                     window = Window(left, top, cols.stop - left, rows.stop - top)
                     dataset.write(block[None] if single else block, window=window)
             dataset.descriptions = descriptions

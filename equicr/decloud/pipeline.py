@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from equicr.bands import S2_BANDS, has_optical_input, has_sar_input
 from equicr.data.clouds import detect_clouds
-from equicr.data.collection import HAS_SAR_ATTRIBUTE, open_collection, read_pixels
+from equicr.data.collection import HAS_SAR_ATTRIBUTE, open_collection, read_pixels, write_pixels
 from equicr.data.scenes import VALID_ARRAYS, scene_names, stored_scene_problem
 from equicr.decloud.output import (
     OUTPUT_ARRAY,
@@ -145,8 +145,8 @@ class DecloudActor:
                 probability = np.where(valid, clouds.probability[0][crop_rows, crop_cols], np.nan)
         check_lease(*self.leases[scene_name])
         if settings.keep_clear:
-            scene[PROBABILITY_ARRAY][core_rows, core_cols] = probability
-        scene[OUTPUT_ARRAY][:, core_rows, core_cols] = output
+            write_pixels(scene[PROBABILITY_ARRAY], (core_rows, core_cols), probability)
+        write_pixels(scene[OUTPUT_ARRAY], (slice(None), core_rows, core_cols), output)
         check_lease(*self.leases[scene_name])
         unit_markers(scene).mark_completed((tile_row, tile_col))  # after the data: a crash in between redoes it
 

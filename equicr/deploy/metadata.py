@@ -16,7 +16,14 @@ import numpy as np
 from equicr.bands import S1_BANDS, S2_BANDS, input_bands
 from equicr.errors import UserError
 from equicr.models import ModelConfig
-from equicr.scaling import OPTICAL_DN_MAX, OPTICAL_MEASURED_MIN_DN, OPTICAL_NETWORK_DIVISOR, SAR_DB_RANGE, SAR_FILL_DB, SAR_NETWORK_SPAN
+from equicr.scaling import (
+    OPTICAL_DN_MAX,
+    OPTICAL_MEASURED_MIN_DN,
+    OPTICAL_NETWORK_DIVISOR,
+    SAR_DB_RANGE,
+    SAR_FILL_DB,
+    SAR_NETWORK_SPAN,
+)
 
 #: Prefix of every metadata key this project writes.
 KEY_PREFIX = "equicr."

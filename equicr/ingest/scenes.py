@@ -24,6 +24,7 @@ from equicr.data.collection import (
     new_collection_attributes,
     open_collection,
     store_exists,
+    write_pixels,
 )
 from equicr.data.completion import CompletionMarkers
 from equicr.data.rasters import GeoReference
@@ -125,11 +126,11 @@ def write_scene_window(scene: zarr.Group, window: ChunkWindow, s1: np.ndarray | 
     window that a rerun writes again; one killed after it leaves nothing to redo.
     """
     chunk_row, chunk_col, rows, cols = window
-    scene["s2_cloudy"][:, rows, cols] = s2_cloudy
-    scene[VALID_ARRAYS["s2_cloudy"]][rows, cols] = optical_valid_mask(s2_cloudy)
+    write_pixels(scene["s2_cloudy"], (slice(None), rows, cols), s2_cloudy)
+    write_pixels(scene[VALID_ARRAYS["s2_cloudy"]], (rows, cols), optical_valid_mask(s2_cloudy))
     if s1 is not None:
-        scene["s1"][:, rows, cols] = np.where(np.isfinite(s1), s1, PRODUCTS["s1"].fill)
-        scene[VALID_ARRAYS["s1"]][rows, cols] = sar_valid_mask(s1)
+        write_pixels(scene["s1"], (slice(None), rows, cols), np.where(np.isfinite(s1), s1, PRODUCTS["s1"].fill))
+        write_pixels(scene[VALID_ARRAYS["s1"]], (rows, cols), sar_valid_mask(s1))
     ingest_markers(scene).mark_completed((chunk_row, chunk_col))
 
 

@@ -82,3 +82,34 @@ def test_a_damaged_patch_chunk_is_an_error_naming_array_and_patch(tmp_path):
         DamagedChunkError, match=r"patches.zarr/s2_cloudy.*patch 3 \(synthetic_2_p3\).*cannot be decoded"
     ):
         dataset[3]
+
+
+def test_a_missing_patch_chunk_is_an_error_not_zeros(tmp_path):
+    """A target chunk lost after ingest (an interrupted copy) must not be read as an all-zero target."""
+    from equicr.data.collection import MissingChunkError
+    from equicr.data.dataset import PatchDataset
+    from equicr.ingest.simulated import write_synthetic_patches
+
+    path = write_synthetic_patches(tmp_path / "patches.zarr", count=4, size=16, seed=2, split_fractions=(1.0, 0.0))
+    (tmp_path / "patches.zarr" / "s2" / "c" / "2" / "0" / "0" / "0").unlink()
+    dataset = PatchDataset(path, "train", input_mode="opt")
+    for item in (0, 1, 3):
+        assert dataset[item]["target"].max() > 0
+    with pytest.raises(MissingChunkError, match=r"patches.zarr/s2: 1 chunk\(s\) holding patch 2 \(synthetic_2_p2\)"):
+        dataset[2]
+
+
+def test_an_all_fill_chunk_is_stored_and_reads_as_no_data(tmp_path):
+    """A chunk of pure no-data is written, so it reads back as no-data, not as a missing chunk."""
+    from equicr.data.collection import read_pixels
+    from equicr.data.scenes import SCENE_CHUNK, VALID_ARRAYS
+
+    collection = create_scenes(tmp_path / "s.zarr")
+    s2 = np.zeros((13, 8, SCENE_CHUNK + 40), "uint16")  # the second chunk lies outside the swath
+    s2[:, :, :SCENE_CHUNK] = 500
+    write_scene(collection, "edge", np.full((2, *s2.shape[1:]), -12.0, "float32"), s2, GEO)
+    assert (tmp_path / "s.zarr" / "scenes" / "edge" / "s2_cloudy" / "c" / "0" / "0" / "1").is_file()
+    scene = open_collection(tmp_path / "s.zarr", "scenes")["scenes"]["edge"]
+    edge = (slice(None), slice(SCENE_CHUNK, None))
+    np.testing.assert_array_equal(read_pixels(scene["s2_cloudy"], (slice(None), *edge), "the edge"), 0)
+    assert not read_pixels(scene[VALID_ARRAYS["s2_cloudy"]], edge, "the edge").any()

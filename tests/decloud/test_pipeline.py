@@ -94,6 +94,20 @@ def test_a_dark_prediction_is_never_written_as_nodata(scenes, tmp_path):
     np.testing.assert_array_equal(optical_valid_mask(output), valid)
 
 
+def test_a_missing_input_chunk_fails_its_tiles_instead_of_declouding_zeros(tmp_path, checkpoint):
+    """An s2_cloudy chunk lost by an interrupted sync read as fill: the scene came back dark and 'complete'."""
+    from equicr.data.scenes import SCENE_CHUNK
+
+    path = write_synthetic_scenes(tmp_path / "scenes.zarr", [(SCENE_CHUNK + 64, 48)], seed=3)
+    (tmp_path / "scenes.zarr" / "scenes" / "scene_0" / "s2_cloudy" / "c" / "0" / "1" / "0").unlink()
+    summary = decloud_here(path, checkpoint, tile_size=256)
+    assert summary.scenes_done == [] and summary.units_processed == 1  # rows 0:256 read only the first chunk
+    reason = summary.scenes_failed["scene_0"]
+    assert "s2_cloudy: 1 chunk(s) holding tile (1, 0) of scene scene_0" in reason and "not in the store" in reason
+    with pytest.raises(DecloudError, match="not completely declouded"):
+        export_cog(path, "scene_0", tmp_path / "out.tif")
+
+
 def test_a_halo_below_the_receptive_field_breaks_exactness(scenes, checkpoint):
     """The exactness check can fail: without a halo, tile seams differ from whole-image inference."""
     decloud_here(scenes, checkpoint, tile_size=32, halo=0, scenes=["scene_0"])
