@@ -2,8 +2,11 @@
 
     python export/to_onnx.py --checkpoint runs/equicr-demo --out equicr.onnx
 
-Exits non-zero when verification fails (the file is still written, with its report beside it; an
-``--out`` URI is uploaded to only when verification passes).
+The file is exported and verified in a folder of this run's own, and only a file that passes is
+put at ``--out`` (a path or a URI), with its report beside it (``<name>.verification.json``, naming
+the file's SHA-256: decloud refuses an ONNX file without a passing report for its exact bytes).
+When verification fails, ``--out`` is left as it was, the failed file and report are kept aside
+for inspection, and the exit code is 1.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ def main(argv: list[str] | None = None) -> int:
         help="EquiCR: store basis coefficients and expand in the graph (default, ~6x smaller) or expanded filters",
     )  # fmt: skip
     parser.add_argument("--weights-dtype", choices=WEIGHT_DTYPES, default="float32", help="stored weight precision")
-    parser.add_argument("--report", type=Path, help="verification JSON (default: OUT with .verification.json)")
     parser.add_argument("--skip-real-patches", action="store_true", help="parity on random inputs only")
     parser.add_argument(
         "--real-patches", type=Path, metavar="DIR",
@@ -35,31 +37,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from equicr.checkpoint import load_model, resolve_checkpoint
-    from equicr.deploy.export import export_onnx
-    from equicr.deploy.verify import verify_onnx
-    from equicr.storage import file_sha256, is_remote, local_path, private_cache_dir, redact, upload, write_json
+    from equicr.deploy.gate import export_and_publish
+    from equicr.storage import local_path, redact
 
     checkpoint_file = local_path(resolve_checkpoint(args.checkpoint))
     print(f"exporting {redact(args.checkpoint)}")
     model, checkpoint = load_model(checkpoint_file)
-    out = private_cache_dir() / "exports" / Path(args.out).name if is_remote(args.out) else Path(args.out)
-    if out.is_dir():
-        raise IsADirectoryError(f"--out {out} is a folder; name the .onnx file to write")
-    export_onnx(model, checkpoint.config, out, file_sha256(checkpoint_file), args.weights_dtype, args.filters)
-    report = verify_onnx(out, reference=model, checkpoint=checkpoint_file, real_patches=not args.skip_real_patches,
-                         patches_root=args.real_patches)  # fmt: skip
-    report_path = args.report or out.with_suffix(".verification.json")
-    write_json(report_path, report.to_dict())  # atomic: a report is never half there
-    print(report.summary())
-    if is_remote(args.out) and report.passed:  # a file that fails verification never reaches the object store
-        remote_report = args.out.removesuffix(".onnx") + ".verification.json"
-        upload(out, args.out)
-        upload(report_path, remote_report)
-        print(f"uploaded {redact(args.out)} and {redact(remote_report)}")
-    elif is_remote(args.out):
-        print(f"verification failed: not uploaded to {redact(args.out)}; the file is at {out}", file=sys.stderr)
-    print(f"report: {report_path}")
-    return 0 if report.passed else 1
+    outcome = export_and_publish(model, checkpoint.config, checkpoint_file, args.out, args.weights_dtype, args.filters,
+                                 not args.skip_real_patches, args.real_patches)  # fmt: skip
+    print(outcome.report.summary())
+    if not outcome.published:
+        print(f"verification failed: nothing written to {redact(args.out)}; the failed file and its report are kept "
+              f"at {outcome.file} and {outcome.report_file}", file=sys.stderr)  # fmt: skip
+        return 1
+    print(f"wrote {redact(outcome.file)} and its report {redact(outcome.report_file)}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
     python export/verify.py equicr.onnx [--checkpoint model.pt] [--report report.json]
 
-Exits non-zero when any check fails.
+Writes the report beside the file (``equicr.verification.json``, for a path or a URI) unless
+``--report`` names another place: decloud runs an ONNX file only with a passing report beside it
+for its exact bytes. Exits non-zero when any check fails.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--checkpoint", help="checkpoint (file or run folder, path or URI) the file claims to come from: adds parity"
     )
-    parser.add_argument("--report", type=Path, help="write the verification JSON here")
+    parser.add_argument("--report", help="write the verification JSON here (default: beside the file)")
     parser.add_argument("--skip-real-patches", action="store_true", help="parity on random inputs only")
     parser.add_argument(
         "--real-patches", type=Path, metavar="DIR",
@@ -28,15 +30,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from equicr.checkpoint import resolve_checkpoint
+    from equicr.deploy.gate import report_location
     from equicr.deploy.verify import verify_onnx
-    from equicr.storage import local_path, write_json
+    from equicr.storage import local_path, redact, write_json
 
     checkpoint = local_path(resolve_checkpoint(args.checkpoint)) if args.checkpoint else None
     report = verify_onnx(local_path(args.onnx_file), checkpoint=checkpoint, real_patches=not args.skip_real_patches,
                          patches_root=args.real_patches)  # fmt: skip
-    if args.report:
-        write_json(args.report, report.to_dict())
+    report.file = redact(args.onnx_file)
+    report_file = write_json(args.report or report_location(args.onnx_file), report.to_dict())
     print(report.summary())
+    print(f"report: {redact(report_file)}")
     return 0 if report.passed else 1
 
 

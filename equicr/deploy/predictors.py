@@ -23,6 +23,7 @@ import torch
 from equicr.bands import InputMode, optical_channels
 from equicr.checkpoint import load_model, read_checkpoint_config, resolve_checkpoint
 from equicr.deploy.export import plain_torch_model
+from equicr.deploy.gate import require_passing_report
 from equicr.deploy.inference import PreparedModel
 from equicr.deploy.metadata import parse_metadata
 from equicr.deploy.runtime import CloudRemovalSession
@@ -69,7 +70,8 @@ def resolve_model(model: str | Path | ModelReference) -> ModelReference:
 
     Raises:
         FileNotFoundError: no such file or run folder.
-        ValueError: the file is not an EquiCR checkpoint or ONNX export.
+        ValueError: the file is not an EquiCR checkpoint or ONNX export, or an ONNX file has no
+            passing verification report for its exact content (:mod:`equicr.deploy.gate`).
     """
     if isinstance(model, ModelReference):
         return model
@@ -87,7 +89,9 @@ def resolve_model(model: str | Path | ModelReference) -> ModelReference:
     except Exception as error:  # protobuf's DecodeError and friends: the file is not an ONNX model
         raise UserError(f"{model} is not a readable ONNX file: {error}") from error
     config = ModelConfig.from_dict(parse_metadata({p.key: p.value for p in graph.metadata_props})["model_config"])
-    return ModelReference(normalise(model), "onnx", file_sha256(local), config)
+    sha256 = file_sha256(local)
+    require_passing_report(model, sha256)  # the deployment gate: only a file verified as it is now runs
+    return ModelReference(normalise(model), "onnx", sha256, config)
 
 
 class Predictor(Protocol):

@@ -6,8 +6,11 @@ Checks, each against a stated tolerance:
   (the real patches shipped in the package, or a SEN12MS-CR tree the user names), as the largest
   absolute error relative to the largest absolute reference output;
 - rotation equivariance of the graph itself in ONNX Runtime, ``|ORT(rot_k x) - rot_k ORT(x)| /
-  |ORT(x)|`` for k = 1, 2, 3 on an even and an odd size. A file whose metadata says it is not
-  equivariant (DSen2-CR) gets its error measured and reported, not required;
+  |ORT(x)|`` for k = 1, 2, 3 on an even and an odd size, and for p4m the reflections too. What is
+  required follows from the architecture and group of the file's model config, never from a flag
+  beside it: EquiCR must be equivariant; DSen2-CR gets its error measured and reported;
+- the metadata describes that model: input bands, output bands, symmetry group and the
+  equivariance flag are what the config implies (a file whose metadata lies is refused);
 - the checkpoint, when given, is the one the file was exported from (SHA-256 in the metadata).
 """
 
@@ -21,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from equicr.bands import S2_BANDS, input_bands
 from equicr.data.rasters import read_raster
 from equicr.data.real import shipped_backgrounds
 from equicr.data.sen12mscr import index_tree, read_triplet
@@ -111,22 +115,47 @@ def parity_check(name: str, session: CloudRemovalSession, reference: nn.Module, 
     return Check(name, error / scale < tolerance, error / scale, tolerance, detail)
 
 
+def metadata_check(session: CloudRemovalSession) -> Check:
+    """The metadata's descriptive fields are what the file's model config implies."""
+    config = ModelConfig.from_dict(session.metadata["model_config"])
+    implied = {
+        "input_bands": list(input_bands(config.input_mode)),
+        "output_bands": list(S2_BANDS),
+        "symmetry_group": config.group,
+        "rotation_equivariant": config.architecture == "equicr",
+    }
+    wrong = [f"{key} is {session.metadata.get(key)!r}, the model's is {value!r}"
+             for key, value in implied.items() if session.metadata.get(key) != value]  # fmt: skip
+    return Check("metadata describes the model", not wrong, detail="; ".join(wrong))
+
+
+def group_transforms(config: ModelConfig) -> list[tuple[int, bool]]:
+    """The grid transforms (quarter turns, flip) a model of ``config`` must commute with: none for DSen2-CR."""
+    if config.architecture != "equicr":
+        return []
+    rotations = [(k, False) for k in QUARTER_TURNS]
+    return rotations + [(k, True) for k in (0, *QUARTER_TURNS)] if config.group == "p4m" else rotations
+
+
 def equivariance_checks(session: CloudRemovalSession, rng: np.random.Generator) -> list[Check]:
-    """Rotation equivariance of the ONNX graph in ONNX Runtime."""
-    expected = bool(session.metadata["rotation_equivariant"])
+    """Equivariance of the ONNX graph in ONNX Runtime, required as the model's architecture and group say."""
+    config = ModelConfig.from_dict(session.metadata["model_config"])
+    required = group_transforms(config)
+    measured = required or [(k, False) for k in QUARTER_TURNS]  # a plain CNN: measured and reported
 
     def network(x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(session.run_network(x.numpy()))
 
     checks = []
     for height, width in EQUIVARIANCE_SIZES:
-        x = torch.from_numpy(rng.uniform(0, 2, (1, len(session.input_bands), height, width)).astype(np.float32))
-        error = max(relative_equivariance_error(network, x, k) for k in QUARTER_TURNS)
-        name = f"rotation equivariance {height}x{width}, k=1,2,3"
-        if expected:
+        x = torch.from_numpy(rng.uniform(0, 2, (1, config.in_channels, height, width)).astype(np.float32))
+        error = max(relative_equivariance_error(network, x, k, flip) for k, flip in measured)
+        kind = "rotation and reflection" if any(flip for _, flip in measured) else "rotation"
+        name = f"{kind} equivariance {height}x{width} ({config.group}), k=1,2,3"
+        if required:
             checks.append(Check(name, error < EQUIVARIANCE_TOLERANCE, error, EQUIVARIANCE_TOLERANCE))
         else:
-            detail = f"not equivariant: the {session.metadata['symmetry_group']} model has no rotation symmetry"
+            detail = f"not required: the {config.architecture} model ({config.group}) has no rotation symmetry"
             checks.append(Check(name, True, error, None, detail))
     return checks
 
@@ -147,6 +176,7 @@ def verify_onnx(
     session = CloudRemovalSession(path)
     report = VerificationReport(str(path), file_sha256(path), session.active_provider, session.metadata)
     rng = np.random.default_rng(seed)
+    report.checks.append(metadata_check(session))
     report.checks.append(recorded_output_check(session))
     if checkpoint is not None:
         from equicr.checkpoint import load_model, read_checkpoint_config

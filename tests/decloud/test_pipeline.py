@@ -23,7 +23,7 @@ from equicr.decloud.geotiff import export_cog
 from equicr.decloud.output import DONE_ARRAY, OUTPUT_ARRAY, PROBABILITY_ARRAY, DecloudError
 from equicr.decloud.pipeline import decloud_whole_image, run_decloud
 from equicr.decloud.settings import DecloudSettings
-from equicr.deploy.export import export_onnx
+from equicr.deploy.gate import export_and_publish
 from equicr.executors import ActorPool
 from equicr.ingest.geotiffs import ingest_scenes
 from equicr.ingest.scenes import create_scenes, write_scene
@@ -123,7 +123,7 @@ def test_torch_and_onnx_backends_agree(scenes, checkpoint, tmp_path):
     from equicr.checkpoint import load_model
 
     model, loaded = load_model(checkpoint)
-    onnx_file = export_onnx(model, loaded.config, tmp_path / "model.onnx")
+    onnx_file = export_and_publish(model, loaded.config, checkpoint, str(tmp_path / "m.onnx"), real_patches=False).file
     decloud_here(scenes, checkpoint, tile_size=32, scenes=["scene_1"])
     torch_output = scene_arrays(scenes, "scene_1")[OUTPUT_ARRAY][:]
     decloud_here(scenes, onnx_file, tile_size=32, scenes=["scene_1"], overwrite=True)

@@ -1,0 +1,110 @@
+"""The deployment gate: an ONNX file is published only verified, and used only with a passing report.
+
+An exported file and its verification report travel together: the report lies beside the file as
+``<name>.verification.json`` and names the file's SHA-256. :func:`export_and_publish` exports into a
+folder of its own (unique per run, so two exports to one name never share a file), verifies there,
+and only when every check passes puts the file and then its report where the user asked; a file
+whose verification failed or never ran is never at that location. :func:`require_passing_report`
+is what decloud and evaluation ask before they run a file: a report that is missing, failed, or
+made for other bytes (an old report beside a new file, a file replaced after export) is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from equicr.deploy.export import export_onnx
+from equicr.deploy.verify import VerificationReport, verify_onnx
+from equicr.errors import UserError
+from equicr.models import ModelConfig
+from equicr.storage import atomic_output, file_sha256, is_remote, local_path, private_cache_dir, redact, write_json
+
+#: The report of ``model.onnx`` is ``model.verification.json`` beside it.
+REPORT_SUFFIX = ".verification.json"
+
+
+class UnverifiedModelError(UserError):
+    """An ONNX file has no passing verification report for its exact content."""
+
+
+def report_location(onnx_location: str | Path) -> str:
+    """Where the verification report of an ONNX file (path or URI) lies: beside it."""
+    text = str(onnx_location)
+    return (text[: -len(".onnx")] if text.endswith(".onnx") else text) + REPORT_SUFFIX
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    """What :func:`export_and_publish` did: the report, and where the file is (published or kept aside)."""
+
+    report: VerificationReport
+    published: bool
+    file: str  # the requested location when published, else the kept-aside copy for inspection
+    report_file: str
+
+
+def export_and_publish(
+    model: nn.Module,
+    config: ModelConfig,
+    checkpoint_file: Path,
+    out: str,
+    weights_dtype: str = "float32",
+    filters: str = "basis",
+    real_patches: bool = True,
+    patches_root: Path | None = None,
+) -> ExportOutcome:
+    """Export ``model`` to a private folder of this run, verify it there, and publish it to ``out`` only if it passes.
+
+    Published: ``out`` is replaced by the file, then its report is written beside it (a reader in
+    between sees a report for other bytes and refuses). Failed: ``out`` and its report are left as
+    they were, and the file with its failed report stays in the run's folder under the cache.
+    """
+    if not is_remote(out) and Path(out).is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder; name the .onnx file to write")
+    exports = private_cache_dir() / "exports"
+    exports.mkdir(exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="export-", dir=exports))  # this run's alone
+    staged = staging / Path(str(out).rstrip("/")).name
+    export_onnx(model, config, staged, file_sha256(checkpoint_file), weights_dtype, filters)
+    report = verify_onnx(staged, reference=model, checkpoint=checkpoint_file, real_patches=real_patches,
+                         patches_root=patches_root)  # fmt: skip
+    report.file = redact(out)
+    staged_report = Path(report_location(staged))
+    write_json(staged_report, report.to_dict())
+    if not report.passed:
+        return ExportOutcome(report, False, str(staged), str(staged_report))
+    with atomic_output(out) as temporary:
+        shutil.copyfile(staged, temporary)
+    write_json(report_location(out), report.to_dict())
+    shutil.rmtree(staging, ignore_errors=True)
+    return ExportOutcome(report, True, str(out), report_location(out))
+
+
+def require_passing_report(location: str | Path, sha256: str) -> dict:
+    """The passing verification report of the ONNX file at ``location`` (path or URI), or an error.
+
+    The report must lie beside the file, pass, and name ``sha256``, the content of the file as read.
+    """
+    where = report_location(location)
+    fix = f"verify it: python export/verify.py {redact(location)} --checkpoint CHECKPOINT"
+    try:
+        report = json.loads(local_path(where).read_text())
+    except (FileNotFoundError, OSError, json.JSONDecodeError) as error:
+        raise UnverifiedModelError(
+            f"{redact(location)} has no readable verification report ({redact(where)}: {error}); {fix}"
+        ) from error
+    if report.get("sha256") != sha256:
+        raise UnverifiedModelError(
+            f"{redact(where)} verified other bytes (SHA-256 {str(report.get('sha256'))[:12]}...) than "
+            f"{redact(location)} (SHA-256 {sha256[:12]}...): the file changed after verification; {fix}"
+        )
+    if report.get("passed") is not True:
+        failed = [check["name"] for check in report.get("checks", []) if not check.get("passed")]
+        raise UnverifiedModelError(f"{redact(location)} failed verification ({', '.join(failed)}); {fix}")
+    return report
