@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 
 from equicr.bands import S1_BANDS, S2_BANDS, S2_RGB_BANDS, band_indices  # noqa: E402
 from equicr.scaling import OPTICAL_DN_MAX, SAR_DB_RANGE  # noqa: E402
+from equicr.storage import atomic_output  # noqa: E402
 
 #: Reflectance shown as white in true-colour images (typical land is dark at full scale).
 TRUE_COLOUR_WHITE = 0.3
@@ -51,8 +52,7 @@ def save_panels(path: str | Path, rows: list[dict[str, np.ndarray]], titles: lis
         if titles:
             axes[row_index][0].set_ylabel(titles[row_index], fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
     return path
 
 
@@ -70,6 +70,12 @@ def plot_cover_bins(runs: dict[str, list[dict]], path: Path) -> Path:
         axis.set_ylabel(f"median {metric.upper()} {unit}".strip())
     axes[0].legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
     return path
+
+
+def save_figure(figure: plt.Figure, path: Path) -> None:
+    """Save ``figure`` to ``path`` atomically (a killed save never leaves half an image) and close it."""
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(figure)

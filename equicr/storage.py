@@ -228,6 +228,11 @@ def json_text(value: Any) -> str:
 
 def write_json(location: str | Path, value: Any) -> str:
     """Write ``value`` as strict JSON to ``location`` (path or URI), atomically; return the location."""
+    return write_text(location, json_text(value))
+
+
+def write_text(location: str | Path, text: str) -> str:
+    """Write ``text`` to ``location`` (path or URI) atomically: the old content or the new, never half; return it."""
     with atomic_output(location) as temporary:
-        temporary.write_text(json_text(value))
+        temporary.write_text(text)
     return str(location)

@@ -60,10 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         args, ray_by_default=len(PatchDataset(args.collection, args.split)) >= AUTO_RAY_MIN_ITEMS
     )
     records = evaluate_split(args.model, args.collection, args.split, pool, precision=args.precision)
-    summary = write_report(records, args.out, args.title or f"{redact(args.model)} on {args.split}")
     chosen = [i for i in args.samples if i < len(records)]
-    if chosen:
-        save_samples(args.model, args.collection, args.split, chosen, args.out / "samples.png")
+
+    def samples(folder: Path) -> None:
+        if chosen:
+            save_samples(args.model, args.collection, args.split, chosen, folder / "samples.png")
+
+    summary = write_report(records, args.out, args.title or f"{redact(args.model)} on {args.split}", samples)
     print((args.out / "summary.md").read_text())
     print(f"report written to {args.out} ({summary['mean']['images']} images)")
     return 0

@@ -49,6 +49,7 @@ def prepare_output(
                 f"scene {name} already has output from {existing.get('model')} with different parameters; "
                 "pass --overwrite to replace it"
             )
+        del scene.attrs[RECORD_ATTRIBUTE]  # first: an overwrite killed below never leaves a record saying complete
         for array in (OUTPUT_ARRAY, DONE_ARRAY, PROBABILITY_ARRAY):
             if array in scene:
                 del scene[array]

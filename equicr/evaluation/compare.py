@@ -12,6 +12,7 @@ from pathlib import Path
 from equicr.evaluation.aggregate import METRICS, markdown_table
 from equicr.evaluation.report import read_summary
 from equicr.plots import plot_cover_bins
+from equicr.storage import write_text
 
 METRIC_TITLES = {"psnr": "PSNR (dB, higher is better)", "mae": "MAE (lower is better)",
                  "ssim": "SSIM (higher is better)", "sam": "SAM (degrees, lower is better)"}  # fmt: skip
@@ -49,7 +50,7 @@ def write_comparison(summaries: dict[tuple[str, str], dict], out: str | Path, ti
     """Write ``comparison.md`` and ``cover_bins.png`` (every run) into ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "comparison.md").write_text(f"# {title}\n\n" + comparison_tables(summaries, corner))
+    write_text(out / "comparison.md", f"# {title}\n\n" + comparison_tables(summaries, corner))
     plot_cover_bins(
         {f"{row} / {column}": s["cover_bins"] for (row, column), s in summaries.items()}, out / "cover_bins.png"
     )

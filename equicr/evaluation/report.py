@@ -10,29 +10,46 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 from equicr.bands import optical_channels, sar_channels
 from equicr.data.collection import collection_has_sar
 from equicr.data.dataset import PatchDataset
 from equicr.deploy.predictors import load_predictor
+from equicr.errors import UserError
 from equicr.evaluation.aggregate import METRICS, cover_bin_medians, markdown_table, mean_of_records
 from equicr.plots import plot_cover_bins, sar_false_colour, save_panels, true_colour
 from equicr.scaling import network_to_optical_dn, network_to_sar_db
-from equicr.storage import write_json
+from equicr.storage import atomic_output, write_json, write_text
 
 #: Panels show both sensors whatever the model's input mode.
 BOTH_SENSORS = "sar+opt"
 
 
-def write_report(records: list[dict], out: str | Path, title: str) -> dict:
-    """Write the CSV, Markdown, the cover-bin chart and, last, ``summary.json``; return the summary.
+def write_report(
+    records: list[dict], out: str | Path, title: str, figures: Callable[[Path], object] | None = None
+) -> dict:
+    """Write the report folder ``out`` whole: CSV, Markdown, the cover-bin chart, ``summary.json``.
 
-    ``summary.json`` appears (atomically) only once everything else is written, so its presence
-    marks a finished report: a rerun that finds it can skip the evaluation.
+    ``figures(folder)`` may draw more into the folder (the sample panels). Everything is written to
+    a temporary folder that replaces ``out`` in one rename, so a report is whole or absent: a killed
+    rewrite leaves the old report as it was, never new tables beside an old model's summary, and
+    ``summary.json`` in ``out`` marks a finished report that a rerun may skip. A folder that is not
+    a report (files, but no ``summary.json``) is refused rather than replaced.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.is_dir() and any(out.iterdir()) and not (out / "summary.json").is_file():
+        raise UserError(f"{out} holds files but no evaluation report (no summary.json); choose a new or empty folder")
+    with atomic_output(out) as folder:
+        folder.mkdir()
+        summary = _write_report_files(records, folder, title)
+        if figures is not None:
+            figures(folder)
+    return summary
+
+
+def _write_report_files(records: list[dict], out: Path, title: str) -> dict:
     with open(out / "per_image.csv", "w", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=["patch_id", "cloud_cover", *METRICS])
         writer.writeheader()
@@ -50,7 +67,7 @@ def write_report(records: list[dict], out: str | Path, title: str) -> dict:
         markdown_table(summary["cover_bins"], ["bin", "images", *METRICS]),
         "",
     ]
-    (out / "summary.md").write_text("\n".join(markdown))
+    write_text(out / "summary.md", "\n".join(markdown))
     plot_cover_bins({title: summary["cover_bins"]}, out / "cover_bins.png")
     write_json(out / "summary.json", summary)
     return summary

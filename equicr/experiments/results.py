@@ -25,6 +25,7 @@ from equicr.experiments.presets import PRESETS, VARIANTS, ExperimentPreset, Expe
 from equicr.experiments.runner import AGAINST_INPUT, MANIFEST, REAL, TEST, evaluation_folder
 from equicr.models import ARCHITECTURE_NAMES, build_model, count_parameters
 from equicr.plots import plot_cover_bins
+from equicr.storage import write_text
 
 BASELINE_ROW = "cloudy input (no model)"
 #: The first line of a report on synthetic data, so that nobody takes it for results on real clouds.
@@ -154,7 +155,7 @@ def write_results(preset: ExperimentPreset, work: str | Path, report: str | Path
          for name, r in runs.items()],
         ["run", "parameters", "train_patches", "epochs", "train_seconds"], digits=1,
     ), ""]  # fmt: skip
-    report.write_text("\n".join(lines))
+    write_text(report, "\n".join(lines))
     return report
 
 
