@@ -22,13 +22,17 @@ No-data policy, the one policy of ingest, declouding, evaluation and the ONNX ru
   and **no-data** everywhere else (:func:`optical_nodata_mask`, :func:`sar_nodata_mask`): no
   pixel is neither. Declouding writes the output's nodata (DN 0) wherever an input the model
   reads is not valid, and declouds the rest.
+- SAR units are measured, not assumed, the same way on every path (GeoTIFF and STAC):
+  :func:`measure_sar_units` tells calibrated backscatter in dB (median far below 0 dB) from linear
+  power (positive, median below 1), and :func:`sar_in_db` converts linear power; an image that is
+  neither (amplitude DN, a median near 0 dB) is refused rather than clipped into nonsense.
 - An image that is no-data everywhere carries nothing: :func:`nodata_problem` says so, and ingest
   refuses such an item by name instead of storing it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import numpy as np
 
@@ -52,6 +56,12 @@ OPTICAL_NETWORK_DIVISOR = 2000.0
 SAR_DB_RANGE: dict[str, tuple[float, float]] = {"VV": (-25.0, 0.0), "VH": (-32.5, 0.0)}
 #: SAR network units span [0, SAR_NETWORK_SPAN].
 SAR_NETWORK_SPAN = 2.0
+#: A calibrated backscatter image in dB has its median of valid values below this (land about -12, water -20).
+SAR_DB_MEDIAN_BELOW = -3.0
+#: Linear power is positive with its median of valid values below this (-3 dB is 0.5).
+SAR_LINEAR_MEDIAN_BELOW = 1.0
+#: Units a SAR image can arrive in.
+SarUnits = Literal["dB", "linear"]
 #: SEN12MS-CR's SAR fill value, in dB.
 SAR_FILL_DB = PRODUCTS["s1"].fill
 #: Sentinel-2 DN fill value.
@@ -142,6 +152,37 @@ def network_to_optical_dn(x: np.ndarray) -> np.ndarray:
 def predicted_optical_dn(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """A prediction in network units (..., 13, H, W) as stored DN: at least 1 where ``valid``, the fill DN elsewhere."""
     return np.where(valid[..., None, :, :], network_to_optical_dn(x), OPTICAL_FILL_DN).astype(np.uint16)
+
+
+def measure_sar_units(values: np.ndarray, where: str) -> SarUnits | None:
+    """Whether a SAR image holds dB or linear power, from the median of its valid values; None if it has none.
+
+    Raises:
+        UserError: the values are neither (naming ``where`` and the median), e.g. uncalibrated amplitude.
+    """
+    measured = np.asarray(values, dtype=np.float32)
+    measured = measured[np.isfinite(measured) & (measured != SAR_FILL_DB)]
+    if measured.size == 0:
+        return None
+    median = float(np.median(measured))
+    if median < SAR_DB_MEDIAN_BELOW:
+        return "dB"
+    if 0.0 < median < SAR_LINEAR_MEDIAN_BELOW and (measured > 0).mean() > 0.99:
+        return "linear"
+    raise UserError(
+        f"{where}: cannot tell the units of the Sentinel-1 values (median {median:.3g}): calibrated backscatter "
+        f"in dB has a median below {SAR_DB_MEDIAN_BELOW:g} dB, linear power is positive with a median below "
+        f"{SAR_LINEAR_MEDIAN_BELOW:g}; provide calibrated, terrain-corrected backscatter (e.g. sigma0 or gamma0)"
+    )
+
+
+def sar_in_db(values: np.ndarray, units: SarUnits | None) -> np.ndarray:
+    """SAR values in ``units`` as float32 dB; linear power at or below 0 (no return, or fill) becomes NaN."""
+    values = np.asarray(values, dtype=np.float32)
+    if units != "linear":
+        return values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(values > 0, 10 * np.log10(values), np.nan).astype(np.float32)
 
 
 def sar_db_to_network(db: np.ndarray) -> np.ndarray:

@@ -127,3 +127,15 @@ def test_network_inputs_follow_the_input_mode_band_order():
     assert network_inputs(s1[None], None, "sar").shape == (1, 2, 3, 3)
     with pytest.raises(ValueError, match="'sar' needs the Sentinel-1 image"):
         network_inputs(None, s2, "sar")
+
+
+def test_sar_units_are_measured_from_the_values(real_triplet):
+    from equicr.scaling import measure_sar_units, sar_in_db
+
+    db = real_triplet["s1"]
+    linear = 10 ** (db / 10)
+    assert measure_sar_units(db, "db.tif") == "dB" and measure_sar_units(linear, "lin.tif") == "linear"
+    np.testing.assert_allclose(sar_in_db(linear, "linear"), db, atol=1e-4)
+    assert measure_sar_units(np.full((2, 4, 4), np.nan), "empty") is None
+    with pytest.raises(ValueError, match=r"amp.tif: cannot tell the units .* \(median 1.5e\+03\)"):
+        measure_sar_units(np.full((2, 4, 4), 1500.0), "amp.tif")

@@ -14,10 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning
+from rasterio.windows import Window
 
 from equicr.bands import PRODUCTS
 from equicr.errors import UserError
+from equicr.scaling import SarUnits, measure_sar_units, sar_in_db
 
 
 class RasterError(UserError):
@@ -46,15 +49,40 @@ class Raster:
     geo: GeoReference
 
 
+#: Side of the decimated read that measures a SAR file's units.
+UNITS_SAMPLE_PX = 512
+
+
+@dataclass(frozen=True)
+class OpenRaster:
+    """An open, checked GeoTIFF for windowed reads; Sentinel-1 comes back in dB whatever units the file holds."""
+
+    dataset: rasterio.DatasetReader
+    geo: GeoReference
+    sar_units: SarUnits | None = None  # measured for role "s1"; None for optical files
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Height and width in pixels."""
+        return self.dataset.shape
+
+    def read(self, window: Window | None = None) -> np.ndarray:
+        """All bands of ``window`` (the whole file without one); SAR in dB."""
+        data = self.dataset.read(window=window)
+        return sar_in_db(data, self.sar_units) if self.sar_units is not None else data
+
+
 @contextmanager
-def open_raster(
-    path: str | Path, role: str, size: tuple[int, int] | None = None
-) -> Iterator[tuple[rasterio.DatasetReader, GeoReference]]:
-    """Open a GeoTIFF as ``role`` ("s1", "s2" or "s2_cloudy"), checked, for windowed reads; yields (dataset, geo).
+def open_raster(path: str | Path, role: str, size: tuple[int, int] | None = None) -> Iterator[OpenRaster]:
+    """Open a GeoTIFF as ``role`` ("s1", "s2" or "s2_cloudy"), checked, for windowed reads.
+
+    For ``"s1"`` the units are measured on a decimated read (:func:`equicr.scaling.measure_sar_units`):
+    dB is read as it is, linear power is converted to dB, anything else is refused by name.
 
     Raises:
         FileNotFoundError: the file does not exist.
         RasterError: wrong band count, data type or size, or rasterio cannot read it.
+        UserError: a Sentinel-1 file in units that are neither dB nor linear power.
     """
     path = Path(path)
     if not path.is_file():
@@ -66,15 +94,24 @@ def open_raster(
             with rasterio.open(path) as dataset:
                 _check_layout(dataset, path, role, size)
                 crs = dataset.crs.to_string() if dataset.crs else None
-                yield dataset, GeoReference(crs, tuple(dataset.transform)[:6])
+                units = _measured_units(dataset, path) if role == "s1" else None
+                yield OpenRaster(dataset, GeoReference(crs, tuple(dataset.transform)[:6]), units)
     except rasterio.RasterioIOError as error:
         raise RasterError(f"{path}: cannot read {role} raster: {error}") from error
 
 
 def read_raster(path: str | Path, role: str, size: tuple[int, int] | None = None) -> Raster:
     """Read a whole GeoTIFF as ``role``, checked as :func:`open_raster` checks it."""
-    with open_raster(path, role, size) as (dataset, geo):
-        return Raster(Path(path), dataset.read(), geo)
+    with open_raster(path, role, size) as raster:
+        return Raster(Path(path), raster.read(), raster.geo)
+
+
+def _measured_units(dataset: rasterio.DatasetReader, path: Path) -> SarUnits | None:
+    sample = (dataset.count, min(dataset.height, UNITS_SAMPLE_PX), min(dataset.width, UNITS_SAMPLE_PX))
+    try:
+        return measure_sar_units(dataset.read(out_shape=sample, resampling=Resampling.nearest), str(path))
+    except UserError as error:
+        raise RasterError(str(error)) from error
 
 
 def _check_layout(dataset: rasterio.DatasetReader, path: Path, role: str, size: tuple[int, int] | None) -> None:

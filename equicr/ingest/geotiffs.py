@@ -154,15 +154,16 @@ def ingest_scenes(
 
 def _ingest_pair(collection, name: str, s1_path: Path, s2_path: Path) -> None:
     """Copy one co-registered pair into a new scene, one chunk window at a time (memory per chunk, not per scene)."""
-    with open_raster(s1_path, "s1") as (s1, s1_geo), open_raster(s2_path, "s2_cloudy") as (s2, s2_geo):
-        if s1.shape != s2.shape or s1_geo != s2_geo:
+    with open_raster(s1_path, "s1") as s1, open_raster(s2_path, "s2_cloudy") as s2:
+        if s1.shape != s2.shape or s1.geo != s2.geo:
             raise RasterError(
-                f"scene {name}: {s1_path} ({s1.height}x{s1.width} px, {s1_geo}) and {s2_path} "
-                f"({s2.height}x{s2.width} px, {s2_geo}) are not on the same grid"
+                f"scene {name}: {s1_path} ({s1.shape[0]}x{s1.shape[1]} px, {s1.geo}) and {s2_path} "
+                f"({s2.shape[0]}x{s2.shape[1]} px, {s2.geo}) are not on the same grid"
             )
-        scene = create_scene(collection, name, s2.height, s2.width, s2_geo, resume=False)
+        height, width = s2.shape
+        scene = create_scene(collection, name, height, width, s2.geo, resume=False)
         measured, problems = set(), {}  # images with a valid pixel somewhere; why the others have none
-        for window in chunk_windows(s2.height, s2.width):
+        for window in chunk_windows(height, width):
             pixels = Window.from_slices(*window[2:])
             s1_window, s2_window = s1.read(window=pixels), s2.read(window=pixels)
             for image, problem in (("s1", nodata_problem(s1_window)), ("s2_cloudy", nodata_problem(None, s2_window))):

@@ -55,7 +55,7 @@ class ScenePlan:
         if self.s1 is not None:
             record |= {"s1_item": self.s1.item_id, "s1_datetime": self.s1.datetime,
                        "s1_assets": {band: redact(href) for band, href in self.s1.hrefs.items()},
-                       "s1_units": "linear power, converted to dB" if self.s1.linear else "dB"}  # fmt: skip
+                       "s1_units": "linear power, converted to dB" if self.s1.units == "linear" else "dB"}  # fmt: skip
         return record
 
 
@@ -102,7 +102,7 @@ def plan_scenes(
             s2 = s2_source(pair.s2)
             s1 = s1_source(pair.s1) if pair.s1 is not None else None
             grid = scene_grid(s2)
-            check_assets(s2, s1, grid)
+            s1 = check_assets(s2, s1, grid)
         except (StacItemError, CollectionError) as error:
             failures.append(str(error))
             continue

@@ -16,6 +16,7 @@ import pystac
 
 from equicr.bands import S1_BANDS, S2_BANDS
 from equicr.errors import UserError
+from equicr.scaling import SarUnits
 
 #: Earth Search's asset keys for the Sentinel-2 bands.
 S2_COMMON_NAMES: dict[str, str] = {
@@ -30,8 +31,8 @@ GRID_BAND = "B02"
 #: was trained on (reflectance x 10000). Used only when the item gives no offset of its own.
 OFFSET_BASELINE = (4, 0)
 BASELINE_OFFSET_DN = 1000
-#: Linear-power units an S1 asset may declare in ``raster:bands`` ``unit``; "dB" means decibels.
-#: No unit means linear power, as in Planetary Computer's ``sentinel-1-rtc`` (gamma0 terrain-corrected).
+#: Units an S1 asset may declare in ``raster:bands`` ``unit`` for decibels. Any other declared unit
+#: means linear power; none (Planetary Computer's ``sentinel-1-rtc``) leaves the measurement to decide.
 DECIBEL_UNITS = ("db", "decibel", "decibels")
 
 
@@ -53,12 +54,18 @@ class S2Source:
 
 @dataclass(frozen=True)
 class S1Source:
-    """What ingest reads of one Sentinel-1 item: VV and VH hrefs and whether they hold linear power."""
+    """What ingest reads of one Sentinel-1 item: VV and VH hrefs, the units the item declares and those measured.
+
+    ``units`` is what the pixels hold, measured by :func:`equicr.stac.reading.check_assets` (the same
+    test as for GeoTIFFs, :func:`equicr.scaling.measure_sar_units`), which refuses an item whose
+    declared units disagree.
+    """
 
     item_id: str
     datetime: str
     hrefs: dict[str, str]
-    linear: bool
+    declared_units: SarUnits | None
+    units: SarUnits | None = None
 
 
 def item_time(item: pystac.Item) -> datetime:
@@ -187,5 +194,11 @@ def s1_source(item: pystac.Item) -> S1Source:
         raise StacItemError(f"item {item.id}: VV and VH assets declare different units {sorted(units)}")
     return S1Source(
         item.id, item_time(item).isoformat(), {band: a.get_absolute_href() or a.href for band, a in assets.items()},
-        linear=units.pop() not in DECIBEL_UNITS,
+        declared_units=_declared(units.pop()),
     )  # fmt: skip
+
+
+def _declared(unit: str) -> SarUnits | None:
+    if not unit:
+        return None
+    return "dB" if unit in DECIBEL_UNITS else "linear"

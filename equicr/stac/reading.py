@@ -9,6 +9,7 @@ nodata) comes out as DN 0 and NaN, which the scene's valid-pixel masks then reco
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,8 +23,9 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from equicr.bands import S1_BANDS, S2_BANDS
-from equicr.data.rasters import GeoReference
-from equicr.scaling import OPTICAL_DN_STORABLE_MAX, OPTICAL_MEASURED_MIN_DN
+from equicr.data.rasters import UNITS_SAMPLE_PX, GeoReference
+from equicr.errors import UserError
+from equicr.scaling import OPTICAL_DN_STORABLE_MAX, OPTICAL_MEASURED_MIN_DN, SarUnits, measure_sar_units, sar_in_db
 from equicr.stac.items import GRID_BAND, S1Source, S2Source, StacItemError
 
 #: How bands coarser than 10 m and Sentinel-1 are brought onto the 10 m grid.
@@ -83,15 +85,18 @@ def scene_grid(s2: S2Source) -> Grid:
         return Grid(dataset.crs.to_string(), tuple(dataset.transform)[:6], dataset.height, dataset.width)
 
 
-def check_assets(s2: S2Source, s1: S1Source | None, grid: Grid) -> None:
-    """Open every asset's header once and refuse, by item and asset, what cannot be ingested.
+def check_assets(s2: S2Source, s1: S1Source | None, grid: Grid) -> S1Source | None:
+    """Open every asset once and refuse, by item and asset, what cannot be ingested; return S1 with its units.
 
     Refused: an unreadable asset, one without CRS, more than one band, S2 that is not integer DN,
-    S1 that is not floating point, and an asset that does not overlap the scene.
+    S1 that is not floating point or in units that are neither dB nor linear power (measured on a
+    decimated read as for GeoTIFFs, and checked against the units the item declares), and an asset
+    that does not overlap the scene.
     """
     assets = [(s2.item_id, band, href, "s2") for band, href in s2.hrefs.items()]
     if s1 is not None:
         assets += [(s1.item_id, band, href, "s1") for band, href in s1.hrefs.items()]
+    measured: dict[str, SarUnits | None] = {}
     with gdal_environment():
         for item_id, band, href, kind in assets:
             with _open(item_id, band, href) as dataset:
@@ -112,6 +117,32 @@ def check_assets(s2: S2Source, s1: S1Source | None, grid: Grid) -> None:
                 g_left, g_bottom, g_right, g_top = grid.bounds
                 if left >= g_right or right <= g_left or bottom >= g_top or top <= g_bottom:
                     raise StacItemError(f"{where}: does not overlap the scene of item {s2.item_id}")
+                if kind == "s1":
+                    measured[band] = _sar_units(dataset, where)
+    return None if s1 is None else _with_units(s1, measured)
+
+
+def _sar_units(dataset: rasterio.DatasetReader, where: str) -> SarUnits | None:
+    """The units of one S1 asset, measured on a decimated read of its valid pixels."""
+    sample = (min(dataset.height, UNITS_SAMPLE_PX), min(dataset.width, UNITS_SAMPLE_PX))
+    values = dataset.read(1, out_shape=sample, resampling=Resampling.nearest, masked=True).filled(np.nan)
+    try:
+        return measure_sar_units(values, where)
+    except UserError as error:
+        raise StacItemError(str(error)) from error
+
+
+def _with_units(s1: S1Source, measured: dict[str, SarUnits | None]) -> S1Source:
+    found = {units for units in measured.values() if units is not None}
+    if len(found) > 1:
+        raise StacItemError(f"item {s1.item_id}: VV and VH hold different units {measured}")
+    units = found.pop() if found else s1.declared_units
+    if s1.declared_units is not None and units != s1.declared_units:
+        raise StacItemError(
+            f"item {s1.item_id}: the assets declare {s1.declared_units} but their values are {units}; "
+            "the item's raster:bands unit is wrong"
+        )
+    return dataclasses.replace(s1, units=units)
 
 
 def _read_band(item_id: str, band: str, href: str, grid: Grid, window: Window, fill: float) -> np.ndarray:
@@ -160,7 +191,4 @@ def read_s1_window(s1: S1Source, grid: Grid, rows: slice, cols: slice) -> np.nda
     with gdal_environment():
         for index, band in enumerate(S1_BANDS):
             bands[index] = _read_band(s1.item_id, band, s1.hrefs[band], grid, window, np.nan)
-    if s1.linear:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bands = np.where(bands > 0, 10 * np.log10(bands), np.nan).astype(np.float32)
-    return bands
+    return sar_in_db(bands, s1.units)

@@ -163,3 +163,21 @@ def test_a_scene_pair_without_any_valid_backscatter_stays_incomplete(tmp_path, m
     assert report.written == 0 and "scene dark" in report.failures[0] and "no valid backscatter" in report.failures[0]
     stored = open_collection(tmp_path / "scenes.zarr", "scenes")
     assert scene_names(stored) == [] and stored["scenes/dark/ingest_done"][:].all()  # written, never complete
+
+
+def test_sentinel1_in_linear_power_is_converted_and_other_units_refused(tmp_path, real_triplet):
+    """One unit test for every path: linear power becomes dB (it used to be clipped to 0 dB everywhere)."""
+    db = real_triplet["s1"]  # real calibrated backscatter in dB
+    geo = GeoReference("EPSG:32632", (10.0, 0.0, 500000.0, 0.0, -10.0, 5000000.0))
+    s2 = write_geotiff(tmp_path / "s2.tif", real_triplet["s2_cloudy"], geo)
+    files = {
+        "decibels": write_geotiff(tmp_path / "db.tif", db, geo),
+        "linear": write_geotiff(tmp_path / "linear.tif", (10 ** (db / 10)).astype(np.float32), geo),
+        "amplitude": write_geotiff(tmp_path / "amplitude.tif", (100 * 10 ** (db / 20) + 50).astype(np.float32), geo),
+    }
+    report = ingest_scenes([(name, path, s2) for name, path in files.items()], tmp_path / "s.zarr", progress=False)
+    assert report.written == 2 and len(report.failures) == 1
+    assert "amplitude.tif: cannot tell the units of the Sentinel-1 values" in report.failures[0]
+    scenes = open_collection(tmp_path / "s.zarr", "scenes")["scenes"]
+    np.testing.assert_allclose(scenes["linear"]["s1"][:], scenes["decibels"]["s1"][:], atol=1e-4)
+    assert np.median(scenes["linear"]["s1"][:]) < -5

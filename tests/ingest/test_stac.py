@@ -221,6 +221,16 @@ def _s1_elsewhere(catalog: Path) -> tuple[str, ...]:
     return ("item S1A_IW_GRDH_20180918", "asset VV", f"does not overlap the scene of item {FALL}")
 
 
+def _declared_decibels(catalog: Path) -> tuple[str, ...]:
+    s1 = next(p for p in catalog.iterdir() if p.name.startswith("S1A_IW_GRDH_20180918"))
+    path, item = item_json(catalog, s1.name)
+    for asset in item["assets"].values():
+        if "raster:bands" in asset:
+            asset["raster:bands"][0]["unit"] = "dB"  # the pixels are linear power
+    path.write_text(json.dumps(item))
+    return (f"item {s1.name}", "the assets declare dB but their values are linear")
+
+
 def _level_2a(catalog: Path) -> tuple[str, ...]:
     path, item = item_json(catalog, FALL)
     item["properties"]["processing:level"] = "L2A"
@@ -229,8 +239,8 @@ def _level_2a(catalog: Path) -> tuple[str, ...]:
 
 
 @pytest.mark.parametrize(
-    "breakage", [_drop_band, _strip_crs, _garble, _float_band, _s1_elsewhere, _level_2a],
-    ids=["missing band", "no CRS", "unreadable", "wrong dtype", "S1 does not overlap", "Level-2A"],
+    "breakage", [_drop_band, _strip_crs, _garble, _float_band, _s1_elsewhere, _declared_decibels, _level_2a],
+    ids=["missing band", "no CRS", "unreadable", "wrong dtype", "S1 does not overlap", "S1 units lie", "Level-2A"],
 )  # fmt: skip
 def test_bad_items_are_refused_by_item_and_asset_and_never_complete(catalog_dir, tmp_path, breakage):
     catalog = edited_catalog(catalog_dir, tmp_path)
