@@ -25,6 +25,7 @@ from pathlib import Path
 
 from equicr.cli import add_ray_option, add_real_data_option, parser_for, positive_int, require_real_data, run_job
 from equicr.data.sen12mscr import SPLITS
+from equicr.errors import USAGE_ERROR
 from equicr.stac import DEFAULT_MAX_DAYS
 
 
@@ -124,7 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     for failure in report.failures:
         print(f"failed: {failure}", file=sys.stderr)
     print(f"{args.out}: {report.summary()}")
-    return 1 if report.failures else 0
+    if report.exit_code() == USAGE_ERROR:
+        print(f"error: nothing was ingested into {args.out}: no item could be used (see the lines above)",
+              file=sys.stderr)  # fmt: skip
+    return report.exit_code()
 
 
 if __name__ == "__main__":

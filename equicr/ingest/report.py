@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from equicr.errors import ITEMS_FAILED, USAGE_ERROR
+
 
 @dataclass
 class IngestReport:
@@ -17,3 +19,13 @@ class IngestReport:
     def summary(self) -> str:
         """One line for the console."""
         return f"{self.written} written, {self.already_complete} already complete, {len(self.failures)} failed"
+
+    def exit_code(self) -> int:
+        """The jobs' contract: 0 every item is in the collection, 1 some failed, 2 none is there at all.
+
+        A run that ingested nothing and found nothing complete did nothing a user can use, whether its
+        items failed or none was eligible (no Sentinel-1 partner), so it is not a success.
+        """
+        if self.written == 0 and self.already_complete == 0:
+            return USAGE_ERROR
+        return ITEMS_FAILED if self.failures else 0

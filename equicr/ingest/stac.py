@@ -12,6 +12,7 @@ item and asset and never marked complete.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import pystac
@@ -90,6 +91,10 @@ def plan_scenes(
                 "say neither); skipped" for item in by_sensor[None]]  # fmt: skip
     if not by_sensor["s2"]:
         raise StacItemError(f"{redact(location)}: the search found {len(items)} item(s) but no Sentinel-2 item")
+    repeated = repeated_ids(by_sensor["s2"] + by_sensor["s1"])
+    failures += [f"item {item_id}: {count} items share this id (it names the scene); none of them is ingested"
+                 for item_id, count in repeated.items()]  # fmt: skip
+    by_sensor = {kind: [item for item in found if item.id not in repeated] for kind, found in by_sensor.items()}
     plans, notes = [], []
     for pair in pair_items(by_sensor["s2"], by_sensor["s1"], max_days):
         if pair.s1 is None and not optical_only:
@@ -110,6 +115,12 @@ def plan_scenes(
             notes.append(f"item {pair.s2.id}: {pair.reason}; ingested optical-only (has_sar: false)")
         plans.append(ScenePlan(pair.s2.id, s2, s1, grid))
     return plans, failures, notes
+
+
+def repeated_ids(items: list[pystac.Item]) -> dict[str, int]:
+    """Item ids that more than one item carries, with their counts: an id names a scene, so it must be unique."""
+    counts = Counter(item.id for item in items)
+    return {item_id: count for item_id, count in counts.items() if count > 1}
 
 
 def ingest_stac(

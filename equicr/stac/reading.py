@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 import rasterio
+import rasterio.errors
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
@@ -146,7 +147,24 @@ def _with_units(s1: S1Source, measured: dict[str, SarUnits | None]) -> S1Source:
 
 
 def _read_band(item_id: str, band: str, href: str, grid: Grid, window: Window, fill: float) -> np.ndarray:
-    """One asset's pixels in ``window`` of ``grid``: directly when the asset is on the grid, else warped."""
+    """One asset's pixels in ``window`` of ``grid``; a read that fails (a truncated file) is a StacItemError.
+
+    The error names the item, the asset and the window, so that one broken file fails its item
+    and the others complete.
+    """
+    try:
+        return _read_band_pixels(item_id, band, href, grid, window, fill)
+    except rasterio.errors.RasterioError as error:
+        rows = f"rows {window.row_off}:{window.row_off + window.height}"
+        cols = f"cols {window.col_off}:{window.col_off + window.width}"
+        raise StacItemError(
+            f"item {item_id}, asset {band} ({href}): {rows}, {cols} cannot be read ({error}); the file is damaged "
+            "or truncated"
+        ) from error
+
+
+def _read_band_pixels(item_id: str, band: str, href: str, grid: Grid, window: Window, fill: float) -> np.ndarray:
+    """Directly when the asset is on the grid, else warped onto it."""
     with _open(item_id, band, href) as dataset:
         same_crs = dataset.crs == rasterio.crs.CRS.from_user_input(grid.crs)
         on_grid = same_crs and tuple(dataset.transform)[:6] == grid.transform and dataset.shape == grid.shape

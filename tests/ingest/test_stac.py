@@ -231,6 +231,20 @@ def _declared_decibels(catalog: Path) -> tuple[str, ...]:
     return (f"item {s1.name}", "the assets declare dB but their values are linear")
 
 
+def _truncate(catalog: Path) -> tuple[str, ...]:
+    band = catalog / FALL / "B08.tif"  # an interrupted download: the header is there, most tiles are not
+    band.write_bytes(band.read_bytes()[: band.stat().st_size * 2 // 5])
+    return (f"item {FALL}, asset B08", "rows 0:", "cannot be read", "damaged or truncated")
+
+
+def _repeat_id(catalog: Path) -> tuple[str, ...]:
+    shutil.copytree(catalog / FALL, catalog / "copy")  # the same item published twice
+    root = json.loads((catalog / "catalog.json").read_text())
+    root["links"].append({"rel": "item", "href": f"./copy/{FALL}.json", "type": "application/geo+json"})
+    (catalog / "catalog.json").write_text(json.dumps(root))
+    return (f"item {FALL}: 2 items share this id", "none of them is ingested")
+
+
 def _level_2a(catalog: Path) -> tuple[str, ...]:
     path, item = item_json(catalog, FALL)
     item["properties"]["processing:level"] = "L2A"
@@ -239,8 +253,10 @@ def _level_2a(catalog: Path) -> tuple[str, ...]:
 
 
 @pytest.mark.parametrize(
-    "breakage", [_drop_band, _strip_crs, _garble, _float_band, _s1_elsewhere, _declared_decibels, _level_2a],
-    ids=["missing band", "no CRS", "unreadable", "wrong dtype", "S1 does not overlap", "S1 units lie", "Level-2A"],
+    "breakage", [_drop_band, _strip_crs, _garble, _truncate, _float_band, _s1_elsewhere, _declared_decibels,
+                 _repeat_id, _level_2a],
+    ids=["missing band", "no CRS", "unreadable", "truncated", "wrong dtype", "S1 does not overlap", "S1 units lie",
+         "repeated id", "Level-2A"],
 )  # fmt: skip
 def test_bad_items_are_refused_by_item_and_asset_and_never_complete(catalog_dir, tmp_path, breakage):
     catalog = edited_catalog(catalog_dir, tmp_path)
@@ -293,6 +309,9 @@ def test_the_stac_command_reports_unpaired_items_and_refuses_an_empty_search(cat
         "4 written, 0 already complete, 0 failed" in result.stdout
         and "note: item S2B_MSIL1C_20180405_spring_15" in result.stderr
     )
+    unpaired = run("--out", str(tmp_path / "unpaired.zarr"), "--max-days", "0.01")  # no S1 within 15 minutes
+    assert unpaired.returncode == 2 and "0 written, 0 already complete, 0 failed" in unpaired.stdout
+    assert "error: nothing was ingested" in unpaired.stderr
     empty = run("--out", str(tmp_path / "empty.zarr"), "--bbox", "-60", "-10", "-59", "-9")
     assert empty.returncode == 2 and "error: " in empty.stderr and "no item matches" in empty.stderr
     assert "Traceback" not in empty.stderr and not (tmp_path / "empty.zarr").exists()
