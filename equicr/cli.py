@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from equicr.errors import INTERRUPTED, USAGE_ERROR, UserError, user_error_line
+from equicr.errors import CRASHED, INTERRUPTED, USAGE_ERROR, UserError, user_error_line
 from equicr.executors import ActorPool
 from equicr.paths import REAL_DATA_ENV, real_data_dir
 
@@ -102,7 +103,8 @@ def run_job(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     """Run a job's ``main`` under the error policy of :mod:`equicr.errors`.
 
     A user's error becomes one line on stderr and exit status 2, Ctrl-C one line and 130; any other
-    exception propagates with its traceback.
+    exception prints its traceback with the credentials of every URI in it removed (a traceback
+    quotes the arguments it failed on) and exits :data:`~equicr.errors.CRASHED`.
     """
     try:
         return main(argv)
@@ -110,8 +112,11 @@ def run_job(main: Callable[[list[str] | None], int], argv: list[str] | None = No
         print("interrupted: finished items are kept; rerun the same command to resume", file=sys.stderr)
         return INTERRUPTED
     except Exception as error:
+        from equicr.storage import redact_text
+
         line = user_error_line(error)
         if line is None:
-            raise
-        print(line, file=sys.stderr)
+            print(redact_text(traceback.format_exc()), file=sys.stderr, end="")
+            return CRASHED
+        print(redact_text(line), file=sys.stderr)
         return USAGE_ERROR

@@ -49,14 +49,24 @@ class ClusterNetwork:
         return cls(provider["region"], name, config["cluster_name"])
 
 
+#: The widest network SSH may be opened to, per IP version: a /16 (65,536 addresses) is a large
+#: organisation's; anything wider (0.0.0.0/1 is half the internet) is refused.
+MIN_SSH_PREFIX = {4: 16, 6: 32}
+
+
 def check_ssh_cidr(cidr: str) -> str:
-    """``cidr`` if it is a network narrower than the whole internet, else a ValueError saying why."""
+    """``cidr`` if it is a network no wider than :data:`MIN_SSH_PREFIX` allows, else a ValueError saying why."""
     try:
         network = ipaddress.ip_network(cidr, strict=True)
     except ValueError as error:
         raise UserError(f"--ssh-cidr {cidr!r} is not a network in CIDR notation (203.0.113.0/24): {error}") from None
-    if network.prefixlen == 0:
-        raise UserError(f"--ssh-cidr {cidr} opens SSH to the whole internet; name the network you connect from")
+    shortest = MIN_SSH_PREFIX[network.version]
+    if network.prefixlen < shortest:
+        share = "the whole internet" if network.prefixlen == 0 else f"{network.num_addresses:.3g} addresses"
+        raise UserError(
+            f"--ssh-cidr {cidr} opens SSH to {share}; name the network you connect from "
+            f"(a prefix of /{shortest} or longer for IPv{network.version}, e.g. 203.0.113.0/24)"
+        )
     return str(network)
 
 

@@ -4,8 +4,9 @@ Every domain error of EquiCR derives from :class:`UserError`: bad input, a colle
 that is not what it should be, a lease another job holds. A job (:func:`equicr.cli.run_job`) prints
 such an error as one line ``error: ...`` and exits :data:`USAGE_ERROR`, as it does for the operating
 system's errors a user can fix (a missing file, no permission, a read-only or full disk, a file
-where a folder should be). Every other exception is a bug and keeps its traceback, a ``ValueError``
-from numpy or torch included. Exit 1 is reserved for "some items failed" (the rest finished).
+where a folder should be). Every other exception is a bug and keeps its traceback (credentials of
+URIs removed), a ``ValueError`` from numpy or torch included, and exits :data:`CRASHED`. Exit 1 is
+reserved for "some items failed" (the rest finished).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import errno
 USAGE_ERROR = 2
 #: Exit status of a job that finished but left some items failed (each reported by name).
 ITEMS_FAILED = 1
+#: Exit status of a job stopped by a bug (an unexpected exception): sysexits' EX_SOFTWARE.
+CRASHED = 70
 #: Exit status of a job stopped with Ctrl-C (128 + SIGINT, as shells report it).
 INTERRUPTED = 130
 

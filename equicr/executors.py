@@ -13,6 +13,8 @@ Both paths give the same results; the in-process path is for small jobs and test
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -98,8 +100,23 @@ def run_tasks(function: Callable[..., T], calls: list[tuple], use_ray: bool) -> 
 
 
 def init_ray():
-    """Join the Ray cluster ``RAY_ADDRESS`` or a running local one names, else start an embedded one; return ``ray``."""
+    """Join the Ray cluster ``RAY_ADDRESS`` names, else start an embedded one; return ``ray``.
+
+    ``ray job submit`` sets ``RAY_ADDRESS`` for the jobs it runs; for a cluster started with ``ray
+    start`` on this machine, set ``RAY_ADDRESS=auto``. An embedded instance is this job's alone, but
+    Ray's ports listen on every interface, so it starts with Ray's token authentication: a fresh
+    random token in this process's environment, which its workers inherit and nothing else knows
+    (unless ``RAY_AUTH_MODE`` says otherwise). A cluster's own security is its configuration's
+    (``cluster.yaml``, ``jobs/cluster_security_group.py``).
+    """
     import ray
 
-    ray.init(ignore_reinit_error=True)
+    if ray.is_initialized():
+        return ray
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init()
+        return ray
+    if "RAY_AUTH_MODE" not in os.environ and "RAY_AUTH_TOKEN" not in os.environ:
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)  # Ray turns token mode on for a new local instance
+    ray.init(address="local")
     return ray

@@ -43,7 +43,7 @@ import psutil
 from fsspec.implementations.local import LocalFileSystem
 
 from equicr.errors import UserError
-from equicr.storage import atomic_output, normalise, redact
+from equicr.storage import atomic_output, normalise, redact, redact_text
 
 #: Seconds a lease stays valid without renewal.
 LEASE_SECONDS = 60.0
@@ -76,7 +76,7 @@ class Holder:
         """A new holder record for the calling process."""
         process = psutil.Process()
         return cls(secrets.token_hex(16), socket.gethostname(), process.pid, process.create_time(),
-                   " ".join(sys.argv)[:500], time.time(), ttl)  # fmt: skip
+                   redact_text(" ".join(sys.argv))[:500], time.time(), ttl)  # fmt: skip
 
     @classmethod
     def parse(cls, body: bytes) -> Holder | None:
@@ -108,6 +108,13 @@ class Holder:
 # ------------------------------------------------------------------------------- storage back ends
 
 
+def write_private(path: Path, body: bytes) -> None:
+    """Create ``path`` readable and writable by this user alone (a lease names the job's command and places)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as stream:
+        stream.write(body)
+
+
 class _LocalBackend:
     """Exclusive create by hard link, compare-and-swap under ``flock`` of the lease folder."""
 
@@ -125,7 +132,7 @@ class _LocalBackend:
 
     def _temporary(self, body: bytes) -> Path:
         temporary = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}")
-        temporary.write_bytes(body)
+        write_private(temporary, body)
         return temporary
 
     def create(self, body: bytes) -> bool:
@@ -155,7 +162,7 @@ class _LocalBackend:
             if current is None or current[1] != version:
                 return False
             with atomic_output(self.path) as temporary:
-                temporary.write_bytes(body)
+                write_private(temporary, body)
             return True
 
     def delete(self, version: bytes) -> None:

@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -52,12 +53,32 @@ def normalise(location: str | Path) -> str:
 
 def redact(location: str | Path) -> str:
     """``location`` without credentials (``s3://KEY:SECRET@bucket/x`` -> ``s3://bucket/x``), for records and logs."""
-    text = str(location)
-    scheme, separator, rest = text.partition("://")
-    if not separator:
-        return text
-    authority, slash, path = rest.partition("/")
-    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
+    return redact_text(str(location))
+
+
+#: The user-information part of any URI in a text (``s3://KEY:SECRET@``), and a URL's query string,
+#: where signed URLs carry their tokens (``?sv=...&sig=...``).
+_URI_CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"]+@")
+_URL_QUERY = re.compile(r"(?P<url>\bhttps?://[^\s?'\"]+)\?[^\s'\"]*")
+
+
+def redact_text(text: str) -> str:
+    """``text`` with credentials removed from every URI in it (user information, signed-URL queries).
+
+    For what is not a single location: command lines, error messages, tracebacks, records.
+    """
+    return _URL_QUERY.sub(r"\g<url>?<redacted>", _URI_CREDENTIALS.sub(r"\g<scheme>", str(text)))
+
+
+def redacted(value: Any) -> Any:
+    """``value`` (a record of dicts, lists and strings) with :func:`redact_text` applied to every string."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {key: redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redacted(item) for item in value]
+    return value
 
 
 def is_remote(location: str | Path) -> bool:

@@ -157,11 +157,13 @@ def test_a_group_ray_makes_itself_opens_ssh_to_everyone_and_the_audit_says_so(co
 
 @pytest.mark.parametrize(
     ("cidr", "message"),
-    [("0.0.0.0/0", "whole internet"), ("::/0", "whole internet"), ("203.0.113.5/24", "not a network"),
-     ("ssh", "not a network")],
+    [("0.0.0.0/0", "whole internet"), ("::/0", "whole internet"), ("0.0.0.0/1", "2.15e\\+09 addresses"),
+     ("10.0.0.0/8", "prefix of /16 or longer"), ("2001::/16", "/32 or longer for IPv6"),
+     ("203.0.113.5/24", "not a network"), ("ssh", "not a network")],
 )  # fmt: skip
 def test_the_ssh_network_must_be_narrower_than_the_internet(cidr, message):
     from equicr.cluster import check_ssh_cidr
 
     with pytest.raises(ValueError, match=message):
         check_ssh_cidr(cidr)
+    assert check_ssh_cidr("172.16.0.0/16") == "172.16.0.0/16"

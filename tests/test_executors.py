@@ -1,5 +1,7 @@
 """One mapper for declouding and evaluation: the same batches in this process and on a Ray Data actor pool."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -46,3 +48,32 @@ def test_a_pool_refuses_impossible_sizes():
     with pytest.raises(ValueError, match="no negative GPUs"):
         ActorPool(gpus_per_actor=-1)
     assert ActorPool(gpus_per_actor=1).device == "cuda" and ActorPool().device == "cpu"
+
+
+EMBEDDED_RAY_PROBE = """
+import os, subprocess, sys
+from equicr.executors import init_ray
+
+ray = init_ray()
+address = ray.get_runtime_context().gcs_address
+outsider = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}  # knows the address, not the token
+join = f"import ray; ray.init(address={address!r}); print('JOINED')"
+result = subprocess.run([sys.executable, "-c", join], env=outsider, capture_output=True, text=True, timeout=120)
+print("outsider joined" if "JOINED" in result.stdout else "outsider refused")
+print("token in home" if os.path.exists(os.path.expanduser("~/.ray/auth_token")) else "no token in home")
+"""
+
+
+def test_an_embedded_ray_admits_only_its_own_job():
+    """Ray listens on every interface: the embedded instance a job starts requires a token only the job holds."""
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ray", dir="/tmp") as folder:  # Ray's socket paths must be short
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+        env.update(RAY_TMPDIR=folder, HOME=folder)  # a home without ~/.ray/auth_token
+        result = subprocess.run([sys.executable, "-c", EMBEDDED_RAY_PROBE], env=env, capture_output=True, text=True,
+                                timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "outsider refused" in result.stdout and "no token in home" in result.stdout

@@ -125,3 +125,18 @@ def test_a_busy_collection_is_refused_naming_the_holder(tmp_path):
     with exclusive_writer(collection, "ingest"):
         pass
     assert not (tmp_path / "patches.zarr.leases").exists()
+
+
+def test_a_lease_names_its_command_without_credentials_and_only_its_owner_reads_it(tmp_path, monkeypatch):
+    import stat
+    import sys
+
+    from equicr.lease import exclusive_writer, lease_location
+
+    monkeypatch.setattr(sys, "argv", ["jobs/decloud.py", "--model", "s3://AKIAKEY:SECRET@bucket/m.onnx"])
+    collection = tmp_path / "c.zarr"
+    with exclusive_writer(collection, "decloud"):
+        lease = type(tmp_path)(lease_location(collection, "decloud"))
+        body = lease.read_text()
+        assert "SECRET" not in body and "s3://bucket/m.onnx" in body
+        assert stat.S_IMODE(lease.stat().st_mode) == 0o600

@@ -146,3 +146,17 @@ def test_a_file_with_a_recorded_hash_is_downloaded_once_per_node_and_checked(s3_
     local.write_bytes(b"something else")
     with pytest.raises(ContentChangedError, match="replaced after the job started"):
         local_path(local, recorded)
+
+
+def test_credentials_are_removed_from_every_uri_in_a_text_or_record():
+    from equicr.storage import redact_text, redacted
+
+    command = "jobs/train.py --data s3://KEY:SECRET@bucket/d.zarr --storage gs://tok@b2/runs"
+    assert redact_text(command) == "jobs/train.py --data s3://bucket/d.zarr --storage gs://b2/runs"
+    signed = "https://account.blob.core.windows.net/c/B04.tif?st=2026&se=2027&sig=SECRET"
+    assert (
+        redact_text(f"cannot read {signed} (403)")
+        == "cannot read https://account.blob.core.windows.net/c/B04.tif?<redacted> (403)"
+    )
+    config = {"data": "s3://KEY:SECRET@bucket/d.zarr", "epochs": 3, "paths": ["s3://K:S@b/x"]}
+    assert redacted(config) == {"data": "s3://bucket/d.zarr", "epochs": 3, "paths": ["s3://b/x"]}

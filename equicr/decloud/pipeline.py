@@ -44,7 +44,7 @@ from equicr.scaling import (
     predicted_optical_dn,
     valid_input_mask,
 )
-from equicr.storage import json_safe, redact
+from equicr.storage import json_safe, redacted
 
 
 @dataclass
@@ -226,7 +226,8 @@ def run_decloud(
                 mark_scene_complete(scene)
                 summary.scenes_done.append(name)
     summary.seconds = time.perf_counter() - started
-    collection.attrs["last_decloud_run"] = json_safe({**asdict(summary), "model": redact(reference.location)})
+    record = {**asdict(summary), "model": reference.location}  # failure messages may quote other jobs' places
+    collection.attrs["last_decloud_run"] = json_safe(redacted(record))
     return summary
 
 

@@ -13,7 +13,7 @@ from ray.train.torch import TorchTrainer
 from equicr.checkpoint import BEST_METRIC, checkpoint_file, read_checkpoint_metadata
 from equicr.data.dataset import PatchDataset, split_indices
 from equicr.errors import UserError
-from equicr.executors import ActorPool
+from equicr.executors import ActorPool, init_ray
 from equicr.ingest.simulated import ensure_synthetic_patches
 from equicr.storage import is_remote, join, normalise, redact
 from equicr.training.config import DEFAULT_DATA, DEFAULT_SYNTHETIC_DATA, TrainConfig
@@ -96,6 +96,7 @@ def run_training(config: TrainConfig) -> Result:
     """Train (or resume) a run to completion and return Ray's result; refuse what it cannot honour first."""
     config = with_data(config)
     preflight(config)
+    init_ray()  # the cluster to join, or an embedded Ray with token authentication
     return make_trainer(config).fit()
 
 

@@ -27,7 +27,7 @@ from equicr.data.dataset import PatchDataset
 from equicr.metrics import HIGHER_IS_BETTER, image_metrics
 from equicr.models import build_model, set_activation_checkpointing
 from equicr.scaling import network_to_reflectance
-from equicr.storage import join, write_json
+from equicr.storage import join, redacted, write_json
 from equicr.training.config import TrainConfig
 
 #: File name of the metric history, beside the run's checkpoints.
@@ -213,7 +213,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
             if rank == 0:
                 save_checkpoint(
                     Path(directory) / CHECKPOINT_FILE, _unwrap(model), config.model, optimizer,
-                    epoch=epoch, metrics=metrics, history=history, train_config=config.to_dict(),
+                    epoch=epoch, metrics=metrics, history=history, train_config=redacted(config.to_dict()),
                 )  # fmt: skip
                 write_history(config.storage_path, config.run_name, history)
                 checkpoint = ray.train.Checkpoint.from_directory(directory)
