@@ -90,8 +90,13 @@ class Holder:
         return json.dumps(asdict(self)).encode()
 
     def is_stale(self, now: float | None = None) -> bool:
-        """Whether the holder stopped renewing for ``ttl`` seconds, or is a process of this host that is gone."""
-        if (time.time() if now is None else now) - self.renewed > self.ttl:
+        """Whether the holder stopped renewing for ``ttl`` seconds, or is a process of this host that is gone.
+
+        A renewal time ahead of now by more than ``ttl`` is stale too: only a clock that jumped (on the
+        holder's machine or this one) writes one, and it would otherwise block the item for as long.
+        """
+        age = (time.time() if now is None else now) - self.renewed
+        if age > self.ttl or -age > self.ttl:
             return True
         if self.host != socket.gethostname():
             return False
@@ -326,6 +331,12 @@ class LeaseKeeper:
             return False
 
     def _renew_forever(self) -> None:
+        """Renew every held lease each quarter of its time to live, until the job ends.
+
+        A renewal that fails for any other reason than another job's takeover (a storage hiccup) is
+        tried again at the next round; only when a lease has gone a whole ``ttl`` unrenewed is it
+        given up as lost, with the last error, so the thread never dies and leaves leases to expire.
+        """
         while not self._stop.wait(self.ttl / 4):
             with self._lock:
                 for key, lease in list(self.leases.items()):
@@ -335,6 +346,12 @@ class LeaseKeeper:
                         lease.renew()
                     except LeaseLost as error:
                         self.lost[key] = str(error)
+                    except Exception as error:  # noqa: BLE001 - retried; given up only once the lease has expired
+                        if time.time() - lease.holder.renewed > self.ttl:
+                            self.lost[key] = (
+                                f"{lease.location} could not be renewed for {self.ttl:.0f} s "
+                                f"({type(error).__name__}: {redact_text(str(error))})"
+                            )
 
 
 @contextmanager

@@ -63,6 +63,38 @@ def test_a_lease_not_renewed_for_its_time_to_live_is_taken_over(location):
         check_lease(location, "someone-else")
 
 
+def test_a_lease_dated_in_the_future_is_stale_beyond_its_time_to_live(tmp_path):
+    """A clock that jumped ahead must not block a scene for years: ahead by more than the ttl is stale."""
+    location = lease_location(tmp_path / "collection.zarr", "decloud-scene_0")
+    write_record(location, renewed=time.time() + 30, ttl=60)  # a little skew between machines: still held
+    with pytest.raises(LeaseHeld):
+        acquire_lease(location)
+    write_record(location, renewed=time.time() + 3 * 365 * 86400, ttl=60)
+    check_lease(location, acquire_lease(location).token)
+
+
+def test_the_keeper_survives_a_storage_hiccup_and_gives_up_only_after_the_ttl(tmp_path, monkeypatch):
+    from equicr.lease import Lease
+
+    location = lease_location(tmp_path / "collection.zarr", "decloud-scene_0")
+    real_renew, failures = Lease.renew, {"left": 2}
+
+    def flaky(self):
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise OSError("connection reset by peer")
+        real_renew(self)
+
+    monkeypatch.setattr(Lease, "renew", flaky)
+    with LeaseKeeper(ttl=1.2) as keeper:
+        keeper.take("scene", location)
+        time.sleep(2.5)  # two failed renewals, then good ones
+        assert keeper.holds("scene") and keeper._thread.is_alive() and failures["left"] == 0
+        failures["left"] = 10**6  # storage gone for good: lost once a whole ttl went unrenewed
+        time.sleep(2.5)
+        assert keeper._thread.is_alive() and "could not be renewed for 1 s (OSError" in keeper.lost["scene"]
+
+
 def test_a_killed_holder_on_this_host_frees_its_lease_at_once(tmp_path):
     location = lease_location(tmp_path / "collection.zarr", "ingest")
     holder = subprocess.Popen(

@@ -17,6 +17,7 @@ import numpy as np
 
 from equicr.data.composite import CLOUD_KINDS, VALIDATION_EVERY, composite_split, make_composite
 from equicr.data.real import RealPatch
+from equicr.data.scenes import scene_names
 from equicr.data.synthetic import SyntheticScene, make_scene
 from equicr.errors import UserError
 from equicr.ingest.patches import PatchPixels, write_patches
@@ -80,13 +81,19 @@ def ensure_synthetic_patches(
 
 
 def write_synthetic_scenes(out: str | Path, sizes: list[tuple[int, int]], seed: int = 0) -> str | Path:
-    """Write a scenes collection with one synthetic scene per (height, width), named ``scene_<i>``."""
+    """Write a scenes collection with one synthetic scene per (height, width), named ``scene_<i>``.
+
+    A rerun resumes: complete scenes are kept (every scene is still drawn, so the seed gives the
+    same scenes) and an unfinished one is written again.
+    """
     rng = np.random.default_rng(seed)
     with exclusive_writer(out, "ingest"):
         collection = create_scenes(out)
+        done = set(scene_names(collection))
         for index, size in enumerate(sizes):
             scene = make_scene(rng, size)
-            write_scene(collection, f"scene_{index}", scene.s1, scene.s2_cloudy, scene.geo)
+            if f"scene_{index}" not in done:
+                write_scene(collection, f"scene_{index}", scene.s1, scene.s2_cloudy, scene.geo)
     return out
 
 

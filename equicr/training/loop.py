@@ -170,6 +170,8 @@ def train_loop_per_worker(loop_config: dict) -> None:
         optimizer.load_state_dict(checkpoint.optimizer_state)
         start_epoch = checkpoint.metadata["epoch"] + 1
         history = checkpoint.metadata["history"]
+        if "torch_rng_state" in checkpoint.metadata:  # augmentation and loader seeds go on as if never stopped
+            torch.set_rng_state(torch.tensor(checkpoint.metadata["torch_rng_state"], dtype=torch.uint8))
     # escnn keeps large basis buffers that never change: no need to broadcast them every step.
     model = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"broadcast_buffers": False})
 
@@ -214,6 +216,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
                 save_checkpoint(
                     Path(directory) / CHECKPOINT_FILE, _unwrap(model), config.model, optimizer,
                     epoch=epoch, metrics=metrics, history=history, train_config=redacted(config.to_dict()),
+                    torch_rng_state=torch.get_rng_state().tolist(),  # so a resumed --augment run is bit-identical
                 )  # fmt: skip
                 write_history(config.storage_path, config.run_name, history)
                 checkpoint = ray.train.Checkpoint.from_directory(directory)

@@ -30,3 +30,22 @@ def test_synthetic_ingest_resumes_after_an_interruption(tmp_path, monkeypatch):
         np.testing.assert_array_equal(clean[name][:], resumed[name][:], err_msg=name)
     with pytest.raises(Exception, match="different selection of patches"):
         write_synthetic_patches(tmp_path / "resumed.zarr", count=7, size=16, seed=4)
+
+
+def test_synthetic_scenes_resume_after_an_interruption(tmp_path):
+    import zarr
+
+    from equicr.data.collection import open_collection
+    from equicr.ingest.simulated import write_synthetic_scenes
+
+    sizes = [(40, 52), (33, 30)]
+    clean = write_synthetic_scenes(tmp_path / "clean.zarr", sizes, seed=4)
+    resumed = write_synthetic_scenes(tmp_path / "resumed.zarr", sizes, seed=4)
+    zarr.open_group(str(resumed / "scenes" / "scene_1"), mode="r+").attrs["complete"] = False  # killed in scene_1
+    write_synthetic_scenes(resumed, sizes, seed=4)  # used to fail: "already complete; never overwritten"
+    write_synthetic_scenes(resumed, sizes, seed=4)  # and a rerun of a finished one does nothing
+    a, b = (open_collection(p, "scenes")["scenes"] for p in (clean, resumed))
+    for name in ("scene_0", "scene_1"):
+        assert b[name].attrs["complete"]
+        np.testing.assert_array_equal(a[name]["s2_cloudy"][:], b[name]["s2_cloudy"][:])
+        np.testing.assert_array_equal(a[name]["s1"][:], b[name]["s1"][:])

@@ -102,6 +102,19 @@ def test_rerun_resumes_from_the_latest_checkpoint(collection, tmp_path, local_ra
     assert read_history(tmp_path) == resumed
 
 
+@pytest.mark.slow
+def test_a_resumed_augmented_run_equals_an_uninterrupted_one(collection, tmp_path, local_ray):
+    """Random rotations and flips come from torch's generator: the checkpoint carries its state."""
+    run_training(tiny_config(collection, tmp_path / "whole", epochs=3, augment=True))
+    run_training(tiny_config(collection, tmp_path / "resumed", epochs=2, augment=True))
+    run_training(tiny_config(collection, tmp_path / "resumed", epochs=3, augment=True))
+    whole, resumed = read_history(tmp_path / "whole"), read_history(tmp_path / "resumed")
+    drop = {"samples_per_second"}
+    assert [{k: v for k, v in h.items() if k not in drop} for h in resumed] == [
+        {k: v for k, v in h.items() if k not in drop} for h in whole
+    ]
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [({"subset_size": 0}, "subset_size must be at least 1"), ({"subset_size": -3}, "subset_size must be at least 1"),
