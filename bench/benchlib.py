@@ -22,6 +22,7 @@ from equicr.hardware import cpu_has_native_bf16
 
 # Benchmarks run in the development checkout and use its test data (tests/fixtures/paths.py).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.fixtures.paths import REPO_ROOT, SHARED_DATA_DIR  # noqa: E402, F401 - re-exported for the scripts
 
 #: Where the scripts write their JSON unless told otherwise.
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

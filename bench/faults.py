@@ -10,9 +10,17 @@ result compared with an uninterrupted run of the same command: items lost, items
 rerun redoing what the killed run had finished), and whether the outputs are byte-identical.
 
 Concurrency: two decloud jobs on one scene started at once, the second with ``--overwrite`` and
-another model. One holds the scene's lease and finishes; the other is refused (exit 1). For that
-row "done twice" counts tiles that differ from a clean run of the winner's model (tiles of the two
-models mixed), and "killed after s" is the time both jobs took.
+another model. One holds the scene's lease and finishes; the other is refused (exit 2: it did
+nothing). For that row "done twice" counts tiles that differ from a clean run of the winner's model
+(tiles of the two models mixed), and "killed after s" is the time both jobs took.
+
+Integrity (a second table): outputs that would be wrong yet look right. A scene whose ``s2_cloudy``
+chunk was deleted after ingest (an interrupted copy or sync) is declouded with ``--cog-dir``: the
+tiles that read it must fail, the scene must not be complete or exported, and once the chunk is
+back a rerun must finish it byte-identical to a clean run. Two ``export/to_onnx.py`` runs to
+object-store paths with the same file name (an EquiCR and a DSen2-CR model), started at once
+against a loopback S3 server: each location must end with its own model and a passing report for
+exactly that file's SHA-256.
 """
 
 from __future__ import annotations
@@ -214,10 +222,89 @@ def concurrent_decloud_case(folder: Path, env: dict) -> dict:
     mixed = sum(not np.array_equal(output[:, 16 * r : 16 * r + 16, 16 * c : 16 * c + 16],
                                    clean[:, 16 * r : 16 * r + 16, 16 * c : 16 * c + 16]) for r, c in tiles)  # fmt: skip
     print(f"exit codes {codes}; the {winner} job kept the scene, the other was refused", flush=True)
-    one_refused = sorted(codes.values()) == [0, 1]
+    one_refused = sorted(codes.values()) == [0, 2]  # the refused job did nothing: exit 2
     return {"job": f"decloud, 2 jobs at once, 2nd --overwrite ({done.size} tiles)", "killed after s": seconds,
             "done at kill": 0, "items": int(done.size), "lost": int((~done).sum()), "done twice": int(mixed),
             "byte-identical": bool(mixed == 0 and scene.attrs["decloud"]["complete"] and one_refused)}  # fmt: skip
+
+
+def deleted_chunk_case(folder: Path, env: dict) -> dict:
+    """One `s2_cloudy` chunk deleted after ingest: failed tiles, no complete scene or COG; restored, a rerun ends it."""
+    config = ModelConfig("dsen2cr", width=4, num_blocks=1)
+    checkpoint = save_checkpoint(folder / "model.pt", build_model(config), config)
+    write_synthetic_scenes(folder / "clean.zarr", [(1100, 300)], seed=5)  # three chunk rows
+    shutil.copytree(folder / "clean.zarr", folder / "damaged.zarr")
+    chunk = folder / "damaged.zarr" / "scenes" / "scene_0" / "s2_cloudy" / "c" / "0" / "1" / "0"
+    saved = chunk.read_bytes()
+    chunk.unlink()
+    command = [PYTHON, "jobs/decloud.py", "--model", str(checkpoint), "--tile-size", "128", "--precision", "fp32",
+               "--no-ray", "--collection"]  # fmt: skip
+    run([*command, str(folder / "clean.zarr")], env)
+    started = time.perf_counter()
+    result = subprocess.run([*command, str(folder / "damaged.zarr"), "--cog-dir", str(folder / "cogs")], cwd=REPO_ROOT,
+                            env=env, capture_output=True, text=True, timeout=900)  # fmt: skip
+    seconds = time.perf_counter() - started
+    scene = open_collection(folder / "damaged.zarr", "scenes")["scenes"]["scene_0"]
+    done = scene[DONE_ARRAY][:]
+    exported = (folder / "cogs" / "scene_0.tif").exists()
+    wrong = int(bool(scene.attrs["decloud"]["complete"]) or exported)  # anything that looks finished is wrong
+    chunk.write_bytes(saved)  # the copy is repaired
+    run([*command, str(folder / "damaged.zarr")], env)
+    paths = (folder / "clean.zarr", folder / "damaged.zarr")
+    clean, repaired = (open_collection(p, "scenes")["scenes"]["scene_0"] for p in paths)
+    return {"case": f"s2_cloudy chunk deleted, decloud --cog-dir ({done.size} tiles)", "seconds": seconds,
+            "exit": result.returncode, "items failed": int((~done).sum()), "items": int(done.size),
+            "wrong outputs": wrong, "after repair byte-identical": bool(
+                repaired.attrs["decloud"]["complete"] and np.array_equal(clean[OUTPUT_ARRAY][:],
+                                                                         repaired[OUTPUT_ARRAY][:]))}  # fmt: skip
+
+
+def concurrent_export_case(folder: Path, env: dict) -> dict:
+    """Two exports to object-store paths of one file name at once: each location gets its own model and report."""
+    import json
+
+    import fsspec
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {**env, "AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "bench",
+           "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+    os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
+    try:
+        import boto3
+
+        boto3.client("s3").create_bucket(Bucket="bench")
+        models = {}
+        for name, config in (("a", ModelConfig("equicr", width=2, num_blocks=1)),
+                             ("b", ModelConfig("dsen2cr", width=4, num_blocks=1))):  # fmt: skip
+            models[name] = (save_checkpoint(folder / f"{name}.pt", build_model(config), config), config.architecture)
+        started = time.perf_counter()
+        jobs = {name: subprocess.Popen([PYTHON, "export/to_onnx.py", "--checkpoint", str(path), "--out",
+                                        f"s3://bench/{name}/model.onnx", "--skip-real-patches"], cwd=REPO_ROOT,
+                                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                for name, (path, _) in models.items()}  # fmt: skip
+        codes = {name: job.wait(timeout=900) for name, job in jobs.items()}
+        seconds = time.perf_counter() - started
+        filesystem = fsspec.filesystem("s3")
+        wrong = 0
+        from equicr.deploy.predictors import resolve_model
+        from equicr.storage import file_sha256
+
+        for name, (_, architecture) in models.items():
+            local = folder / f"{name}.onnx"
+            filesystem.get(f"bench/{name}/model.onnx", str(local))
+            report = json.loads(filesystem.cat_file(f"bench/{name}/model.verification.json"))
+            reference = resolve_model(f"s3://bench/{name}/model.onnx")  # the gate decloud applies
+            right = (report["passed"] and report["sha256"] == file_sha256(local) == reference.sha256
+                     and reference.config.architecture == architecture)  # fmt: skip
+            wrong += int(not right)
+    finally:
+        server.stop()
+    return {"case": "2 exports at once to s3://bench/{a,b}/model.onnx", "seconds": seconds,
+            "exit": max(codes.values()), "items failed": sum(code != 0 for code in codes.values()), "items": 2,
+            "wrong outputs": wrong, "after repair byte-identical": None}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,9 +321,17 @@ def main(argv: list[str] | None = None) -> int:
             folder.mkdir()
             rows.append(case(folder, env))
             print_table(rows[-1:], list(rows[-1]))
+        integrity = []
+        for name, case in (("deleted-chunk", deleted_chunk_case), ("concurrent-export", concurrent_export_case)):
+            folder = Path(root) / name
+            folder.mkdir()
+            integrity.append(case(folder, env))
+            print_table(integrity[-1:], list(integrity[-1]))
     print_table(rows, list(rows[0]))
-    write_results("faults", {"rows": rows})
-    return 0 if all(r["lost"] == 0 and r["byte-identical"] for r in rows) else 1
+    print_table(integrity, list(integrity[0]))
+    write_results("faults", {"rows": rows, "integrity": integrity})
+    killed_ok = all(r["lost"] == 0 and r["byte-identical"] for r in rows)
+    return 0 if killed_ok and all(r["wrong outputs"] == 0 for r in integrity) else 1
 
 
 if __name__ == "__main__":

@@ -22,6 +22,17 @@ CRASHED = 70
 #: Exit status of a job stopped with Ctrl-C (128 + SIGINT, as shells report it).
 INTERRUPTED = 130
 
+
+def outcome_status(done: int, failed: int) -> int:
+    """The exit status of a job over items: 0 all done, 1 some failed (the others done), 2 none done at all.
+
+    ``done`` counts the items that are finished now, including those a rerun found finished.
+    """
+    if done == 0:
+        return USAGE_ERROR
+    return ITEMS_FAILED if failed else 0
+
+
 #: Operating-system errors a user fixes by choosing another path or freeing, mounting or allowing one.
 FIXABLE_ERRNOS = frozenset(
     {

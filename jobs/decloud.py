@@ -25,6 +25,7 @@ from equicr.cli import (
 )
 from equicr.data.clouds import CLOUD_RESOLUTIONS_M, SCENE_CLOUD_RESOLUTION_M
 from equicr.decloud.tiling import DEFAULT_TILE_SIZE
+from equicr.errors import USAGE_ERROR, outcome_status
 from equicr.models import PRECISION_CHOICES
 from equicr.paths import SHIPPED_MODEL
 
@@ -85,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {path}")
     print(summary.text())
     print(f"summary stored in the 'last_decloud_run' attribute of {redact(args.collection)}")
-    return 1 if summary.scenes_failed else 0
+    status = outcome_status(len(summary.scenes_done), len(summary.scenes_failed))
+    if status == USAGE_ERROR:
+        print(f"error: no scene of {redact(args.collection)} is declouded (see the failures above)", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from equicr.errors import ITEMS_FAILED, USAGE_ERROR
+from equicr.errors import outcome_status
 
 
 @dataclass
@@ -26,6 +26,4 @@ class IngestReport:
         A run that ingested nothing and found nothing complete did nothing a user can use, whether its
         items failed or none was eligible (no Sentinel-1 partner), so it is not a success.
         """
-        if self.written == 0 and self.already_complete == 0:
-            return USAGE_ERROR
-        return ITEMS_FAILED if self.failures else 0
+        return outcome_status(self.written + self.already_complete, len(self.failures))
