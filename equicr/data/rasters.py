@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
@@ -49,8 +48,17 @@ class Raster:
     geo: GeoReference
 
 
-#: Side of the decimated read that measures a SAR file's units.
-UNITS_SAMPLE_PX = 512
+#: A SAR file's units are measured on a grid of this many by this many windows of full-resolution
+#: pixels spread over the file (overviews would not do: their resampling makes linear power negative).
+UNITS_SAMPLE_GRID, UNITS_SAMPLE_PX = 4, 128
+
+
+def sample_windows(height: int, width: int) -> list[Window]:
+    """Full-resolution windows spread evenly over a ``height`` x ``width`` raster, for measuring its values."""
+    size_y, size_x = min(height, UNITS_SAMPLE_PX), min(width, UNITS_SAMPLE_PX)
+    tops = sorted({round(i * (height - size_y) / max(UNITS_SAMPLE_GRID - 1, 1)) for i in range(UNITS_SAMPLE_GRID)})
+    lefts = sorted({round(i * (width - size_x) / max(UNITS_SAMPLE_GRID - 1, 1)) for i in range(UNITS_SAMPLE_GRID)})
+    return [Window(left, top, size_x, size_y) for top in tops for left in lefts]
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,7 @@ class OpenRaster:
 def open_raster(path: str | Path, role: str, size: tuple[int, int] | None = None) -> Iterator[OpenRaster]:
     """Open a GeoTIFF as ``role`` ("s1", "s2" or "s2_cloudy"), checked, for windowed reads.
 
-    For ``"s1"`` the units are measured on a decimated read (:func:`equicr.scaling.measure_sar_units`):
+    For ``"s1"`` the units are measured on windows spread over the file (:func:`equicr.scaling.measure_sar_units`):
     dB is read as it is, linear power is converted to dB, anything else is refused by name.
 
     Raises:
@@ -107,9 +115,11 @@ def read_raster(path: str | Path, role: str, size: tuple[int, int] | None = None
 
 
 def _measured_units(dataset: rasterio.DatasetReader, path: Path) -> SarUnits | None:
-    sample = (dataset.count, min(dataset.height, UNITS_SAMPLE_PX), min(dataset.width, UNITS_SAMPLE_PX))
+    windows = sample_windows(dataset.height, dataset.width)
+    reads = [dataset.read(window=w, masked=True).filled(np.nan).reshape(dataset.count, -1) for w in windows]
+    sample = np.concatenate(reads, axis=1)  # the file's own nodata value is no measurement
     try:
-        return measure_sar_units(dataset.read(out_shape=sample, resampling=Resampling.nearest), str(path))
+        return measure_sar_units(sample, str(path))
     except UserError as error:
         raise RasterError(str(error)) from error
 

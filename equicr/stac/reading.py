@@ -24,7 +24,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from equicr.bands import S1_BANDS, S2_BANDS
-from equicr.data.rasters import UNITS_SAMPLE_PX, GeoReference
+from equicr.data.rasters import GeoReference, sample_windows
 from equicr.errors import UserError
 from equicr.scaling import OPTICAL_DN_STORABLE_MAX, OPTICAL_MEASURED_MIN_DN, SarUnits, measure_sar_units, sar_in_db
 from equicr.stac.items import GRID_BAND, S1Source, S2Source, StacItemError
@@ -124,9 +124,9 @@ def check_assets(s2: S2Source, s1: S1Source | None, grid: Grid) -> S1Source | No
 
 
 def _sar_units(dataset: rasterio.DatasetReader, where: str) -> SarUnits | None:
-    """The units of one S1 asset, measured on a decimated read of its valid pixels."""
-    sample = (min(dataset.height, UNITS_SAMPLE_PX), min(dataset.width, UNITS_SAMPLE_PX))
-    values = dataset.read(1, out_shape=sample, resampling=Resampling.nearest, masked=True).filled(np.nan)
+    """The units of one S1 asset, measured on full-resolution windows spread over it (valid pixels only)."""
+    windows = sample_windows(dataset.height, dataset.width)
+    values = np.concatenate([dataset.read(1, window=w, masked=True).filled(np.nan).ravel() for w in windows])
     try:
         return measure_sar_units(values, where)
     except UserError as error:
