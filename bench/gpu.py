@@ -8,8 +8,10 @@ For the full-size EquiCR (156 regular p4 fields) and DSen2-CR (256 channels), 16
 - a training step at batch 8 of 256-px patches (L1 loss, Adam) in float32, TF32 and bfloat16
   autocast, each with and without activation checkpointing: seconds, samples/s, peak memory;
 - inference Mpx/s of the prepared PyTorch model (channels-last, float32 and bfloat16) and of ONNX
-  Runtime on the CUDA and TensorRT providers, with the compact and the expanded file (the provider
-  that actually ran is recorded: ONNX Runtime falls back to the CPU silently);
+  Runtime on the CUDA and TensorRT providers, with the compact and the expanded file and the
+  reduced-precision files (static INT8 QDQ and float16, made as ``export/to_onnx.py --reduced``
+  makes them; the provider that actually ran is recorded: ONNX Runtime falls back to the CPU
+  silently);
 - ONNX parity against PyTorch in float32 and rotation equivariance on CUDA, with TF32 on and off,
   against the tolerances export verification uses (TF32 rounds products to 10 mantissa bits: it
   must not silently break them).
@@ -123,8 +125,10 @@ def inference_rows(architecture: str, rounds: int, folder: Path) -> list[dict]:
     """Mpx/s of each inference path, and each path's parity and equivariance error on CUDA."""
     from equicr.deploy.export import export_onnx, plain_torch_model
     from equicr.deploy.inference import PreparedModel
+    from equicr.deploy.metadata import REDUCED_PRECISIONS
+    from equicr.deploy.reduced import make_reduced
     from equicr.deploy.runtime import CloudRemovalSession
-    from equicr.deploy.verify import PARITY_TOLERANCE
+    from equicr.deploy.verify import PARITY_TOLERANCE, REDUCED_EQUIVARIANCE_TOLERANCE, real_patch_inputs
     from equicr.equivariance import EQUIVARIANCE_TOLERANCE, max_rotation_error
     from equicr.models import build_model
 
@@ -139,8 +143,16 @@ def inference_rows(architecture: str, rounds: int, folder: Path) -> list[dict]:
         prepared = PreparedModel(plain_torch_model(model), precision).cuda()
         paths[f"torch {precision}"] = lambda t, m=prepared: m(t.cuda()).float().cpu()
     forms = ("basis", "expanded") if architecture == "equicr" else ("expanded",)
+    files = {}
     for form in forms:
-        onnx_file = export_onnx(model, config, folder / f"{architecture}-{form}.onnx", filters=form)
+        files[form] = export_onnx(model, config, folder / f"{architecture}-{form}.onnx", filters=form)
+    calibration = real_patch_inputs(CloudRemovalSession(files[forms[0]], providers=["CPUExecutionProvider"]))
+    for precision in REDUCED_PRECISIONS:  # made from the float32 file as export/to_onnx.py --reduced makes them
+        reduced = folder / f"{architecture}-{precision}.onnx"
+        files[precision] = make_reduced(
+            files[forms[0]], precision, reduced, calibration if precision == "int8" else None
+        )
+    for form, onnx_file in files.items():
         for provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider"):
             session = CloudRemovalSession(onnx_file, providers=[provider, "CPUExecutionProvider"])
             label = f"ort {form} {provider.removesuffix('ExecutionProvider')} ({session.active_provider})"
@@ -152,13 +164,16 @@ def inference_rows(architecture: str, rounds: int, folder: Path) -> list[dict]:
             row = {"model": architecture, "path": name, "Mpx/s": INFERENCE_TILE**2 / timings[name] / 1e6}
             error = float((run(x) - reference).abs().max() / reference.abs().max())
             row["error vs torch fp32"] = error
-            row["parity ok"] = error < PARITY_TOLERANCE["float32"] if "fp32" in name or "ort" in name else None
+            reduced = next((p for p in REDUCED_PRECISIONS if f"ort {p} " in name), None)
+            full = "fp32" in name or ("ort" in name and reduced is None)
+            row["parity ok"] = error < PARITY_TOLERANCE["float32"] if full else None
             for tf32 in (False, True):
                 set_tf32(tf32)
                 rotation = max_rotation_error(run, torch.rand(1, config.in_channels, 65, 65) * 2)
                 row[f"rotation error{' tf32' if tf32 else ''}"] = rotation
                 if architecture == "equicr" and "bf16" not in name:
-                    row[f"equivariant{' tf32' if tf32 else ''}"] = rotation < EQUIVARIANCE_TOLERANCE
+                    bound = REDUCED_EQUIVARIANCE_TOLERANCE[reduced] if reduced else EQUIVARIANCE_TOLERANCE
+                    row[f"equivariant{' tf32' if tf32 else ''}"] = rotation < bound
             set_tf32(False)
             rows.append(row)
     return rows

@@ -11,7 +11,10 @@ throughput per layer. Variants, timed round-robin in one process:
   shapes of the model (float32 in both layouts, bfloat16 channels-last);
 - backends: escnn in eval mode, the exported plain-torch model (default layout), the prepared
   float32 channels-last model (what declouding a checkpoint runs), ONNX Runtime on the compact
-  file, and the prepared bfloat16 model.
+  file and on the reduced-precision files (static INT8 QDQ, float16; made as ``export/to_onnx.py
+  --reduced`` makes them, with their PSNR and SAM loss against float32 on the shipped real
+  patches), and the prepared bfloat16 model. The share of the fastest path that the fastest ONNX
+  file reaches is printed and recorded.
 
 Also measured: each path's error against escnn and its rotation-equivariance error, and with
 ``--checkpoint`` (a trained EquiCR) the PSNR change of bfloat16 against float32 on a patches
@@ -30,7 +33,10 @@ from torch import nn
 
 from equicr.deploy.export import export_onnx, plain_torch_model
 from equicr.deploy.inference import PreparedModel
+from equicr.deploy.metadata import REDUCED_PRECISIONS
+from equicr.deploy.reduced import make_reduced
 from equicr.deploy.runtime import CloudRemovalSession
+from equicr.deploy.verify import quality_checks, real_patch_inputs
 from equicr.equivariance import transform_grid
 from equicr.hardware import cpu_has_native_bf16
 from equicr.models import ModelConfig, build_model, count_parameters
@@ -119,6 +125,13 @@ def main() -> None:
         onnx_file = export_onnx(escnn_model, config, Path(folder) / "compact.onnx")
         onnx_bytes = onnx_file.stat().st_size
         session = CloudRemovalSession(onnx_file, providers=["CPUExecutionProvider"])
+        reduced, quality = {}, {}
+        for precision in REDUCED_PRECISIONS:  # as export/to_onnx.py --reduced makes and verifies them
+            calibration = real_patch_inputs(session) if precision == "int8" else None
+            path = make_reduced(onnx_file, precision, Path(folder) / f"{precision}.onnx", calibration)
+            reduced[precision] = CloudRemovalSession(path, providers=["CPUExecutionProvider"])
+            quality[precision] = {check.name: check.measured for check in quality_checks(reduced[precision], session,
+                                                                                          None)}  # fmt: skip
     matrices = {dtype: (torch.rand(MATMUL_SIZE, MATMUL_SIZE, dtype=dtype), torch.rand(MATMUL_SIZE, MATMUL_SIZE,
                 dtype=dtype)) for dtype in (torch.float32, torch.bfloat16)}  # fmt: skip
 
@@ -127,6 +140,7 @@ def main() -> None:
         "exported torch": lambda: plain(x),
         "exported torch, channels-last (decloud from a checkpoint)": lambda: prepared["fp32"](x),
         "ONNX Runtime, compact file (deployment)": lambda: session.run_network(x.numpy()),
+        **{f"ONNX Runtime, {p} file": (lambda s=reduced[p]: s.run_network(x.numpy())) for p in REDUCED_PRECISIONS},
         "bfloat16, channels-last": lambda: prepared["bf16"](x),
     }
     ceilings = {f"Conv2d stack {name}": (lambda s=stack, i=inputs: s(i)) for name, (stack, inputs) in stacks.items()}
@@ -147,6 +161,8 @@ def main() -> None:
             "escnn eval": escnn_model(rotated_input), "exported torch": plain(rotated_input),
             "exported torch, channels-last (decloud from a checkpoint)": prepared["fp32"](rotated_input),
             "ONNX Runtime, compact file (deployment)": torch.as_tensor(session.run_network(rotated_input.numpy())),
+            **{f"ONNX Runtime, {p} file": torch.as_tensor(reduced[p].run_network(rotated_input.numpy()))
+               for p in REDUCED_PRECISIONS},
         }  # fmt: skip
         if with_bf16:
             rotated_by_path["bfloat16, channels-last"] = prepared["bf16"](rotated_input)
@@ -175,6 +191,14 @@ def main() -> None:
         print(f"bfloat16 path against float32: {bf16_speedup:.2f}x channels-last torch, {bf16_over_onnx:.2f}x ONNX "
               "Runtime")  # fmt: skip
     print(f"ONNX file {onnx_bytes / 1e6:.1f} MB for {4 * count_parameters(escnn_model) / 1e6:.1f} MB of parameters")
+    backends = {name: value for name, value in seconds.items() if name in paths}
+    fastest = min(backends, key=backends.get)
+    deployment = min((n for n in backends if n.startswith("ONNX Runtime")), key=backends.get)
+    onnx_share = backends[fastest] / backends[deployment]
+    print(f"fastest path: {fastest}; fastest ONNX file: {deployment}, at {onnx_share:.0%} of its speed")
+    for precision, changes in quality.items():
+        print(f"{precision} file against float32 on the shipped real patches: "
+              + ", ".join(f"{name} {value:+.3f}" for name, value in changes.items()))  # fmt: skip
     if not with_bf16:
         print("no bfloat16 PSNR change measured: bfloat16 variants skipped")
     elif Path(args.collection).exists() and (Path(args.checkpoint).exists() or "://" in args.checkpoint):
@@ -187,7 +211,8 @@ def main() -> None:
     write_results("inference", {
         "model": config.to_dict(), "parameters": count_parameters(escnn_model), "tile": args.tile,
         "flops_per_tile": flops_per_tile, "rows": rows, "bf16_speedup": bf16_speedup, "bf16_over_onnx": bf16_over_onnx,
-        "onnx_bytes": onnx_bytes, "bf16_psnr_change": psnr,
+        "onnx_bytes": onnx_bytes, "bf16_psnr_change": psnr, "fastest": fastest, "fastest_onnx": deployment,
+        "onnx_share_of_fastest": onnx_share, "reduced_quality_loss": quality,
     }, args.out)  # fmt: skip
 
 

@@ -34,6 +34,11 @@ def cpu_has_native_bf16() -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
+def cpu_has_native_int8() -> bool:
+    """Whether this CPU has 8-bit dot-product instructions (VNNI or AMX), which ONNX Runtime's integer kernels use."""
+    return bool(torch.cpu._is_vnni_supported() or torch.cpu._is_amx_tile_supported())
+
+
 def cuda_has_native_bf16() -> bool:
     """Whether the current CUDA device supports bfloat16 (Ampere and newer)."""
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()

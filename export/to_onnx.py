@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from equicr.cli import parser_for, run_job
-from equicr.deploy.metadata import FILTER_FORMS, WEIGHT_DTYPES
+from equicr.deploy.metadata import FILTER_FORMS, REDUCED_PRECISIONS, WEIGHT_DTYPES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
         help="EquiCR: store basis coefficients and expand in the graph (default, ~6x smaller) or expanded filters",
     )  # fmt: skip
     parser.add_argument("--weights-dtype", choices=WEIGHT_DTYPES, default="float32", help="stored weight precision")
+    parser.add_argument(
+        "--reduced", nargs="+", choices=REDUCED_PRECISIONS, default=[], metavar="PRECISION",
+        help="also export reduced-precision files beside OUT (NAME.int8.onnx: static INT8, calibrated on the real "
+        "patches; NAME.float16.onnx: for CUDA), each verified against the float32 file; decloud --precision auto "
+        "runs the one the device computes natively",
+    )  # fmt: skip
     parser.add_argument("--skip-real-patches", action="store_true", help="parity on random inputs only")
     parser.add_argument(
         "--real-patches", type=Path, metavar="DIR",
@@ -44,14 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"exporting {redact(args.checkpoint)}")
     model, checkpoint = load_model(checkpoint_file)
     outcome = export_and_publish(model, checkpoint.config, checkpoint_file, args.out, args.weights_dtype, args.filters,
-                                 not args.skip_real_patches, args.real_patches)  # fmt: skip
-    print(outcome.report.summary())
-    if not outcome.published:
-        print(f"verification failed: nothing written to {redact(args.out)}; the failed file and its report are kept "
-              f"at {outcome.file} and {outcome.report_file}", file=sys.stderr)  # fmt: skip
-        return 1
-    print(f"wrote {redact(outcome.file)} and its report {redact(outcome.report_file)}")
-    return 0
+                                 not args.skip_real_patches, args.real_patches, tuple(args.reduced))  # fmt: skip
+    for result in (outcome, *outcome.variants):
+        print(result.report.summary())
+        if result.published:
+            print(f"wrote {redact(result.file)} and its report {redact(result.report_file)}")
+        else:
+            print(f"verification failed: nothing written to {result.report.file}; the failed file and its report "
+                  f"are kept at {result.file} and {result.report_file}", file=sys.stderr)  # fmt: skip
+    return 0 if outcome.all_published else 1
 
 
 if __name__ == "__main__":

@@ -191,8 +191,9 @@ def run_decloud(
             f"scenes {unfinished} of {collection_path} were never completely ingested; rerun jobs/ingest.py for them"
         )
     names = scenes or complete
-    reference = resolve_model(model)
-    settings = (settings or DecloudSettings()).for_model(reference.receptive_field_radius)
+    settings = settings or DecloudSettings()
+    reference = resolve_model(model, settings.precision, pool.device)  # an ONNX file's verified fast variant
+    settings = settings.for_model(reference.receptive_field_radius)
     summary = DecloudSummary()
     for name in unfinished:  # without --scenes: skipped, but never in silence
         summary.scenes_failed[name] = "its ingest never finished; rerun jobs/ingest.py, then decloud again"

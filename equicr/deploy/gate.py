@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import nn
@@ -47,6 +47,12 @@ class ExportOutcome:
     published: bool
     file: str  # the requested location when published, else the kept-aside copy for inspection
     report_file: str
+    variants: list[ExportOutcome] = field(default_factory=list)  # reduced-precision files, each gated alike
+
+    @property
+    def all_published(self) -> bool:
+        """Whether the file and every requested variant passed and were published."""
+        return self.published and all(variant.published for variant in self.variants)
 
 
 def export_and_publish(
@@ -58,12 +64,16 @@ def export_and_publish(
     filters: str = "basis",
     real_patches: bool = True,
     patches_root: Path | None = None,
+    reduced: tuple[str, ...] = (),
 ) -> ExportOutcome:
     """Export ``model`` to a private folder of this run, verify it there, and publish it to ``out`` only if it passes.
 
     Published: ``out`` is replaced by the file, then its report is written beside it (a reader in
     between sees a report for other bytes and refuses). Failed: ``out`` and its report are left as
     they were, and the file with its failed report stays in the run's folder under the cache.
+    Each precision of ``reduced`` ("int8", "float16") is then made from the verified float32 file,
+    verified against it (:func:`equicr.deploy.verify.verify_reduced`) and published the same way
+    beside it as ``<name>.<precision>.onnx``.
     """
     if not is_remote(out) and Path(out).is_dir():
         raise IsADirectoryError(f"--out {out} is a folder; name the .onnx file to write")
@@ -79,11 +89,40 @@ def export_and_publish(
     write_json(staged_report, report.to_dict())
     if not report.passed:
         return ExportOutcome(report, False, str(staged), str(staged_report))
+    _publish(staged, out, report)
+    outcome = ExportOutcome(report, True, str(out), report_location(out))
+    for precision in reduced:
+        outcome.variants.append(_export_reduced(staged, precision, str(out), patches_root))
+    if outcome.all_published:
+        shutil.rmtree(staging, ignore_errors=True)
+    return outcome
+
+
+def _publish(staged: Path, out: str, report: VerificationReport) -> None:
+    """Put a verified file at ``out``, then its report beside it."""
     with atomic_output(out) as temporary:
         shutil.copyfile(staged, temporary)
     write_json(report_location(out), report.to_dict())
-    shutil.rmtree(staging, ignore_errors=True)
-    return ExportOutcome(report, True, str(out), report_location(out))
+
+
+def _export_reduced(float32_file: Path, precision: str, out: str, patches_root: Path | None) -> ExportOutcome:
+    """Make, verify and (when it passes) publish one reduced-precision variant of a verified float32 file."""
+    from equicr.deploy.reduced import make_reduced, reduced_location
+    from equicr.deploy.runtime import CloudRemovalSession
+    from equicr.deploy.verify import real_patch_inputs, verify_reduced
+
+    target = reduced_location(out, precision)
+    staged = Path(reduced_location(str(float32_file), precision))
+    calibration = real_patch_inputs(CloudRemovalSession(float32_file), patches_root) if precision == "int8" else None
+    make_reduced(float32_file, precision, staged, calibration)
+    report = verify_reduced(staged, float32_file, patches_root)
+    report.file = redact(target)
+    staged_report = Path(report_location(staged))
+    write_json(staged_report, report.to_dict())
+    if not report.passed:
+        return ExportOutcome(report, False, str(staged), str(staged_report))
+    _publish(staged, target, report)
+    return ExportOutcome(report, True, target, report_location(target))
 
 
 def require_passing_report(location: str | Path, sha256: str) -> dict:

@@ -34,6 +34,8 @@ INPUT_NAME, OUTPUT_NAME = "inputs", "prediction"
 REFERENCE_SEED, REFERENCE_SIZE = 20240, (12, 12)  # 7.5 kB of outputs for 13 bands
 #: How the weights are stored in the file (computation stays float32 either way).
 WEIGHT_DTYPES = ("float32", "float16")
+#: Reduced precisions a deployment file can be exported in beside the float32 file (equicr.deploy.reduced).
+REDUCED_PRECISIONS = ("int8", "float16")
 #: How EquiCR's filters are stored: expanded from the basis in the graph, or expanded in the file.
 FILTER_FORMS = ("basis", "expanded")
 
@@ -83,6 +85,7 @@ def build_metadata(
         "trainable_parameters": parameter_count,
         "checkpoint_sha256": checkpoint_sha256,
         "weights_dtype": weights_dtype,
+        "precision": "float32",  # what the graph computes in; reduced files (equicr.deploy.reduced) say theirs
         "filters": filters,  # "expanded" (stored) or "basis" (coefficients expanded in the graph)
         "library_versions": library_versions(),
         "reference_output": encode_reference_output(reference_output),

@@ -65,8 +65,11 @@ class ModelReference:
         return {"model": redact(self.location), "model_sha256": self.sha256, "model_config": config}
 
 
-def resolve_model(model: str | Path | ModelReference) -> ModelReference:
+def resolve_model(model: str | Path | ModelReference, precision: str = "fp32", device: str = "cpu") -> ModelReference:
     """The reference a model name stands for; reads the config without loading any weights.
+
+    For a float32 ONNX file and ``precision="auto"``, the verified reduced-precision file beside it
+    that ``device`` runs natively, if there is one (:func:`equicr.deploy.reduced.preferred_variant`).
 
     Raises:
         FileNotFoundError: no such file or run folder.
@@ -84,6 +87,14 @@ def resolve_model(model: str | Path | ModelReference) -> ModelReference:
     local = local_path(model)  # a cached copy when the file is on object storage
     if not local.is_file():
         raise FileNotFoundError(f"ONNX file {model} does not exist")
+    if precision == "bf16":
+        raise UserError(f"{model}: an ONNX file has no bfloat16 form; use --precision auto or fp32")
+    if precision == "auto":
+        from equicr.deploy.reduced import preferred_variant
+
+        chosen, _ = preferred_variant(str(model), precision, device)
+        if chosen != str(model):
+            model, local = chosen, local_path(chosen)
     try:
         graph = onnx.load(str(local), load_external_data=False)
     except Exception as error:  # protobuf's DecodeError and friends: the file is not an ONNX model
@@ -126,7 +137,9 @@ class OnnxPredictor:
     def __init__(self, reference: ModelReference, local: Path) -> None:
         self.session = CloudRemovalSession(local)
         self.reference = reference
-        self.source = {**reference.record(), "backend": "onnx", "provider": self.session.active_provider}
+        self.source = {**reference.record(), "backend": "onnx", "provider": self.session.active_provider,
+                       "precision": self.session.metadata.get("precision", "float32"),
+                       "precision_reason": "the file's own"}  # fmt: skip
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         return self.session.run_network(inputs)
@@ -157,10 +170,7 @@ def load_predictor(model: str | Path | ModelReference, device: str = "cpu", prec
     ``precision="bf16"`` runs a checkpoint's convolutions in bfloat16, ``"auto"`` does so only where
     ``device`` computes bfloat16 natively (:mod:`equicr.hardware`); an ONNX file keeps its own precision.
     """
-    location = model.location if isinstance(model, ModelReference) else str(model)
-    if location.endswith(".onnx") and precision == "bf16":
-        raise UserError(f"{location}: an ONNX file runs in the precision it was exported in; drop --precision")
-    reference = resolve_model(model)
+    reference = resolve_model(model, precision, device)
     if reference.backend == CLOUDY_INPUT:
         return CloudyInputPredictor(reference)
     local = local_path(reference.location, reference.sha256)  # the content the reference recorded, or an error

@@ -28,15 +28,26 @@ from equicr.bands import S2_BANDS, input_bands
 from equicr.data.rasters import read_raster
 from equicr.data.real import shipped_backgrounds
 from equicr.data.sen12mscr import index_tree, read_triplet
-from equicr.deploy.metadata import reference_pair
+from equicr.deploy.metadata import REDUCED_PRECISIONS, reference_pair
 from equicr.deploy.runtime import CloudRemovalSession
 from equicr.equivariance import EQUIVARIANCE_TOLERANCE, QUARTER_TURNS, relative_equivariance_error
+from equicr.metrics import image_metrics
 from equicr.models import ModelConfig
+from equicr.scaling import network_to_reflectance, optical_dn_to_reflectance
 from equicr.storage import file_sha256
 
 #: Largest ORT-vs-PyTorch error relative to the output's scale, per stored weight precision.
 #: float32 measured about 2e-6 at full size; float16 weights round each weight to 11 significant bits.
 PARITY_TOLERANCE = {"float32": 1e-4, "float16": 2e-2}
+#: A reduced-precision file may lose at most this much against the float32 file on real patches
+#: (mean over patches, each scored against its clear target): PSNR in dB, SAM in degrees.
+REDUCED_QUALITY_TOLERANCE = {"psnr_db": 0.1, "sam_deg": 0.1}
+#: Rotation-equivariance error a reduced file may show: rounding to 8 bit (per-channel weights,
+#: calibrated activations) or to half precision is not exactly equivariant.
+REDUCED_EQUIVARIANCE_TOLERANCE = {"int8": 3e-2, "float16": 2e-3}
+#: Outputs recorded at export against a rerun of the same reduced graph: integer kernels differ
+#: slightly between CPUs (VNNI or not), half-precision ones between GPUs.
+REDUCED_RECORDED_TOLERANCE = {"int8": 2e-2, "float16": 2e-3}
 #: Sizes of the equivariance inputs: one even, one odd.
 EQUIVARIANCE_SIZES = ((32, 32), (33, 33))
 
@@ -83,8 +94,10 @@ class VerificationReport:
         return "\n".join(lines)
 
 
-def real_patch_inputs(session: CloudRemovalSession, root: Path | None = None) -> np.ndarray:
-    """Network inputs of real patches for this file's input mode, (N, C, 256, 256).
+def real_patch_inputs(session: CloudRemovalSession, root: Path | None = None, with_targets: bool = False):
+    """Network inputs of real patches for this file's input mode, (N, C, 256, 256) (and their clear targets).
+
+    With ``with_targets`` the clear targets come too, as reflectance tensors (N, 13, 256, 256).
 
     ``root`` names a SEN12MS-CR tree (its triplets' SAR and cloudy images); without it, the real
     Sentinel-1 and Sentinel-2 patches shipped in the package (clear ground: parity needs real pixel
@@ -96,11 +109,14 @@ def real_patch_inputs(session: CloudRemovalSession, root: Path | None = None) ->
             raise FileNotFoundError(f"{root} holds no complete SEN12MS-CR triplet to verify on ({problems[:1]})")
         triplets = [read_triplet(record.paths) for record in records]
         s1, s2_cloudy = np.stack([t.s1 for t in triplets]), np.stack([t.s2_cloudy for t in triplets])
+        clear = np.stack([t.s2 for t in triplets])
     else:
         patches = [patch for patch in shipped_backgrounds() if patch.s1 is not None]
         s1 = np.stack([read_raster(patch.s1, "s1").data for patch in patches])
         s2_cloudy = np.stack([read_raster(patch.s2, "s2_cloudy").data for patch in patches])
-    return session.network_inputs(s1, s2_cloudy)
+        clear = s2_cloudy  # clear ground: the target is the input itself
+    inputs = session.network_inputs(s1, s2_cloudy)
+    return (inputs, torch.from_numpy(optical_dn_to_reflectance(clear))) if with_targets else inputs
 
 
 def parity_check(name: str, session: CloudRemovalSession, reference: nn.Module, inputs: np.ndarray) -> Check:
@@ -137,7 +153,9 @@ def group_transforms(config: ModelConfig) -> list[tuple[int, bool]]:
     return rotations + [(k, True) for k in (0, *QUARTER_TURNS)] if config.group == "p4m" else rotations
 
 
-def equivariance_checks(session: CloudRemovalSession, rng: np.random.Generator) -> list[Check]:
+def equivariance_checks(
+    session: CloudRemovalSession, rng: np.random.Generator, tolerance: float = EQUIVARIANCE_TOLERANCE
+) -> list[Check]:
     """Equivariance of the ONNX graph in ONNX Runtime, required as the model's architecture and group say."""
     config = ModelConfig.from_dict(session.metadata["model_config"])
     required = group_transforms(config)
@@ -153,7 +171,7 @@ def equivariance_checks(session: CloudRemovalSession, rng: np.random.Generator) 
         kind = "rotation and reflection" if any(flip for _, flip in measured) else "rotation"
         name = f"{kind} equivariance {height}x{width} ({config.group}), k=1,2,3"
         if required:
-            checks.append(Check(name, error < EQUIVARIANCE_TOLERANCE, error, EQUIVARIANCE_TOLERANCE))
+            checks.append(Check(name, error < tolerance, error, tolerance))
         else:
             detail = f"not required: the {config.architecture} model ({config.group}) has no rotation symmetry"
             checks.append(Check(name, True, error, None, detail))
@@ -208,7 +226,53 @@ def verify_onnx(
     return report
 
 
-def recorded_output_check(session: CloudRemovalSession) -> Check:
+def verify_reduced(path: str | Path, float32_file: str | Path, patches_root: Path | None = None) -> VerificationReport:
+    """Verify a reduced-precision file against the float32 file it was made from.
+
+    Checks: the metadata describes the model and names a reduced precision; the file reproduces its
+    own recorded outputs; on real patches (shipped, or the SEN12MS-CR tree ``patches_root``) its
+    mean PSNR and SAM against the clear targets are within :data:`REDUCED_QUALITY_TOLERANCE` of the
+    float32 file's; and it is rotation-equivariant within :data:`REDUCED_EQUIVARIANCE_TOLERANCE`.
+    """
+    session, reference = CloudRemovalSession(path), CloudRemovalSession(float32_file)
+    report = VerificationReport(str(path), file_sha256(path), session.active_provider, session.metadata)
+    precision = session.metadata.get("precision")
+    report.checks.append(metadata_check(session))
+    same_model = session.metadata["model_config"] == reference.metadata["model_config"]
+    report.checks.append(Check(f"a reduced precision ({precision}) of the float32 file's model",
+                               precision in REDUCED_PRECISIONS and same_model))  # fmt: skip
+    if precision not in REDUCED_PRECISIONS:
+        return report
+    report.checks.append(recorded_output_check(session, REDUCED_RECORDED_TOLERANCE[precision]))
+    report.checks.extend(quality_checks(session, reference, patches_root))
+    report.checks.extend(
+        equivariance_checks(session, np.random.default_rng(0), REDUCED_EQUIVARIANCE_TOLERANCE[precision])
+    )
+    return report
+
+
+def quality_checks(
+    session: CloudRemovalSession, reference: CloudRemovalSession, patches_root: Path | None
+) -> list[Check]:
+    """Mean PSNR and SAM of ``session`` and of the float32 ``reference`` on real patches, scored on clear targets."""
+    inputs, targets = real_patch_inputs(session, patches_root, with_targets=True)
+    scores = {}
+    for name, candidate in (("reduced", session), ("float32", reference)):
+        prediction = torch.from_numpy(network_to_reflectance(candidate.run_network(inputs)))
+        scores[name] = {key: float(value.mean()) for key, value in image_metrics(prediction, targets).items()}
+    psnr_loss = scores["float32"]["psnr"] - scores["reduced"]["psnr"]
+    sam_loss = scores["reduced"]["sam"] - scores["float32"]["sam"]
+    where = f"on {len(inputs)} real patches"
+    psnr_tolerance, sam_tolerance = REDUCED_QUALITY_TOLERANCE["psnr_db"], REDUCED_QUALITY_TOLERANCE["sam_deg"]
+    psnr_detail = f"{scores['float32']['psnr']:.3f} -> {scores['reduced']['psnr']:.3f} dB {where}"
+    sam_detail = f"{scores['float32']['sam']:.3f} -> {scores['reduced']['sam']:.3f} degrees {where}"
+    return [
+        Check("PSNR lost against float32 (dB)", psnr_loss <= psnr_tolerance, psnr_loss, psnr_tolerance, psnr_detail),
+        Check("SAM lost against float32 (degrees)", sam_loss <= sam_tolerance, sam_loss, sam_tolerance, sam_detail),
+    ]
+
+
+def recorded_output_check(session: CloudRemovalSession, tolerance: float | None = None) -> Check:
     """The file's outputs on its recorded reference input against the outputs recorded at export.
 
     Needs nothing but the file: a trained coefficient changed after export (which keeps the graph
@@ -220,5 +284,5 @@ def recorded_output_check(session: CloudRemovalSession) -> Check:
     inputs, expected = reference_pair(session.metadata)
     got = session.run_network(inputs)
     error = float(np.abs(got - expected).max()) / (float(np.abs(expected).max()) or 1.0)
-    tolerance = PARITY_TOLERANCE[session.metadata["weights_dtype"]]
+    tolerance = PARITY_TOLERANCE[session.metadata["weights_dtype"]] if tolerance is None else tolerance
     return Check(name, error < tolerance, error, tolerance, f"on a seeded {inputs.shape[2]}x{inputs.shape[3]} px input")

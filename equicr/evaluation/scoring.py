@@ -86,16 +86,16 @@ def evaluate_split(
     ones in this process.
     """
     collection = str(collection)
-    reference = resolve_model(model)
+    count = len(PatchDataset(collection, split))
+    pool = pool or ActorPool(use_ray=count >= AUTO_RAY_MIN_ITEMS)
+    reference = resolve_model(model, precision, pool.device)  # the ONNX variant decloud would run, too
     if has_sar_input(reference.input_mode) and not collection_has_sar(collection):
         raise UserError(
             f"{collection} holds optical-only pairs (no Sentinel-1); {redact(reference.location)} needs "
             f"{reference.input_mode} input: evaluate an optical-only model on it"
         )
-    count = len(PatchDataset(collection, split))
     if count == 0:  # a report of nothing would carry NaN means and a summary.json that says "finished"
         raise UserError(f"{collection} has no complete {split} patches to evaluate")
-    pool = pool or ActorPool(use_ray=count >= AUTO_RAY_MIN_ITEMS)
     positions = [{"position": p} for p in range(count)]
     scorer_args = {"model": reference, "collection": collection, "split": split, "device": pool.device,
                    "precision": precision, "against_input": against_input}  # fmt: skip
