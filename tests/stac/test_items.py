@@ -68,7 +68,9 @@ def test_the_offset_comes_from_raster_bands_then_product_metadata_then_the_basel
 
 
 def test_s1_units_and_missing_polarisations():
-    assert s1_source(s1_item("a", WHEN)).linear and not s1_source(s1_item("b", WHEN, unit="dB")).linear
+    assert s1_source(s1_item("a", WHEN)).declared_units is None  # undeclared: the pixels decide (check_assets)
+    assert s1_source(s1_item("b", WHEN, unit="dB")).declared_units == "dB"
+    assert s1_source(s1_item("c", WHEN, unit="linear")).declared_units == "linear"
     item = s1_item("c", WHEN)
     del item.assets["vh"]
     with pytest.raises(StacItemError, match=r"item c: no asset for polarisation\(s\) \['VH'\]"):
