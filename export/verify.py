@@ -1,48 +1,14 @@
-"""Re-verify an existing ONNX file before it ships: metadata, equivariance, and parity when given the checkpoint.
+"""``equicr verify`` as a script: for ``ray job submit --working-dir .`` and checkouts.
 
-    python export/verify.py equicr.onnx [--checkpoint model.pt] [--report report.json]
+    python export/verify.py --help
 
-Writes the report beside the file (``equicr.verification.json``, for a path or a URI) unless
-``--report`` names another place: decloud runs an ONNX file only with a passing report beside it
-for its exact bytes. Exits non-zero when any check fails.
+Everything is in :mod:`equicr.commands.verify`.
 """
 
-from __future__ import annotations
-
 import sys
-from pathlib import Path
 
-from equicr.cli import parser_for, run_job
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = parser_for(__doc__)
-    parser.add_argument("onnx_file", help="ONNX file: a path or a URI")
-    parser.add_argument(
-        "--checkpoint", help="checkpoint (file or run folder, path or URI) the file claims to come from: adds parity"
-    )
-    parser.add_argument("--report", help="write the verification JSON here (default: beside the file)")
-    parser.add_argument("--skip-real-patches", action="store_true", help="parity on random inputs only")
-    parser.add_argument(
-        "--real-patches", type=Path, metavar="DIR",
-        help="SEN12MS-CR tree for the real-patch parity (default: the real patches shipped in the package)",
-    )  # fmt: skip
-    args = parser.parse_args(argv)
-
-    from equicr.checkpoint import resolve_checkpoint
-    from equicr.deploy.gate import report_location
-    from equicr.deploy.verify import verify_onnx
-    from equicr.storage import local_path, redact, write_json
-
-    checkpoint = local_path(resolve_checkpoint(args.checkpoint)) if args.checkpoint else None
-    report = verify_onnx(local_path(args.onnx_file), checkpoint=checkpoint, real_patches=not args.skip_real_patches,
-                         patches_root=args.real_patches)  # fmt: skip
-    report.file = redact(args.onnx_file)
-    report_file = write_json(args.report or report_location(args.onnx_file), report.to_dict())
-    print(report.summary())
-    print(f"report: {redact(report_file)}")
-    return 0 if report.passed else 1
-
+from equicr.cli import run_job
+from equicr.commands.verify import main
 
 if __name__ == "__main__":
     sys.exit(run_job(main))

@@ -67,7 +67,8 @@ from equicr.decloud.pipeline import decloud_whole_image, run_decloud
 from equicr.paths import SHIPPED_MODEL
 
 write_synthetic_scenes("scenes.zarr", [(70, 90)], seed=3)
-summary = run_decloud("scenes.zarr", SHIPPED_MODEL, DecloudSettings(tile_size=64), pool=ActorPool(use_ray=False),
+summary = run_decloud("scenes.zarr", SHIPPED_MODEL, DecloudSettings(tile_size=64, precision="fp32"),
+                      pool=ActorPool(use_ray=False),
                       progress=False)
 scene = open_collection("scenes.zarr", "scenes")["scenes"]["scene_0"]
 output = scene[OUTPUT_ARRAY][:]
@@ -75,6 +76,18 @@ whole = decloud_whole_image(SHIPPED_MODEL, scene["s1"][:], scene["s2_cloudy"][:]
 print(json.dumps({"package": equicr.__file__, "model": str(SHIPPED_MODEL), "done": summary.scenes_done,
                   "complete": is_complete(scene), "shape": list(output.shape),
                   "tiled_error": int(abs(output.astype(int) - whole.astype(int)).max())}))
+"""
+
+
+THREE_LINES_FROM_AN_EMPTY_FOLDER = """
+import numpy as np
+from equicr.data.synthetic import make_scene, write_geotiff
+from pathlib import Path
+scene = make_scene(np.random.default_rng(2), (80, 70))
+write_geotiff(Path("cloudy.tif"), scene.s2_cloudy, scene.geo)
+
+import equicr
+equicr.decloud_geotiff("cloudy.tif", "declouded.tif", tile_size=64, progress=False)
 """
 
 
@@ -121,3 +134,16 @@ def test_the_wheel_in_a_fresh_environment_declouds_a_scene_from_an_empty_folder(
     assert outcome["tiled_error"] <= 1  # tiles of 64 px with their halo: the whole image through the model, to 1 DN
     assert site_listing(site) == before, "the package wrote into site-packages"
     assert [p.name for p in empty.iterdir()] == ["scenes.zarr"]  # what it was asked to write, and no more
+
+    command = fresh / "bin" / "equicr"  # the console script the wheel installs
+    version = subprocess.run([str(command), "--version"], env=environment, capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.strip() == f"equicr {importlib.metadata.version('equicr')}"
+    listed = subprocess.run([str(command), "decloud", "--help"], env=environment, capture_output=True, text=True)
+    assert listed.returncode == 0 and "usage: equicr decloud" in listed.stdout
+    notebook = tmp_path / "notebook"
+    notebook.mkdir()
+    result = subprocess.run([str(python), "-c", THREE_LINES_FROM_AN_EMPTY_FOLDER], cwd=notebook, env=environment,
+                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in notebook.iterdir()) == ["cloudy.tif", "declouded.tif"]
+    assert site_listing(site) == before

@@ -19,7 +19,7 @@ class DecloudSettings:
     tile_size: int = DEFAULT_TILE_SIZE  # output tile side: one work unit and one output chunk
     halo: int | None = None  # pixels read around each tile; None: the model's receptive-field radius (exact)
     keep_clear: bool = False  # keep the input's pixels where s2cloudless sees no cloud
-    precision: str = "fp32"  # checkpoints: "fp32", "bf16", or "auto" (bf16 where the device runs it natively)
+    precision: str = "auto"  # "fp32", "bf16", or "auto" (what the device runs natively), as jobs/decloud.py
     cloud_resolution_m: int = SCENE_CLOUD_RESOLUTION_M  # metres at which s2cloudless runs for keep_clear
     batch_size: int = 1  # tiles per actor call: how work is grouped, not what the output is
 

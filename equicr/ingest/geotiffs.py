@@ -8,6 +8,7 @@ never read whole.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,9 +128,11 @@ def write_test_bench(data: RealData, out: Path) -> dict[str, str]:
 
 
 def ingest_scenes(
-    pairs: list[tuple[str, str | Path, str | Path]], out: str | Path, progress: bool = True
+    pairs: list[tuple[str, str | Path | None, str | Path]], out: str | Path, progress: bool = True
 ) -> IngestReport:
     """Ingest co-registered (name, S1 GeoTIFF, cloudy S2 GeoTIFF) pairs of any size as scenes.
+
+    An S1 of None makes an optical-only scene (for optical models).
 
     A pair on different grids (size, CRS or transform) is refused and reported; complete scenes
     already in the collection are skipped.
@@ -145,34 +148,44 @@ def ingest_scenes(
                 report.already_complete += 1
                 continue
             try:
-                _ingest_pair(collection, name, Path(s1_path), Path(s2_path))
+                _ingest_pair(collection, name, Path(s1_path) if s1_path else None, Path(s2_path))
                 report.written += 1
             except (RasterError, FileNotFoundError) as error:
                 report.failures.append(str(error))
     return report
 
 
-def _ingest_pair(collection, name: str, s1_path: Path, s2_path: Path) -> None:
-    """Copy one co-registered pair into a new scene, one chunk window at a time (memory per chunk, not per scene)."""
-    with open_raster(s1_path, "s1") as s1, open_raster(s2_path, "s2_cloudy") as s2:
-        if s1.shape != s2.shape or s1.geo != s2.geo:
+def _ingest_pair(collection, name: str, s1_path: Path | None, s2_path: Path) -> None:
+    """Copy one co-registered pair (or a cloudy S2 alone) into a new scene, one chunk window at a time.
+
+    Memory stays per chunk, not per scene. Without ``s1_path`` the scene is optical-only
+    (``has_sar: false``), as STAC's ``--optical-only`` makes them.
+    """
+    with contextlib.ExitStack() as stack:
+        s2 = stack.enter_context(open_raster(s2_path, "s2_cloudy"))
+        s1 = stack.enter_context(open_raster(s1_path, "s1")) if s1_path is not None else None
+        if s1 is not None and (s1.shape != s2.shape or s1.geo != s2.geo):
             raise RasterError(
                 f"scene {name}: {s1_path} ({s1.shape[0]}x{s1.shape[1]} px, {s1.geo}) and {s2_path} "
                 f"({s2.shape[0]}x{s2.shape[1]} px, {s2.geo}) are not on the same grid"
             )
         height, width = s2.shape
         scene = create_scene(collection, name, height, width, s2.geo, resume=False)
+        if s1 is None:
+            scene.attrs[HAS_SAR_ATTRIBUTE] = False
+        images = ("s2_cloudy",) if s1 is None else ("s1", "s2_cloudy")
         measured, problems = set(), {}  # images with a valid pixel somewhere; why the others have none
         for window in chunk_windows(height, width):
             pixels = Window.from_slices(*window[2:])
-            s1_window, s2_window = s1.read(window=pixels), s2.read(window=pixels)
+            s1_window = s1.read(window=pixels) if s1 is not None else None
+            s2_window = s2.read(window=pixels)
             for image, problem in (("s1", nodata_problem(s1_window)), ("s2_cloudy", nodata_problem(None, s2_window))):
                 if problem is None:
                     measured.add(image)
                 else:
                     problems[image] = problem
             write_scene_window(scene, window, s1_window, s2_window)
-    unmeasured = [problems[image] for image in ("s1", "s2_cloudy") if image not in measured]
+    unmeasured = [problems[image] for image in images if image not in measured]
     if unmeasured:  # the scene stays incomplete, so it is never declouded
-        raise RasterError(f"scene {name} ({s1_path}, {s2_path}): {unmeasured[0]}")
+        raise RasterError(f"scene {name} ({s1_path or 'no Sentinel-1'}, {s2_path}): {unmeasured[0]}")
     finish_scene(scene)

@@ -100,12 +100,24 @@ def run_training(config: TrainConfig) -> Result:
     return make_trainer(config).fit()
 
 
+#: The folder of a Ray session under which ``ray job submit --working-dir`` unpacks a job's files.
+RAY_WORKING_DIR_COPY = "runtime_resources"
+
+
 def preflight(config: TrainConfig) -> None:
     """Refuse, before any worker starts, what no retry could fix: errors name the setting and the fix.
 
     Ray Train restarts crashed workers up to ``max_failures`` times; a subset larger than the data,
     an empty validation split or a resumed run with other settings would fail the same way each time.
+    Storage inside Ray's temporary copy of a job's working directory (``ray job submit --working-dir .``
+    without ``--storage``) would be deleted with the Ray session, checkpoints and all.
     """
+    if not is_remote(config.storage_path) and RAY_WORKING_DIR_COPY in Path(config.storage_path).resolve().parts:
+        raise UserError(
+            f"--storage {Path(config.storage_path).resolve()} lies in Ray's temporary copy of the job's working "
+            "directory, which is deleted when the Ray session ends; pass --storage s3://BUCKET/runs or a shared "
+            "absolute path"
+        )
     if len(split_indices(config.data, "train", config.subset_size, config.seed)) == 0:
         raise UserError(f"{config.data} has no complete train patches to learn from")
     if len(split_indices(config.data, "val")) == 0:

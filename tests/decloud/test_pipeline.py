@@ -54,6 +54,7 @@ def scenes(tmp_path):
 
 def decloud_here(collection, model, tile_size, halo=None, scenes=None, overwrite=False, **settings):
     """``run_decloud`` in this process, quietly, with the settings that matter to a test."""
+    settings = {"precision": "fp32", **settings}  # the float32 whole-image reference is what tiles are compared with
     return run_decloud(collection, model, DecloudSettings(tile_size, halo, **settings), scenes, IN_PROCESS, overwrite,
                        progress=False)  # fmt: skip
 
@@ -235,7 +236,7 @@ def test_ray_data_actor_pool_gives_the_same_output(scenes, checkpoint, tmp_path,
     summary = run_decloud(
         scenes,
         checkpoint,
-        settings=DecloudSettings(tile_size=32, batch_size=2),
+        settings=DecloudSettings(tile_size=32, batch_size=2, precision="fp32"),
         pool=ActorPool(actors=2),
         progress=False,
     )

@@ -13,7 +13,7 @@ def test_the_halo_defaults_to_the_models_receptive_field_and_a_given_one_is_kept
 
 def test_the_record_is_what_decides_the_output():
     record = DecloudSettings(tile_size=64, keep_clear=True, batch_size=4).for_model(6).record()
-    assert record == {"tile_size": 64, "halo": 6, "keep_clear": True, "precision": "fp32", "cloud_resolution_m": 60}
+    assert record == {"tile_size": 64, "halo": 6, "keep_clear": True, "precision": "auto", "cloud_resolution_m": 60}
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Every job speaks one dialect: help before heavy imports, shared pool options, one-line errors with exit 2."""
 
+import re
 import subprocess
 import sys
 
@@ -31,6 +32,22 @@ def test_help_answers_before_any_heavy_import(job):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "usage:" in result.stdout
     assert result.stdout.strip().endswith("HEAVY:"), result.stdout[-300:]
+
+
+def test_one_command_runs_every_job_as_the_scripts_do():
+    from equicr.commands import COMMANDS
+
+    overview = run("-m", "equicr", "--help")
+    assert overview.returncode == 0 and all(f"  {name} " in overview.stdout for name in COMMANDS)
+    assert run("-m", "equicr", "--version").stdout.startswith("equicr ")
+    for name, (_, script) in COMMANDS.items():
+        assert script in JOBS  # every command keeps its script for `ray job submit --working-dir .`
+        via_command, via_script = run("-m", "equicr", name, "--help"), run(script, "--help")
+        assert via_command.returncode == 0 and f"usage: equicr {name}" in via_command.stdout
+        options = [set(re.findall(r"--[a-z][a-z0-9-]*", result.stdout)) for result in (via_command, via_script)]
+        assert options[0] == options[1] and options[0], name  # the same options either way
+    unknown = run("-m", "equicr", "declod")
+    assert unknown.returncode == 2 and "unknown command 'declod'" in unknown.stderr
 
 
 @pytest.mark.parametrize("job", ["jobs/decloud.py", "jobs/evaluate.py"])

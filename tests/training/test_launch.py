@@ -135,6 +135,9 @@ def test_what_no_retry_can_fix_is_refused_before_training(tmp_path):
     with pytest.raises(ValueError, match="asked for 50 train patches, the collection has 8"):
         preflight(tiny_config(str(data), tmp_path, subset_size=50))
     preflight(tiny_config(str(data), tmp_path, subset_size=8))  # a new run that fits: nothing to refuse
+    ray_copy = tmp_path / "session_1" / "runtime_resources" / "working_dir_files" / "_ray_pkg_1" / "runs"
+    with pytest.raises(ValueError, match="lies in Ray's temporary copy of the job's working directory"):
+        preflight(tiny_config(str(data), ray_copy))  # `ray job submit --working-dir .` without --storage
 
 
 @pytest.mark.slow
