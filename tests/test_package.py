@@ -24,6 +24,7 @@ PACKAGE = REPO_ROOT / "equicr"
 #: Imported only behind a check that it is there, each with what it is for and how it is installed.
 OPTIONAL_IMPORTS = {
     "satellite_cloud_generator": "composites; installed without its declared dependencies (README)",
+    "boto3": "equicr cluster-security-group on AWS; `ray up` on AWS needs it too, and the command says so",
 }
 
 
