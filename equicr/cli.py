@@ -12,6 +12,8 @@ bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -19,12 +21,22 @@ from pathlib import Path
 
 from equicr.errors import CRASHED, INTERRUPTED, USAGE_ERROR, UserError, user_error_line
 from equicr.executors import ActorPool
+from equicr.logs import QUIET_LOGGERS, VERBOSE_ENV, quiet_known_noise
 from equicr.paths import REAL_DATA_ENV, real_data_dir
 
 
+class _Verbose(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        os.environ[VERBOSE_ENV] = "1"
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
+
+
 def parser_for(doc: str | None) -> argparse.ArgumentParser:
-    """An argument parser whose description is the script's docstring, layout kept."""
-    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """An argument parser whose description is the script's docstring, layout kept, with ``--verbose``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--verbose", action=_Verbose, nargs=0, help="show every library's log lines too")
+    return parser
 
 
 def add_actor_pool_options(parser: argparse.ArgumentParser, ray_default: str) -> None:
@@ -106,6 +118,7 @@ def run_job(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     exception prints its traceback with the credentials of every URI in it removed (a traceback
     quotes the arguments it failed on) and exits :data:`~equicr.errors.CRASHED`.
     """
+    quiet_known_noise()
     try:
         return main(argv)
     except KeyboardInterrupt:  # context managers (leases, temporary outputs) have been unwound by now

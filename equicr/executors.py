@@ -22,6 +22,7 @@ from typing import TypeVar
 import numpy as np
 
 from equicr.errors import UserError
+from equicr.logs import quiet_known_noise
 
 T = TypeVar("T")
 
@@ -76,7 +77,10 @@ def map_with_actors(
             chunk = items[start : start + batch_size]
             yield actor({key: np.array([item[key] for item in chunk]) for key in chunk[0]})
         return
-    ray = init_ray()
+    init_ray()
+    import ray.data  # Ray Data sets up its own loggers on import: quieted after that
+
+    quiet_known_noise()
     dataset = ray.data.from_items(items).map_batches(
         actor_class, fn_constructor_kwargs={**actor_args, "threads": pool.cpus_per_actor}, batch_size=batch_size,
         batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=pool.actors), num_cpus=pool.cpus_per_actor,
@@ -119,4 +123,5 @@ def init_ray():
     if "RAY_AUTH_MODE" not in os.environ and "RAY_AUTH_TOKEN" not in os.environ:
         os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)  # Ray turns token mode on for a new local instance
     ray.init(address="local")
+    quiet_known_noise()
     return ray

@@ -19,6 +19,8 @@ model by :func:`equicr.deploy.verify.verify_reduced` before it is published besi
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import tempfile
 from collections.abc import Iterator
@@ -113,12 +115,13 @@ def _quantize_int8(folded: onnx.ModelProto, input_name: str, calibration: np.nda
     onnx.save(folded, str(folded_path))
     convolutions = [node.name for node in folded.graph.node if node.op_type == "Conv"]
     quant_pre_process(str(folded_path), str(prepared), skip_symbolic_shape=True)
-    quantize_static(
-        str(prepared), str(out), _Calibration(input_name, calibration), quant_format=QuantFormat.QDQ,
-        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-        calibrate_method=CalibrationMethod.Percentile, extra_options={"CalibPercentile": CALIBRATION_PERCENTILE},
-        op_types_to_quantize=QUANTIZED_OPS, nodes_to_exclude=[convolutions[0], convolutions[-1]],
-    )  # fmt: skip
+    with contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints its progress: not a job's line
+        quantize_static(
+            str(prepared), str(out), _Calibration(input_name, calibration), quant_format=QuantFormat.QDQ,
+            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.Percentile, extra_options={"CalibPercentile": CALIBRATION_PERCENTILE},
+            op_types_to_quantize=QUANTIZED_OPS, nodes_to_exclude=[convolutions[0], convolutions[-1]],
+        )  # fmt: skip
 
 
 def _set_metadata(graph: onnx.ModelProto, metadata: dict, path: Path) -> None:

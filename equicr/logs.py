@@ -1,0 +1,31 @@
+"""Quiet by default: the known-harmless log lines of the libraries a job uses, silenced at their loggers.
+
+A job prints its own lines and the warnings and errors that matter; ``--verbose`` (or
+``EQUICR_VERBOSE=1``) keeps everything.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+#: Library loggers whose known-harmless lines every job silences (``--verbose`` shows them), with the
+#: level they keep: Ray's token-authentication notice for the embedded instance a job starts, Ray
+#: Data's per-dataset INFO lines, the "run snapshot found ... if you meant to start a brand new
+#: training job" paragraph Ray Train logs whenever a finished run is read back (export, verify and
+#: evaluate read the best checkpoint that way), and torch.onnx's "torchvision is not installed" lines.
+QUIET_LOGGERS: dict[str, int] = {
+    "ray._private.authentication.authentication_token_setup": logging.ERROR,
+    "ray.data": logging.WARNING,
+    "ray.train.v2._internal.execution.checkpoint.checkpoint_manager": logging.WARNING,
+    "torch.onnx._internal.exporter._registration": logging.ERROR,
+}
+#: Set (by ``--verbose``) to keep every library's log lines, in this process and the Ray workers it starts.
+VERBOSE_ENV = "EQUICR_VERBOSE"
+
+
+def quiet_known_noise() -> None:
+    """Raise the level of :data:`QUIET_LOGGERS` unless ``--verbose`` (or ``EQUICR_VERBOSE``) asked for everything."""
+    if not os.environ.get(VERBOSE_ENV):
+        for name, level in QUIET_LOGGERS.items():
+            logging.getLogger(name).setLevel(level)
