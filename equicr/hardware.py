@@ -35,7 +35,12 @@ def cpu_has_native_bf16() -> bool:
 
 
 def cpu_has_native_int8() -> bool:
-    """Whether this CPU has 8-bit dot-product instructions (VNNI or AMX), which ONNX Runtime's integer kernels use."""
+    """Whether this CPU has 8-bit dot-product instructions (VNNI or AMX), which ONNX Runtime's integer kernels use.
+
+    Without them ONNX Runtime falls back to AVX2's ``vpmaddubsw``, which was still 1.8x float32 here
+    (docs/performance.md) but can saturate on 8-bit weights (ONNX Runtime's quantization docs), so
+    ``--precision auto`` picks an INT8 file only where the dot products are exact.
+    """
     return bool(torch.cpu._is_vnni_supported() or torch.cpu._is_amx_tile_supported())
 
 
