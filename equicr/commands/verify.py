@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from equicr.checkpoint import resolve_checkpoint
-    from equicr.deploy.gate import report_location
+    from equicr.deploy.reports import report_location
     from equicr.deploy.verify import verify_onnx
     from equicr.storage import local_path, redact, write_json
 

@@ -1,17 +1,16 @@
 """The deployment gate: an ONNX file is published only verified, and used only with a passing report.
 
 An exported file and its verification report travel together: the report lies beside the file as
-``<name>.verification.json`` and names the file's SHA-256. :func:`export_and_publish` exports into a
-folder of its own (unique per run, so two exports to one name never share a file), verifies there,
-and only when every check passes puts the file and then its report where the user asked; a file
-whose verification failed or never ran is never at that location. :func:`require_passing_report`
-is what decloud and evaluation ask before they run a file: a report that is missing, failed, or
-made for other bytes (an old report beside a new file, a file replaced after export) is refused.
+``<name>.verification.json`` and names the file's SHA-256 (:mod:`equicr.deploy.reports`).
+:func:`export_and_publish` exports into a folder of its own (unique per run, so two exports to one
+name never share a file), verifies there, and only when every check passes puts the file and then
+its report where the user asked; a file whose verification failed or never ran is never at that
+location. Decloud and evaluation run a file only with a passing report for its exact bytes
+(:func:`equicr.deploy.reports.require_passing_report`).
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -20,23 +19,10 @@ from pathlib import Path
 from torch import nn
 
 from equicr.deploy.export import export_onnx
+from equicr.deploy.reports import report_location
 from equicr.deploy.verify import VerificationReport, verify_onnx
-from equicr.errors import UserError
 from equicr.models import ModelConfig
-from equicr.storage import atomic_output, file_sha256, is_remote, local_path, private_cache_dir, redact, write_json
-
-#: The report of ``model.onnx`` is ``model.verification.json`` beside it.
-REPORT_SUFFIX = ".verification.json"
-
-
-class UnverifiedModelError(UserError):
-    """An ONNX file has no passing verification report for its exact content."""
-
-
-def report_location(onnx_location: str | Path) -> str:
-    """Where the verification report of an ONNX file (path or URI) lies: beside it."""
-    text = str(onnx_location)
-    return (text[: -len(".onnx")] if text.endswith(".onnx") else text) + REPORT_SUFFIX
+from equicr.storage import atomic_output, file_sha256, is_remote, private_cache_dir, redact, write_json
 
 
 @dataclass(frozen=True)
@@ -123,27 +109,3 @@ def _export_reduced(float32_file: Path, precision: str, out: str, patches_root: 
         return ExportOutcome(report, False, str(staged), str(staged_report))
     _publish(staged, target, report)
     return ExportOutcome(report, True, target, report_location(target))
-
-
-def require_passing_report(location: str | Path, sha256: str) -> dict:
-    """The passing verification report of the ONNX file at ``location`` (path or URI), or an error.
-
-    The report must lie beside the file, pass, and name ``sha256``, the content of the file as read.
-    """
-    where = report_location(location)
-    fix = f"verify it: python export/verify.py {redact(location)} --checkpoint CHECKPOINT"
-    try:
-        report = json.loads(local_path(where).read_text())
-    except (FileNotFoundError, OSError, json.JSONDecodeError) as error:
-        raise UnverifiedModelError(
-            f"{redact(location)} has no readable verification report ({redact(where)}: {error}); {fix}"
-        ) from error
-    if report.get("sha256") != sha256:
-        raise UnverifiedModelError(
-            f"{redact(where)} verified other bytes (SHA-256 {str(report.get('sha256'))[:12]}...) than "
-            f"{redact(location)} (SHA-256 {sha256[:12]}...): the file changed after verification; {fix}"
-        )
-    if report.get("passed") is not True:
-        failed = [check["name"] for check in report.get("checks", []) if not check.get("passed")]
-        raise UnverifiedModelError(f"{redact(location)} failed verification ({', '.join(failed)}); {fix}")
-    return report

@@ -23,10 +23,9 @@ import torch
 from equicr.bands import InputMode, optical_channels
 from equicr.checkpoint import load_model, read_checkpoint_config, resolve_checkpoint
 from equicr.deploy.export import plain_torch_model
-from equicr.deploy.gate import require_passing_report
 from equicr.deploy.inference import PreparedModel
 from equicr.deploy.metadata import parse_metadata
-from equicr.deploy.runtime import CloudRemovalSession
+from equicr.deploy.reports import require_passing_report
 from equicr.errors import UserError
 from equicr.hardware import choose_precision
 from equicr.models import CLOUDY_INPUT, ModelConfig
@@ -135,6 +134,12 @@ class OnnxPredictor:
     """An exported ONNX file run with ONNX Runtime on the best provider available."""
 
     def __init__(self, reference: ModelReference, local: Path) -> None:
+        try:
+            from equicr.deploy.runtime import CloudRemovalSession
+        except ImportError as error:  # checkpoints run without it; an ONNX file cannot
+            raise UserError(
+                f"running {redact(reference.location)} needs ONNX Runtime: pip install 'equicr[cpu]' (or [gpu])"
+            ) from error
         self.session = CloudRemovalSession(local)
         self.reference = reference
         self.source = {**reference.record(), "backend": "onnx", "provider": self.session.active_provider,

@@ -141,7 +141,7 @@ def preferred_variant(location: str, precision: str, device: str) -> tuple[str, 
     AMX-INT8, each used only when it lies beside the file with a passing report for its bytes.
     Returns the location and why it was chosen.
     """
-    from equicr.deploy.gate import require_passing_report
+    from equicr.deploy.reports import require_passing_report
     from equicr.hardware import cpu_has_native_int8
     from equicr.storage import file_sha256, local_path
 

@@ -9,8 +9,9 @@ import pytest
 from equicr.checkpoint import save_checkpoint
 from equicr.deploy import verify
 from equicr.deploy.export import export_onnx
-from equicr.deploy.gate import UnverifiedModelError, export_and_publish, report_location
+from equicr.deploy.gate import export_and_publish
 from equicr.deploy.predictors import resolve_model
+from equicr.deploy.reports import UnverifiedModelError, report_location
 from equicr.deploy.verify import group_transforms, verify_onnx
 from equicr.models import ModelConfig, build_model
 from equicr.storage import file_sha256, write_json

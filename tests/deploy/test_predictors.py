@@ -58,3 +58,27 @@ def test_scorer_call_on_a_hand_made_batch(tmp_path, checkpoint):
     for name, values in expected.items():
         np.testing.assert_allclose(out[name], values, rtol=1e-6)
     assert np.all(out["psnr"] > 0) and np.all(out["psnr"] <= 100)
+
+
+WITHOUT_ONNX_RUNTIME = """
+import sys
+sys.modules["onnxruntime"] = None  # as if only `pip install equicr` (no [cpu] or [gpu] extra) were installed
+import numpy as np
+from equicr.deploy.predictors import OnnxPredictor, ModelReference, load_predictor
+from equicr.paths import SHIPPED_MODEL
+print("PREDICTED", load_predictor(SHIPPED_MODEL).predict(np.ones((1, 13, 8, 8), np.float32)).shape)
+try:
+    OnnxPredictor(ModelReference("m.onnx", "onnx"), None)
+except ValueError as error:
+    print("REFUSED", error)
+"""
+
+
+def test_a_checkpoint_runs_without_onnx_runtime_and_an_onnx_file_says_what_to_install():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", WITHOUT_ONNX_RUNTIME], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "PREDICTED (1, 13, 8, 8)" in result.stdout
+    assert "REFUSED running m.onnx needs ONNX Runtime: pip install 'equicr[cpu]'" in result.stdout

@@ -9,9 +9,10 @@ import pytest
 
 from equicr.checkpoint import load_model
 from equicr.deploy import reduced as reduced_module
-from equicr.deploy.gate import export_and_publish, report_location
+from equicr.deploy.gate import export_and_publish
 from equicr.deploy.predictors import load_predictor, resolve_model
 from equicr.deploy.reduced import preferred_variant, reduced_location
+from equicr.deploy.reports import report_location
 from equicr.deploy.verify import REDUCED_QUALITY_TOLERANCE
 from equicr.paths import SHIPPED_MODEL
 from equicr.scaling import network_inputs
