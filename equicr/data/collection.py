@@ -272,9 +272,14 @@ class PatchMetadata:
 
 
 def write_patch(group: zarr.Group, index: int, s1: np.ndarray | None, s2_cloudy: np.ndarray, s2: np.ndarray) -> None:
-    """Write one patch's pixels (one chunk per array; ``s1`` None: no SAR); completion is marked afterwards."""
-    if s1 is not None:
-        write_pixels(group["s1"], (index,), s1)
+    """Write one patch's pixels (one chunk per array); completion is marked afterwards.
+
+    ``s1`` None (a patch without Sentinel-1) stores the SAR fill value, so the chunk is there and
+    reads as no-data, as every stored chunk must (a missing one is an error).
+    """
+    if s1 is None:
+        s1 = np.full(group["s1"].shape[1:], group["s1"].fill_value, dtype=group["s1"].dtype)
+    write_pixels(group["s1"], (index,), s1)
     write_pixels(group["s2_cloudy"], (index,), s2_cloudy)
     write_pixels(group["s2"], (index,), s2)
 

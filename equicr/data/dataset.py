@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from equicr.bands import InputMode, has_optical_input, has_sar_input
-from equicr.data.collection import HAS_SAR_ATTRIBUTE, open_collection, read_pixels, validate_patches
+from equicr.data.collection import open_collection, read_pixels, validate_patches
 from equicr.equivariance import transform_grid
 from equicr.errors import UserError
 from equicr.scaling import network_inputs, optical_dn_to_network
@@ -67,12 +67,7 @@ class PatchDataset(Dataset):
         group = open_collection(collection_path, "patches")
         self.patch_ids = group["patch_id"][:]
         self.cloud_cover = group["cloud_cover"][:]
-        self.has_sar = bool(group.attrs.get(HAS_SAR_ATTRIBUTE, True))
-        self._sar_shape, self._sar_fill = group["s1"].shape[1:], group["s1"].fill_value
         self._group = None  # opened lazily in each DataLoader worker
-
-    def _no_sar(self) -> np.ndarray:
-        return np.full(self._sar_shape, self._sar_fill, dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -82,9 +77,7 @@ class PatchDataset(Dataset):
             self._group = open_collection(self.collection_path, "patches")
         index = int(self.indices[item])
         where = f"patch {index} ({self.patch_ids[index]})"
-        s1 = None
-        if has_sar_input(self.input_mode):  # optical-only pairs store no SAR: it reads as no-data, not a lost chunk
-            s1 = read_pixels(self._group["s1"], (index,), where) if self.has_sar else self._no_sar()
+        s1 = read_pixels(self._group["s1"], (index,), where) if has_sar_input(self.input_mode) else None
         s2_cloudy = (
             read_pixels(self._group["s2_cloudy"], (index,), where) if has_optical_input(self.input_mode) else None
         )

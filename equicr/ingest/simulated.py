@@ -108,7 +108,7 @@ class Composites:
     def __call__(self, index: int) -> PatchPixels:
         background = self.backgrounds[index % len(self.backgrounds)]
         composite = make_composite(background, self.size, self.seed, index)
-        s1 = composite.s1 if background.s1 is not None else None  # no Sentinel-1: the array keeps its fill value
+        s1 = composite.s1 if background.s1 is not None else None  # no Sentinel-1: the patch stores the fill value
         return PatchPixels(s1, composite.s2_cloudy, composite.s2, composite.geo)
 
 

@@ -111,3 +111,18 @@ def test_every_band_sees_the_same_cloud_no_colour_casts(real):
         for band in ("B04", "B8A"):
             other = PRODUCTS["s2"].bands.index(band)
             assert np.corrcoef(added[VISIBLE[0]].ravel(), added[other].ravel())[0, 1] > 0.95, (kind, band)
+
+
+def test_composites_over_backgrounds_with_and_without_sar_read_whole(tmp_path):
+    """The demo's data: shipped backgrounds, some with Sentinel-1 and some without; every patch reads as stored."""
+    from equicr.data.dataset import PatchDataset
+    from equicr.data.real import shipped_backgrounds
+
+    backgrounds = shipped_backgrounds()
+    assert {patch.s1 is None for patch in backgrounds} == {True, False}
+    path = tmp_path / "demo.zarr"
+    write_composites(backgrounds, path, count=10, size=32, seed=0, progress=False)
+    for split in ("train", "val"):
+        dataset = PatchDataset(path, split, input_mode="sar+opt")
+        samples = [dataset[i] for i in range(len(dataset))]  # a patch without SAR used to be a missing chunk
+        assert samples and all(sample["inputs"].shape == (15, 32, 32) for sample in samples)

@@ -59,13 +59,13 @@ def test_a_patch_without_a_valid_pixel_is_reported_by_name_and_the_rest_written(
     assert open_collection(tmp_path / "c.zarr", "patches")["complete"][:].tolist() == [True, True, False, True, True]
 
 
-def test_optical_pairs_store_no_sar_and_read_it_as_no_data(optical_pairs, tmp_path):
-    """No s1 chunk is written for optical-only pairs; reading them with both sensors gives fill, not a missing chunk."""
+def test_patches_without_sar_store_its_fill_and_read_it_as_no_data(optical_pairs, tmp_path):
+    """Every patch stores every chunk: without Sentinel-1 the SAR fill, which reads as no-data, not a lost chunk."""
     from equicr.data.dataset import PatchDataset
 
     out = tmp_path / "pairs.zarr"
     ingest_optical_pairs(optical_pairs[:2], out, progress=False)
-    assert not (out / "s1" / "c").exists()
+    assert len(list((out / "s1" / "c").iterdir())) == 2  # one stored chunk per patch
     split = str(open_collection(out, "patches")["split"][0])
     sample = PatchDataset(out, split, input_mode="sar+opt")[0]  # the sample panels show both sensors
     assert sample["inputs"].shape[0] == 15 and (sample["inputs"][13:] == 0).all()  # SAR fill: lowest backscatter
