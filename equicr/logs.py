@@ -10,12 +10,13 @@ import logging
 import os
 
 #: Library loggers whose known-harmless lines every job silences (``--verbose`` shows them), with the
-#: level they keep: Ray's token-authentication notice for the embedded instance a job starts, Ray
+#: level they keep: Ray's start and token-authentication notices for the embedded instance a job starts, Ray
 #: Data's per-dataset INFO lines, the "run snapshot found ... if you meant to start a brand new
 #: training job" paragraph Ray Train logs whenever a finished run is read back (export, verify and
 #: evaluate read the best checkpoint that way), and torch.onnx's "torchvision is not installed" lines.
 QUIET_LOGGERS: dict[str, int] = {
     "ray._private.authentication.authentication_token_setup": logging.ERROR,
+    "ray._private.worker": logging.WARNING,  # "Started a local Ray instance" for every embedded run
     "ray.data": logging.WARNING,
     "ray.train.v2._internal.execution.checkpoint.checkpoint_manager": logging.WARNING,
     "torch.onnx._internal.exporter._registration": logging.ERROR,
