@@ -1,7 +1,7 @@
 r"""Create the Ray cluster's security group before ``ray up``: SSH from one network, nothing else from outside.
 
-    python jobs/cluster_security_group.py --ssh-cidr 203.0.113.0/24
-    python jobs/cluster_security_group.py --ssh-cidr 203.0.113.7/32 --vpc-id vpc-0abc1234
+    equicr cluster-security-group --ssh-cidr 203.0.113.0/24
+    equicr cluster-security-group --ssh-cidr 203.0.113.7/32 --vpc-id vpc-0abc1234
 
 Without it, ``ray up`` creates the group named in cluster.yaml itself, with SSH open to 0.0.0.0/0.
 With it, Ray finds the group, leaves its rules alone, and puts every node in it. Rerunning checks

@@ -1,8 +1,8 @@
 r"""Decloud the scenes of a Zarr scenes collection with Ray Data, resumably.
 
-    python jobs/decloud.py --collection data/scenes.zarr                  # the shipped small model
-    python jobs/decloud.py --collection data/scenes.zarr --model runs/equicr-demo
-    python jobs/decloud.py --collection data/scenes.zarr --model equicr.onnx --scenes tile_a --cog-dir out/
+    equicr decloud --collection data/scenes.zarr                  # the shipped small model
+    equicr decloud --collection data/scenes.zarr --model runs/equicr-demo
+    equicr decloud --collection data/scenes.zarr --model equicr.onnx --scenes tile_a --cog-dir out/
     ray job submit --working-dir . -- python jobs/decloud.py --collection /shared/scenes.zarr --model equicr.onnx \\
         --actors 8 --gpus-per-actor 1
 

@@ -1,6 +1,6 @@
 """Short end-to-end pass on a real patch: metrics and equivariance of small networks, and the shipped model.
 
-python jobs/demo.py [--data-dir ../shared/data/sen12mscr-mini] [--width 4] [--blocks 2]
+equicr demo [--data-dir SEN12MS-CR_TREE] [--width 4] [--blocks 2]
 
 Without --data-dir (and without $EQUICR_REAL_DATA) it runs on a real patch shipped in the package
 under seeded synthetic clouds.

@@ -1,6 +1,6 @@
 r"""Evaluate a checkpoint or ONNX file on a split of a patches collection and write its report.
 
-    python jobs/evaluate.py --model runs/equicr-demo --collection data/composites-default.zarr --split val \
+    equicr evaluate --model runs/equicr-demo --collection data/composites-default.zarr --split val \
         --out outputs/eval
 
 Writes per_image.csv, summary.json, summary.md, cover_bins.png (median metrics per cloud-cover bin,
@@ -8,7 +8,7 @@ the paper's Fig. 3) and samples.png (cloudy input, SAR, prediction, target) to -
 
 Compare evaluated runs side by side (Table I: architecture x input mode; Table II: x training-set size):
 
-    python jobs/evaluate.py --compare EquiCR sar+opt outputs/a --compare DSen2-CR sar+opt outputs/b \
+    equicr evaluate --compare EquiCR sar+opt outputs/a --compare DSen2-CR sar+opt outputs/b \
         --out outputs/table1 --title "Table I"
 """
 

@@ -1,8 +1,8 @@
 r"""Reproduce the paper's experiments (Table I, Table II, Fig. 3) end to end from one command.
 
-    python jobs/experiments.py                                  # cpu preset here: ~30 min on 2 cores
-    python jobs/experiments.py --preset cpu --real-data ../shared/data --report docs/results.md
-    python jobs/experiments.py --preset real --real-data ../shared/data --report docs/results-real.md   # ~1 h
+    equicr experiments                                  # cpu preset here: ~30 min on 2 cores
+    equicr experiments --preset cpu --real-data REAL_DATA_DIR --report docs/results.md
+    equicr experiments --preset real --real-data REAL_DATA_DIR --report docs/results-real.md   # ~1 h
     ray job submit --working-dir . -- python jobs/experiments.py --preset paper \
         --data s3://bucket/sen12mscr.zarr --storage s3://bucket/runs --work /mnt/experiments
 

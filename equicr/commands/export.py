@@ -1,6 +1,6 @@
 """Export a trained checkpoint to ONNX, verify the file, and write the verification report.
 
-    python export/to_onnx.py --checkpoint runs/equicr-demo --out equicr.onnx
+    equicr export --checkpoint runs/equicr-demo --out equicr.onnx
 
 The file is exported and verified in a folder of this run's own, and only a file that passes is
 put at ``--out`` (a path or a URI), with its report beside it (``<name>.verification.json``, naming

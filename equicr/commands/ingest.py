@@ -1,14 +1,14 @@
 """Build Zarr collections: a SEN12MS-CR tree or S1/S2 scene GeoTIFFs in, a patches or scenes collection out.
 
-    python jobs/ingest.py stac --catalog catalog.json --out data/scenes.zarr --bbox 5.8 50.7 6.0 50.9 --max-days 3
-    python jobs/ingest.py stac --catalog https://stac.example.org/v1 --collections sentinel-2-l1c sentinel-1-rtc \
+    equicr ingest stac --catalog catalog.json --out data/scenes.zarr --bbox 5.8 50.7 6.0 50.9 --max-days 3
+    equicr ingest stac --catalog https://stac.example.org/v1 --collections sentinel-2-l1c sentinel-1-rtc \
         --datetime 2022-06-01/2022-06-30 --out s3://bucket/scenes.zarr --ray
-    python jobs/ingest.py sen12mscr --root /data/SEN12MS-CR --out data/sen12mscr.zarr --splits train val
-    python jobs/ingest.py scenes --pair tile_a s1_a.tif s2_a.tif --out data/scenes.zarr
-    python jobs/ingest.py scenes --optical tile_b s2_b.tif --out data/scenes.zarr   # no Sentinel-1
-    python jobs/ingest.py synthetic --count 64 --size 64 --out data/synthetic.zarr
-    python jobs/ingest.py composite --root ../shared/data --count 600 --size 64 --out data/composites.zarr
-    python jobs/ingest.py testbench --root ../shared/data --out data/testbench
+    equicr ingest sen12mscr --root /data/SEN12MS-CR --out data/sen12mscr.zarr --splits train val
+    equicr ingest scenes --pair tile_a s1_a.tif s2_a.tif --out data/scenes.zarr
+    equicr ingest scenes --optical tile_b s2_b.tif --out data/scenes.zarr   # no Sentinel-1
+    equicr ingest synthetic --count 64 --size 64 --out data/synthetic.zarr
+    equicr ingest composite --root REAL_DATA_DIR --count 600 --size 64 --out data/composites.zarr
+    equicr ingest testbench --root REAL_DATA_DIR --out data/testbench
 
 Rerunning the same command resumes: finished patches and scenes are skipped, unfinished ones are
 written again (STAC scenes resume window by window). Add --ray to fan a large tree or catalog out

@@ -1,7 +1,7 @@
 r"""Train EquiCR or DSen2-CR with Ray Train.
 
-    python jobs/train.py                                  # embedded default: local Ray, synthetic data, small EquiCR
-    python jobs/train.py --data data/sen12mscr.zarr --architecture dsen2cr --subset-size 1000
+    equicr train                                  # embedded default: local Ray, synthetic data, small EquiCR
+    equicr train --data data/sen12mscr.zarr --architecture dsen2cr --subset-size 1000
     ray job submit --working-dir . -- python jobs/train.py --preset paper --data s3://bucket/sen12mscr.zarr \\
         --storage s3://bucket/runs
 

@@ -1,6 +1,6 @@
 """Re-verify an existing ONNX file before it ships: metadata, equivariance, and parity when given the checkpoint.
 
-    python export/verify.py equicr.onnx [--checkpoint model.pt] [--report report.json]
+    equicr verify equicr.onnx [--checkpoint model.pt] [--report report.json]
 
 Writes the report beside the file (``equicr.verification.json``, for a path or a URI) unless
 ``--report`` names another place: decloud runs an ONNX file only with a passing report beside it
