@@ -39,6 +39,15 @@ def parser_for(doc: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def add_real_patch_options(parser: argparse.ArgumentParser) -> None:
+    """``--skip-real-patches`` and ``--real-patches DIR``: what export and verify check parity on."""
+    parser.add_argument("--skip-real-patches", action="store_true", help="parity on random inputs only")
+    parser.add_argument(
+        "--real-patches", type=Path, metavar="DIR",
+        help="SEN12MS-CR tree for the real-patch parity (default: the real patches shipped in the package)",
+    )  # fmt: skip
+
+
 def add_actor_pool_options(parser: argparse.ArgumentParser, ray_default: str) -> None:
     """The actor-pool options of every job that maps work over Ray Data actors.
 

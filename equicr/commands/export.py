@@ -12,9 +12,8 @@ for inspection, and the exit code is 1.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from equicr.cli import parser_for
+from equicr.cli import add_real_patch_options, parser_for
 from equicr.deploy.metadata import FILTER_FORMS, REDUCED_PRECISIONS, WEIGHT_DTYPES
 
 
@@ -35,11 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         "patches; NAME.float16.onnx: for CUDA), each verified against the float32 file; decloud --precision auto "
         "runs the one the device computes natively",
     )  # fmt: skip
-    parser.add_argument("--skip-real-patches", action="store_true", help="parity on random inputs only")
-    parser.add_argument(
-        "--real-patches", type=Path, metavar="DIR",
-        help="SEN12MS-CR tree for the real-patch parity (default: the real patches shipped in the package)",
-    )  # fmt: skip
+    add_real_patch_options(parser)
     args = parser.parse_args(argv)
 
     from equicr.checkpoint import load_model, resolve_checkpoint

@@ -9,9 +9,7 @@ for its exact bytes. Exits non-zero when any check fails.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from equicr.cli import parser_for
+from equicr.cli import add_real_patch_options, parser_for
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,11 +19,7 @@ def main(argv: list[str] | None = None) -> int:
         "--checkpoint", help="checkpoint (file or run folder, path or URI) the file claims to come from: adds parity"
     )
     parser.add_argument("--report", help="write the verification JSON here (default: beside the file)")
-    parser.add_argument("--skip-real-patches", action="store_true", help="parity on random inputs only")
-    parser.add_argument(
-        "--real-patches", type=Path, metavar="DIR",
-        help="SEN12MS-CR tree for the real-patch parity (default: the real patches shipped in the package)",
-    )  # fmt: skip
+    add_real_patch_options(parser)
     args = parser.parse_args(argv)
 
     from equicr.checkpoint import resolve_checkpoint

@@ -70,13 +70,9 @@ def export_and_publish(
     export_onnx(model, config, staged, file_sha256(checkpoint_file), weights_dtype, filters)
     report = verify_onnx(staged, reference=model, checkpoint=checkpoint_file, real_patches=real_patches,
                          patches_root=patches_root)  # fmt: skip
-    report.file = redact(out)
-    staged_report = Path(report_location(staged))
-    write_json(staged_report, report.to_dict())
-    if not report.passed:
-        return ExportOutcome(report, False, str(staged), str(staged_report))
-    _publish(staged, out, report)
-    outcome = ExportOutcome(report, True, str(out), report_location(out))
+    outcome = _publish_if_passed(staged, str(out), report)
+    if not outcome.published:
+        return outcome
     for precision in reduced:
         outcome.variants.append(_export_reduced(staged, precision, str(out), patches_root))
     if outcome.all_published:
@@ -84,11 +80,17 @@ def export_and_publish(
     return outcome
 
 
-def _publish(staged: Path, out: str, report: VerificationReport) -> None:
-    """Put a verified file at ``out``, then its report beside it."""
+def _publish_if_passed(staged: Path, out: str, report: VerificationReport) -> ExportOutcome:
+    """Keep the staged file's report beside it; if it passed, put the file at ``out``, then its report beside it."""
+    report.file = redact(out)
+    staged_report = Path(report_location(staged))
+    write_json(staged_report, report.to_dict())
+    if not report.passed:
+        return ExportOutcome(report, False, str(staged), str(staged_report))
     with atomic_output(out) as temporary:
         shutil.copyfile(staged, temporary)
     write_json(report_location(out), report.to_dict())
+    return ExportOutcome(report, True, out, report_location(out))
 
 
 def _export_reduced(float32_file: Path, precision: str, out: str, patches_root: Path | None) -> ExportOutcome:
@@ -101,11 +103,4 @@ def _export_reduced(float32_file: Path, precision: str, out: str, patches_root: 
     staged = Path(reduced_location(str(float32_file), precision))
     calibration = real_patch_inputs(CloudRemovalSession(float32_file), patches_root) if precision == "int8" else None
     make_reduced(float32_file, precision, staged, calibration)
-    report = verify_reduced(staged, float32_file, patches_root)
-    report.file = redact(target)
-    staged_report = Path(report_location(staged))
-    write_json(staged_report, report.to_dict())
-    if not report.passed:
-        return ExportOutcome(report, False, str(staged), str(staged_report))
-    _publish(staged, target, report)
-    return ExportOutcome(report, True, target, report_location(target))
+    return _publish_if_passed(staged, target, verify_reduced(staged, float32_file, patches_root))
