@@ -3,7 +3,7 @@ r"""Decloud the scenes of a Zarr scenes collection with Ray Data, resumably.
     equicr decloud --collection data/scenes.zarr                  # the shipped small model
     equicr decloud --collection data/scenes.zarr --model runs/equicr-demo
     equicr decloud --collection data/scenes.zarr --model equicr.onnx --scenes tile_a --cog-dir out/
-    ray job submit --working-dir . -- python jobs/decloud.py --collection /shared/scenes.zarr --model equicr.onnx \\
+    ray job submit --working-dir . -- python jobs/decloud.py --collection /shared/scenes.zarr --model equicr.onnx \
         --actors 8 --gpus-per-actor 1
 
 The output of each scene is written into the collection beside its inputs (s2_decloud, on the same

@@ -1,4 +1,4 @@
-"""Build Zarr collections: a SEN12MS-CR tree or S1/S2 scene GeoTIFFs in, a patches or scenes collection out.
+r"""Build Zarr collections: a SEN12MS-CR tree or S1/S2 scene GeoTIFFs in, a patches or scenes collection out.
 
     equicr ingest stac --catalog catalog.json --out data/scenes.zarr --bbox 5.8 50.7 6.0 50.9 --max-days 3
     equicr ingest stac --catalog https://stac.example.org/v1 --collections sentinel-2-l1c sentinel-1-rtc \

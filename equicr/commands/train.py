@@ -1,8 +1,8 @@
 r"""Train EquiCR or DSen2-CR with Ray Train.
 
-    equicr train                                  # embedded default: local Ray, synthetic data, small EquiCR
+    equicr train     # embedded default: local Ray, real ground under simulated clouds, small EquiCR
     equicr train --data data/sen12mscr.zarr --architecture dsen2cr --subset-size 1000
-    ray job submit --working-dir . -- python jobs/train.py --preset paper --data s3://bucket/sen12mscr.zarr \\
+    ray job submit --working-dir . -- python jobs/train.py --preset paper --data s3://bucket/sen12mscr.zarr \
         --storage s3://bucket/runs
 
 Rerunning the same command (same --run-name and --storage) resumes from the latest checkpoint.

@@ -112,6 +112,28 @@ def composite_split(index: int) -> str:
     return "val" if index % VALIDATION_EVERY == VALIDATION_EVERY - 1 else "train"
 
 
+#: SatelliteCloudGenerator and the pieces of kornia it imports, pinned as in constraints.txt. Installed
+#: without their declared dependencies: it declares torchvision, which pulls a second multi-GB torch.
+CLOUD_GENERATOR_PACKAGES = ("satellite-cloud-generator==0.4", "kornia==0.9.0", "kornia_rs==0.2.0", "imageio==2.38.1")
+CLOUD_GENERATOR_INSTALL = "pip install --no-deps " + " ".join(CLOUD_GENERATOR_PACKAGES)
+
+
+def cloud_generator_installed() -> bool:
+    """Whether SatelliteCloudGenerator can be imported (it is an optional feature: composites)."""
+    import importlib.util
+
+    return importlib.util.find_spec("satellite_cloud_generator") is not None
+
+
+def require_cloud_generator() -> None:
+    """Refuse, saying exactly what to install, when composites cannot be made here."""
+    if not cloud_generator_installed():
+        raise UserError(
+            "composites need SatelliteCloudGenerator, which is not installed here; install it with: "
+            f"{CLOUD_GENERATOR_INSTALL}  (--no-deps: it declares torchvision, which would pull a second torch)"
+        )
+
+
 def _generator(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, index])
 

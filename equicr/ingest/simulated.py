@@ -15,7 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from equicr.data.composite import CLOUD_KINDS, VALIDATION_EVERY, composite_split, make_composite
+from equicr.data.composite import (
+    CLOUD_KINDS,
+    VALIDATION_EVERY,
+    composite_split,
+    make_composite,
+    require_cloud_generator,
+)
 from equicr.data.real import RealPatch
 from equicr.data.scenes import scene_names
 from equicr.data.synthetic import SyntheticScene, make_scene
@@ -121,6 +127,7 @@ def write_composites(
     """
     if not backgrounds:
         raise UserError("no clear backgrounds to composite onto")
+    require_cloud_generator()
     if count < 1:
         raise UserError(f"--count must be at least 1, got {count}")
     provenance = {

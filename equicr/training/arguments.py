@@ -43,15 +43,19 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--input-mode", choices=INPUT_MODES)
     model.add_argument("--group", choices=ALL_GROUPS, help="symmetry group")
     run = parser.add_argument_group("training (default: the preset's)")
-    run.add_argument("--data", help="patches collection; omitted: the embedded synthetic default")
+    run.add_argument(
+        "--data",
+        help="patches collection (path or URI); omitted: made on first use in ./data, composites of the real clear "
+        "backgrounds shipped in the package under simulated clouds",
+    )
     run.add_argument("--subset-size", type=int, help="train on a nested subset of N patches (Table II)")
     run.add_argument(
         "--min-samples-per-epoch", type=int, help="repeat a small subset within each epoch up to N samples"
     )
     run.add_argument("--augment", action="store_true", default=None, help="random rot90 and flips")
     run.add_argument("--epochs", type=int)
-    run.add_argument("--batch-size", type=int, help="global batch, split over workers (paper: 8)")
-    run.add_argument("--lr", type=float, help="Adam learning rate (paper: 3e-4)")
+    run.add_argument("--batch-size", type=int, help="global batch, split over workers")
+    run.add_argument("--lr", type=float, help="Adam learning rate")
     run.add_argument("--precision", choices=PRECISIONS)
     run.add_argument(
         "--activation-checkpointing", action=argparse.BooleanOptionalAction, default=None,
@@ -65,6 +69,24 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--seed", type=int)
     run.add_argument("--run-name", help="rerun with the same name and storage to resume")
     run.add_argument("--storage", help="folder or object-store URI for checkpoints and history")
+    show_preset_values(parser)
+
+
+def show_preset_values(parser: argparse.ArgumentParser) -> None:
+    """Append the presets' values to the help of every flag that overrides one, e.g. ``(demo: 6; paper: 156)``."""
+    for action in parser._actions:  # argparse's own list of what was added
+        if action.dest in MODEL_FLAGS:
+            values = {name: getattr(preset.model, MODEL_FLAGS[action.dest]) for name, preset in PRESETS.items()}
+        elif action.dest in TRAIN_FLAGS:
+            values = {name: getattr(preset, TRAIN_FLAGS[action.dest]) for name, preset in PRESETS.items()}
+        else:
+            continue
+        shown = {name: "none" if value is None else str(value) for name, value in sorted(values.items())}
+        if len(set(shown.values())) == 1:
+            suffix = f"(every preset: {next(iter(shown.values()))})"
+        else:
+            suffix = "(" + "; ".join(f"{name}: {value}" for name, value in shown.items()) + ")"
+        action.help = f"{action.help} {suffix}" if action.help else suffix
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

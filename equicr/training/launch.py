@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 from pathlib import Path
 
@@ -37,11 +36,17 @@ def ensure_default_data(path: Path = DEFAULT_DATA) -> str:
     SatelliteCloudGenerator is not installed or the backgrounds are gone, synthetic scenes instead
     (``DEFAULT_SYNTHETIC_DATA``), with a line saying so.
     """
+    from equicr.data.composite import CLOUD_GENERATOR_INSTALL, cloud_generator_installed
     from equicr.data.real import shipped_backgrounds
 
     backgrounds = shipped_backgrounds()
-    if importlib.util.find_spec("satellite_cloud_generator") is None or not backgrounds:
-        print("no SatelliteCloudGenerator or shipped backgrounds: training on synthetic scenes instead")
+    missing = None
+    if not cloud_generator_installed():
+        missing = f"SatelliteCloudGenerator is not installed ({CLOUD_GENERATOR_INSTALL})"
+    elif not backgrounds:
+        missing = "the clear backgrounds shipped in equicr/assets are missing (reinstall equicr)"
+    if missing:
+        print(f"{missing}: training on synthetic scenes instead")
         return str(ensure_synthetic_patches(DEFAULT_SYNTHETIC_DATA, DEFAULT_DATA_PATCHES, DEFAULT_DATA_SIZE, seed=0))
     from equicr.ingest.simulated import write_composites
 

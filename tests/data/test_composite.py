@@ -1,5 +1,7 @@
 """Composites: real clear backgrounds under SatelliteCloudGenerator clouds, seeded, resumable, split by scene."""
 
+import sys
+
 import numpy as np
 import pytest
 import zarr
@@ -9,6 +11,7 @@ from equicr.data.collection import open_collection
 from equicr.data.composite import (
     B10,
     CIRRUS_B10_RATIO,
+    CLOUD_GENERATOR_PACKAGES,
     THICK_CLOUD_REFLECTANCE,
     THIN_CLOUD_REFLECTANCE,
     composite_split,
@@ -16,8 +19,9 @@ from equicr.data.composite import (
     measure_cloud_reflectance,
 )
 from equicr.data.real import load_real_data, sen12mscr_scene
+from equicr.errors import UserError
 from equicr.ingest.simulated import write_composites
-from tests.fixtures.paths import SHARED_DATA_DIR
+from tests.fixtures.paths import REPO_ROOT, SHARED_DATA_DIR
 
 VISIBLE = [PRODUCTS["s2"].bands.index(band) for band in ("B02", "B03", "B04")]
 
@@ -126,3 +130,13 @@ def test_composites_over_backgrounds_with_and_without_sar_read_whole(tmp_path):
         dataset = PatchDataset(path, split, input_mode="sar+opt")
         samples = [dataset[i] for i in range(len(dataset))]  # a patch without SAR used to be a missing chunk
         assert samples and all(sample["inputs"].shape == (15, 32, 32) for sample in samples)
+
+
+def test_without_the_cloud_generator_composites_say_exactly_what_to_install(real, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "satellite_cloud_generator", None)  # as if it were not installed
+    with pytest.raises(UserError, match="pip install --no-deps satellite-cloud-generator==") as refused:
+        write_composites(real.backgrounds[:1], tmp_path / "c.zarr", 4, 32, seed=0, progress=False)
+    assert not (tmp_path / "c.zarr").exists()  # refused before anything is written
+    pinned = set((REPO_ROOT / "constraints.txt").read_text().split())
+    for package in CLOUD_GENERATOR_PACKAGES:  # the line a user copies installs what CI tests
+        assert package in pinned and package in str(refused.value)

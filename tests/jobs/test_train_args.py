@@ -42,3 +42,12 @@ def test_group_and_precision_choices_come_from_the_model_vocabulary(capsys):
             config_for(flag, value)
         assert "invalid choice" in capsys.readouterr().err
     assert set(GROUPS["equicr"]) | set(GROUPS["dsen2cr"]) == {"p4", "p4m", "trivial"} and "bf16" in PRECISIONS
+
+
+def test_help_shows_what_each_preset_sets():
+    parser = argparse.ArgumentParser()
+    add_training_arguments(parser)
+    text = " ".join(parser.format_help().split())
+    assert "residual blocks (demo: 3; paper: 16)" in text
+    assert "--epochs EPOCHS (demo: 15; paper: 30)" in text
+    assert "--input-mode {sar+opt,opt,sar} (every preset: sar+opt)" in text
