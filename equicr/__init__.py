@@ -9,7 +9,7 @@ The notebook calls (:mod:`equicr.api`) are loaded on first use, so ``import equi
 from __future__ import annotations
 
 #: What ``equicr.<name>`` gives, from :mod:`equicr.api`.
-API = ("decloud_geotiff", "open_patches")
+API = ("decloud_geotiff", "open_patches", "open_scene")
 
 
 def __getattr__(name: str):

@@ -4,6 +4,7 @@ import equicr
 equicr.decloud_geotiff("s2_cloudy.tif", "declouded.tif")                 # the shipped optical model
 equicr.decloud_geotiff("s2_cloudy.tif", "declouded.tif", s1="s1.tif", model="runs/equicr-demo")
 dataset = equicr.open_patches("data/composites-default.zarr", "train")   # a torch Dataset
+scene = equicr.open_scene("data/scenes.zarr", "tile_a")                  # xarray, with CRS and nodata
 """
 
 from __future__ import annotations
@@ -69,3 +70,35 @@ def open_patches(collection: str | Path, split: str = "train", input_mode: Input
     from equicr.data.dataset import PatchDataset
 
     return PatchDataset(collection, split, input_mode, **options)
+
+
+def open_scene(collection: str | Path, scene: str):
+    """One scene of a scenes collection as an ``xarray.Dataset``: its inputs and, once declouded, ``s2_decloud``.
+
+    Pixel arrays carry their CRS and transform (``.rio.crs``, ``.rio.transform()`` through
+    rioxarray) and their no-data value: xarray masks it (DN 0 becomes NaN; ``.rio.encoded_nodata``
+    is 0), so ``scene.s2_decloud.rio.to_raster("out.tif")`` writes a GeoTIFF that says its nodata.
+    Bands are labelled (``scene.s2_decloud.sel(s2_band="B04")``).
+
+    Raises:
+        UserError: not a scenes collection, no such scene, or a decloud output that is not complete
+            (a rerun of ``equicr decloud`` finishes it).
+    """
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+    import xarray as xr
+
+    from equicr.data.collection import open_collection
+    from equicr.decloud.output import OUTPUT_ARRAY, is_complete
+
+    scenes = open_collection(collection, "scenes")["scenes"]
+    if scene not in scenes:
+        names = sorted(name for name, _ in scenes.groups())
+        raise UserError(f"{collection} has no scene {scene!r}; its scenes: {', '.join(names) or 'none'}")
+    group = scenes[scene]
+    if not group.attrs.get("complete", False):
+        raise UserError(f"scene {scene} of {collection} is not completely ingested; rerun the ingest to finish it")
+    if OUTPUT_ARRAY in group and not is_complete(group):
+        raise UserError(
+            f"scene {scene} of {collection} has an unfinished decloud output; rerun equicr decloud to finish it"
+        )
+    return xr.open_zarr(group.store, group=f"scenes/{scene}", consolidated=False)

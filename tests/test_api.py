@@ -40,3 +40,44 @@ def test_a_collection_opens_as_a_torch_dataset(tmp_path):
     path = write_synthetic_patches(tmp_path / "p.zarr", count=5, size=16, seed=1, split_fractions=(1.0, 0.0))
     dataset = equicr.open_patches(path, "train", "opt")
     assert len(dataset) == 5 and dataset[0]["inputs"].shape == (13, 16, 16)
+
+
+def test_a_declouded_scene_opens_in_xarray_with_its_crs_and_nodata(tmp_path):
+    import rioxarray  # noqa: F401
+    import zarr
+
+    from equicr.data.synthetic import make_scene, write_geotiff
+    from equicr.decloud.output import OUTPUT_ARRAY, RECORD_ATTRIBUTE
+    from equicr.decloud.pipeline import run_decloud
+    from equicr.decloud.settings import DecloudSettings
+    from equicr.errors import UserError
+    from equicr.executors import ActorPool
+    from equicr.ingest.geotiffs import ingest_scenes
+
+    scene = make_scene(np.random.default_rng(4), (72, 64))
+    cloudy = scene.s2_cloudy.copy()
+    cloudy[:, :10, :12] = 0  # outside the swath: no measurement
+    write_geotiff(tmp_path / "cloudy.tif", cloudy, scene.geo)
+    collection = str(tmp_path / "scenes.zarr")
+    ingest_scenes([("tile", None, tmp_path / "cloudy.tif")], collection, progress=False)
+    run_decloud(collection, SHIPPED_MODEL, DecloudSettings(tile_size=64, precision="fp32"),
+                pool=ActorPool(use_ray=False), progress=False)  # fmt: skip
+
+    dataset = equicr.open_scene(collection, "tile")
+    stored = zarr.open_group(collection)["scenes/tile"][OUTPUT_ARRAY][:]
+    declouded = dataset[OUTPUT_ARRAY]
+    with rasterio.open(tmp_path / "cloudy.tif") as source:
+        assert declouded.rio.crs == source.crs and declouded.rio.transform() == source.transform
+    assert declouded.rio.encoded_nodata == 0 and dataset["s2_cloudy"].rio.encoded_nodata == 0
+    assert np.isnan(declouded.values[:, :10, :12]).all()  # no-data is masked, not a dark pixel
+    np.testing.assert_array_equal(declouded.values[:, 10:, :], stored[:, 10:, :])  # measured pixels as stored
+    declouded.rio.to_raster(tmp_path / "from-xarray.tif")
+    with rasterio.open(tmp_path / "from-xarray.tif") as written:  # a GIS tool sees the nodata too
+        assert written.nodata == 0 and (written.read()[:, :10, :12] == 0).all()
+
+    group = zarr.open_group(collection)["scenes/tile"]
+    group.attrs[RECORD_ATTRIBUTE] = {**group.attrs[RECORD_ATTRIBUTE], "complete": False}  # as a killed run leaves it
+    with pytest.raises(UserError, match="unfinished decloud output; rerun equicr decloud"):
+        equicr.open_scene(collection, "tile")
+    with pytest.raises(UserError, match="has no scene 'other'; its scenes: tile"):
+        equicr.open_scene(collection, "other")

@@ -16,7 +16,9 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import numpy as np
 import pytest
+import rasterio
 
 from tests.fixtures.paths import REPO_ROOT
 
@@ -86,9 +88,18 @@ from equicr.data.synthetic import make_scene, write_geotiff
 from pathlib import Path
 scene = make_scene(np.random.default_rng(2), (80, 70))
 write_geotiff(Path("cloudy.tif"), scene.s2_cloudy, scene.geo)
+write_geotiff(Path("s1.tif"), scene.s1, scene.geo)
 
 import equicr
 equicr.decloud_geotiff("cloudy.tif", "declouded.tif", tile_size=64, progress=False)
+"""
+
+OPEN_THE_DECLOUDED_SCENE = """
+import json
+import equicr
+scene = equicr.open_scene("scenes.zarr", "tile")
+print(json.dumps({"crs": scene.s2_decloud.rio.crs.to_string(), "nodata": int(scene.s2_decloud.rio.encoded_nodata),
+                  "shape": list(scene.s2_decloud.shape)}))
 """
 
 
@@ -146,5 +157,22 @@ def test_the_wheel_in_a_fresh_environment_declouds_a_scene_from_an_empty_folder(
     result = subprocess.run([str(python), "-c", THREE_LINES_FROM_AN_EMPTY_FOLDER], cwd=notebook, env=environment,
                             capture_output=True, text=True, timeout=600)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(p.name for p in notebook.iterdir()) == ["cloudy.tif", "declouded.tif"]
+    assert sorted(p.name for p in notebook.iterdir()) == ["cloudy.tif", "declouded.tif", "s1.tif"]
+
+    # The installed command on a small GeoTIFF pair, as a user types it.
+    ingest = ["ingest", "scenes", "--pair", "tile", "s1.tif", "cloudy.tif", "--out", "scenes.zarr"]
+    decloud = ["decloud", "--collection", "scenes.zarr", "--no-ray", "--tile-size", "64", "--cog-dir", "cogs"]
+    for argv in (ingest, decloud):
+        ran = subprocess.run([str(command), *argv], cwd=notebook, env=environment, capture_output=True, text=True,
+                             timeout=600)  # fmt: skip
+        assert ran.returncode == 0, (argv, ran.stdout[-2000:], ran.stderr[-2000:])
+    with rasterio.open(notebook / "cogs" / "tile.tif") as cog, rasterio.open(notebook / "declouded.tif") as api:
+        assert cog.count == 13 and cog.nodata == 0 and cog.crs == api.crs
+        assert np.abs(cog.read().astype(int) - api.read().astype(int)).max() <= 1  # command and API agree
+    opened = subprocess.run([str(python), "-c", OPEN_THE_DECLOUDED_SCENE], cwd=notebook, env=environment,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert opened.returncode == 0, opened.stderr[-3000:]
+    with rasterio.open(notebook / "cloudy.tif") as source:
+        expected = {"crs": source.crs.to_string(), "nodata": 0, "shape": [13, source.height, source.width]}
+    assert json.loads(opened.stdout.strip().splitlines()[-1]) == expected
     assert site_listing(site) == before

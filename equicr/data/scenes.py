@@ -2,7 +2,8 @@
 
 Each scene holds ``s1`` and ``s2_cloudy``, their valid-pixel masks ``s1_valid`` and
 ``s2_cloudy_valid`` (the no-data policy of :mod:`equicr.scaling`), ``x``/``y`` coordinates and a CF
-``spatial_ref`` (CRS and transform, also in the scene's attributes, read by rioxarray), the items
+``spatial_ref`` (CRS and transform, also in the scene's attributes, read by rioxarray), a CF
+``_FillValue`` on every pixel array (xarray masks it, rioxarray reports it as nodata), the items
 it came from in its ``source`` attribute, and ``ingest_done``, one marker per chunk window: ingest
 writes and resumes window by window, and a scene counts once its ``complete`` attribute is set.
 Scenes are written by :mod:`equicr.ingest.scenes`; decloud jobs write their outputs beside the
@@ -12,6 +13,10 @@ inputs (:mod:`equicr.decloud.output`). The schema marker and opening are those o
 
 from __future__ import annotations
 
+import base64
+import struct
+
+import numpy as np
 import zarr
 
 from equicr.bands import PRODUCTS
@@ -78,6 +83,24 @@ def chunk_grid(height: int, width: int) -> tuple[tuple[int, int], tuple[int, int
 def grid_mapping_attributes(geo: GeoReference) -> dict[str, str]:
     """Attributes that tie an array to the scene's ``spatial_ref`` (none when the scene has no CRS)."""
     return {"grid_mapping": GRID_MAPPING, "coordinates": GRID_MAPPING} if geo.is_georeferenced else {}
+
+
+def nodata_attribute(dtype: str | np.dtype, fill: float) -> dict[str, int | str]:
+    """The CF ``_FillValue`` attribute of a pixel array, so that xarray and rioxarray see its no-data value.
+
+    Zarr's own ``fill_value`` says what an unwritten chunk reads as, not which pixels hold no
+    measurement, and xarray does not mask by it for Zarr v3. The CF attribute does, in the encoding
+    xarray reads and writes for Zarr v3: an integer as it is, a float as the base64 of its
+    little-endian float64 bytes (so NaN survives JSON).
+    """
+    if np.dtype(dtype).kind == "f":
+        return {"_FillValue": base64.standard_b64encode(struct.pack("<d", float(fill))).decode()}
+    return {"_FillValue": int(fill)}
+
+
+def pixel_attributes(geo: GeoReference, dtype: str | np.dtype, fill: float) -> dict[str, int | str]:
+    """The attributes of a scene's pixel array: its grid mapping and its no-data value."""
+    return {**grid_mapping_attributes(geo), **nodata_attribute(dtype, fill)}
 
 
 def ingest_markers(scene: zarr.Group) -> CompletionMarkers:

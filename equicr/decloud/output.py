@@ -20,7 +20,7 @@ from equicr.bands import PRODUCTS
 from equicr.data.collection import PIXEL_COMPRESSORS
 from equicr.data.completion import CompletionMarkers
 from equicr.data.rasters import GeoReference
-from equicr.data.scenes import grid_mapping_attributes
+from equicr.data.scenes import pixel_attributes
 from equicr.decloud.settings import DecloudSettings
 from equicr.decloud.tiling import tile_grid
 from equicr.errors import UserError
@@ -56,17 +56,18 @@ def prepare_output(
     optical = PRODUCTS["s2"]
     _, height, width = scene["s2_cloudy"].shape
     rows, cols = tile_grid(height, width, tile_size)
-    grid = grid_mapping_attributes(GeoReference(scene.attrs.get("crs"), tuple(scene.attrs.get("transform", ()))))
+    geo = GeoReference(scene.attrs.get("crs"), tuple(scene.attrs.get("transform", ())))
     scene.create_array(
         OUTPUT_ARRAY, shape=(len(optical.bands), height, width), chunks=(len(optical.bands), tile_size, tile_size),
         dtype=optical.dtype, fill_value=optical.fill, dimension_names=[optical.band_dimension, "y", "x"],
-        compressors=PIXEL_COMPRESSORS, overwrite=True, attributes=grid,
+        compressors=PIXEL_COMPRESSORS, overwrite=True, attributes=pixel_attributes(geo, optical.dtype, optical.fill),
     )  # fmt: skip
     CompletionMarkers.create(scene, DONE_ARRAY, (rows, cols), ["tile_row", "tile_col"])
     if settings.keep_clear:
         scene.create_array(
             PROBABILITY_ARRAY, shape=(height, width), chunks=(tile_size, tile_size), dtype="float32",
-            fill_value=np.nan, dimension_names=["y", "x"], overwrite=True, attributes=grid,
+            fill_value=np.nan, dimension_names=["y", "x"], overwrite=True,
+            attributes=pixel_attributes(geo, "float32", np.nan),
         )  # fmt: skip
     scene.attrs[RECORD_ATTRIBUTE] = {**record, "complete": False}
 

@@ -38,6 +38,7 @@ from equicr.data.scenes import (
     chunk_windows,
     grid_mapping_attributes,
     ingest_markers,
+    pixel_attributes,
     scene_layout_problem,
 )
 from equicr.scaling import optical_valid_mask, sar_valid_mask
@@ -83,7 +84,7 @@ def create_scene(
             array_name, shape=(len(product.bands), height, width), dtype=product.dtype, fill_value=product.fill,
             chunks=(len(product.bands), *chunk),
             dimension_names=[product.band_dimension, "y", "x"], compressors=PIXEL_COMPRESSORS,
-            attributes=grid_mapping_attributes(geo),
+            attributes=pixel_attributes(geo, product.dtype, product.fill),
         )  # fmt: skip
         scene.create_array(
             VALID_ARRAYS[array_name], shape=(height, width), dtype="bool", fill_value=False,
