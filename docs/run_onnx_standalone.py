@@ -1,21 +1,28 @@
 """Run an exported EquiCR file on a machine with only numpy, rasterio and onnxruntime installed.
 
     pip install numpy rasterio onnxruntime        # or onnxruntime-gpu on a CUDA machine
-    python run_onnx_standalone.py equicr.onnx s1.tif s2_cloudy.tif declouded.tif [--tile-size 1024]
+    python run_onnx_standalone.py equicr.onnx s2_cloudy.tif declouded.tif --s1 s1.tif [--tile-size 1024]
+    python run_onnx_standalone.py optical.onnx s2_cloudy.tif declouded.tif   # a model that reads no SAR
 
-Everything it needs (band order, scaling, receptive-field radius) comes from the file's own
-metadata. Large images are inferred tile by tile, each read with a halo of the receptive-field
-radius and cropped back (equal to whole-image inference, as in jobs/decloud.py), so memory stays
+Everything it needs (band order, scaling, receptive-field radius, whether it reads Sentinel-1)
+comes from the file's own metadata: --s1 is required by a model that reads SAR and refused by one
+that does not. The output is a Cloud-Optimized GeoTIFF (GDAL's COG driver, with overviews) on the
+cloudy image's grid, written beside as a temporary file and renamed into place only when complete.
+Large images are inferred tile by tile, each read with a halo of the receptive-field radius and
+cropped back (equal to whole-image inference, as in jobs/decloud.py), so memory stays
 bounded; pixels where an input holds no measurement (optical DN 0 in any band, SAR NaN or the
 fill value) are written as nodata 0, and declouded pixels are at least DN 1 (0 means no data).
 """
 
 import argparse
 import json
+import os
+import tempfile
 
 import numpy as np
 import onnxruntime as ort
 import rasterio
+from rasterio.shutil import copy as copy_dataset
 from rasterio.windows import Window
 
 
@@ -38,41 +45,68 @@ def network_inputs(meta: dict, s1: np.ndarray, s2: np.ndarray) -> tuple[np.ndarr
     return np.concatenate(layers)[None].astype(np.float32), valid
 
 
+def declouded_tiles(session, meta: dict, s1_file, s2_file, tile: int):
+    """Yield (window, DN) of every output tile: each read with a halo of the receptive-field radius, cropped back."""
+    halo, divisor = meta["receptive_field_radius"], meta["scaling"]["optical_network_divisor"]
+    height, width = s2_file.shape
+    for top in range(0, height, tile):
+        for left in range(0, width, tile):
+            rows = (max(top - halo, 0), min(top + tile + halo, height))
+            cols = (max(left - halo, 0), min(left + tile + halo, width))
+            window = Window(cols[0], rows[0], cols[1] - cols[0], rows[1] - rows[0])
+            s2 = s2_file.read(window=window).astype(np.float32)
+            if s1_file is None:  # an optical-only model: no SAR band enters the network
+                s1 = np.zeros((2, *s2.shape[1:]), np.float32)
+            else:
+                s1 = s1_file.read(window=window).astype(np.float32)
+            inputs, valid = network_inputs(meta, s1, s2)
+            prediction = session.run(None, {meta["input_name"]: inputs})[0][0]
+            lowest = meta["scaling"].get("optical_measured_min_dn", 1)
+            dn = np.clip(np.rint(prediction * divisor), lowest, meta["scaling"]["optical_dn_max"])
+            dn = np.where(valid, dn, 0).astype(np.uint16)
+            core_rows = slice(top - rows[0], min(top + tile, height) - rows[0])
+            core_cols = slice(left - cols[0], min(left + tile, width) - cols[0])
+            core = Window(left, top, core_cols.stop - core_cols.start, core_rows.stop - core_rows.start)
+            yield core, dn[:, core_rows, core_cols]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for name in ("model", "s1", "s2_cloudy", "out"):
-        parser.add_argument(name)
-    parser.add_argument("--tile-size", type=int, default=1024, help="output tile side in pixels")
+    parser.add_argument("model", help="an exported EquiCR or DSen2-CR .onnx file")
+    parser.add_argument("s2_cloudy", help="the cloudy 13-band Sentinel-2 L1C GeoTIFF (DN)")
+    parser.add_argument("out", help="the declouded COG to write (13 bands, uint16 DN, nodata 0)")
+    parser.add_argument("--s1", help="the co-registered Sentinel-1 GeoTIFF (VV, VH in dB), for a model that reads SAR")
+    parser.add_argument("--tile-size", type=int, default=1024, help="output tile side in pixels (default: 1024)")
     args = parser.parse_args()
     providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
     session = ort.InferenceSession(args.model, providers=providers)
     meta = {k[len("equicr.") :]: json.loads(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}
-    halo, tile, divisor = meta["receptive_field_radius"], args.tile_size, meta["scaling"]["optical_network_divisor"]
-    with rasterio.open(args.s1) as s1_file, rasterio.open(args.s2_cloudy) as s2_file:
-        if s1_file.shape != s2_file.shape:
-            raise SystemExit(f"error: {args.s1} is {s1_file.shape} px but {args.s2_cloudy} is {s2_file.shape} px")
-        height, width = s2_file.shape
-        profile = {**s2_file.profile, "dtype": "uint16", "count": len(meta["output_bands"]), "nodata": 0}
-        with rasterio.open(args.out, "w", **profile) as out:
-            for top in range(0, height, tile):
-                for left in range(0, width, tile):
-                    rows = (max(top - halo, 0), min(top + tile + halo, height))
-                    cols = (max(left - halo, 0), min(left + tile + halo, width))
-                    window = Window(cols[0], rows[0], cols[1] - cols[0], rows[1] - rows[0])
-                    s1 = s1_file.read(window=window).astype(np.float32)
-                    s2 = s2_file.read(window=window).astype(np.float32)
-                    inputs, valid = network_inputs(meta, s1, s2)
-                    prediction = session.run(None, {meta["input_name"]: inputs})[0][0]
-                    lowest = meta["scaling"].get("optical_measured_min_dn", 1)
-                    dn = np.clip(np.rint(prediction * divisor), lowest, meta["scaling"]["optical_dn_max"])
-                    dn = np.where(valid, dn, 0).astype(np.uint16)
-                    core_rows = slice(top - rows[0], min(top + tile, height) - rows[0])
-                    core_cols = slice(left - cols[0], min(left + tile, width) - cols[0])
-                    core = Window(left, top, core_cols.stop - core_cols.start, core_rows.stop - core_rows.start)
-                    out.write(dn[:, core_rows, core_cols], window=core)
-            out.descriptions = meta["output_bands"]
+    reads_sar = "VV" in meta["input_bands"]
+    if reads_sar and args.s1 is None:
+        raise SystemExit(f"error: {args.model} reads Sentinel-1 ({', '.join(meta['input_bands'])}): pass --s1 S1.tif")
+    if not reads_sar and args.s1 is not None:
+        raise SystemExit(f"error: {args.model} reads no Sentinel-1 (optical only): leave out --s1")
+    folder = os.path.dirname(os.path.abspath(args.out))
+    with rasterio.open(args.s2_cloudy) as s2_file, tempfile.TemporaryDirectory(dir=folder, prefix=".partial-") as work:
+        s1_file = rasterio.open(args.s1) if reads_sar else None
+        try:
+            if s1_file is not None and s1_file.shape != s2_file.shape:
+                raise SystemExit(f"error: {args.s1} is {s1_file.shape} px but {args.s2_cloudy} is {s2_file.shape} px")
+            profile = {**s2_file.profile, "driver": "GTiff", "dtype": "uint16", "count": len(meta["output_bands"]),
+                       "nodata": 0, "tiled": True, "blockxsize": 512, "blockysize": 512}  # fmt: skip
+            plain = os.path.join(work, "plain.tif")
+            with rasterio.open(plain, "w", **profile) as out:
+                for window, dn in declouded_tiles(session, meta, s1_file, s2_file, args.tile_size):
+                    out.write(dn, window=window)
+                out.descriptions = meta["output_bands"]
+        finally:
+            if s1_file is not None:
+                s1_file.close()
+        partial = os.path.join(work, "out.tif")
+        copy_dataset(plain, partial, driver="COG", compress="DEFLATE", overview_resampling="average")
+        os.replace(partial, args.out)  # only a complete COG ever lies at the output path
     bands = f"{meta['output_bands'][0]}..{meta['output_bands'][-1]}"
-    print(f"{args.out}: {len(meta['output_bands'])} bands {bands} on {session.get_providers()[0]}")
+    print(f"{args.out}: COG, {len(meta['output_bands'])} bands {bands} on {session.get_providers()[0]}")
 
 
 if __name__ == "__main__":

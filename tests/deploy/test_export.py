@@ -209,15 +209,37 @@ def test_standalone_deployment_script_matches_the_runtime_loader(tmp_path, mini_
     for tile_size in (1024, 100):  # whole patch in one tile, and 3 x 3 tiles read with a halo
         out = tmp_path / f"declouded-{tile_size}.tif"
         command = [sys.executable, str(REPO_ROOT / "docs" / "run_onnx_standalone.py"), str(path),
-                   str(record.paths["s1"]), str(record.paths["s2_cloudy"]), str(out),
+                   str(record.paths["s2_cloudy"]), str(out), "--s1", str(record.paths["s1"]),
                    "--tile-size", str(tile_size)]  # fmt: skip
         result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
         with rasterio.open(out) as dataset:
             assert dataset.crs.to_string() == "EPSG:32650" and dataset.nodata == 0
+            assert dataset.driver == "GTiff" and dataset.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
             written = dataset.read().astype(int)
         assert np.abs(written[:, valid] - expected[:, valid].astype(int)).max() <= 1
         assert (written[:, ~valid] == 0).all()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".tif") == [
+        "declouded-100.tif",
+        "declouded-1024.tif",
+    ]
+
+    # A SAR model without --s1 is refused by name and writes nothing; an optical model needs no SAR at all.
+    refused = tmp_path / "refused.tif"
+    command = [sys.executable, str(REPO_ROOT / "docs" / "run_onnx_standalone.py"), str(path),
+               str(record.paths["s2_cloudy"]), str(refused)]  # fmt: skip
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode != 0 and "reads Sentinel-1" in result.stderr and "--s1" in result.stderr
+    assert not refused.exists()
+    optical = export_onnx(*small_model("equicr", "opt"), tmp_path / "optical.onnx")
+    out = tmp_path / "optical.tif"
+    command = [sys.executable, str(REPO_ROOT / "docs" / "run_onnx_standalone.py"), str(optical),
+               str(record.paths["s2_cloudy"]), str(out)]  # fmt: skip
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    expected = CloudRemovalSession(optical).predict_dn(None, triplet.s2_cloudy)
+    with rasterio.open(out) as dataset:
+        assert np.abs(dataset.read().astype(int) - expected.astype(int)).max() <= 1
 
 
 def test_the_file_alone_catches_an_altered_trained_coefficient(tmp_path):
