@@ -1,6 +1,7 @@
 """Short end-to-end pass on a real patch: metrics and equivariance of small networks, and the shipped model.
 
-equicr demo [--data-dir SEN12MS-CR_TREE] [--width 4] [--blocks 2]
+    equicr demo                                        # a real patch shipped in the package
+    equicr demo --data-dir REAL_DATA_DIR/sen12mscr-mini --width 4 --blocks 2
 
 Without --data-dir (and without $EQUICR_REAL_DATA) it runs on a real patch shipped in the package
 under seeded synthetic clouds.

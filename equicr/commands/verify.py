@@ -1,6 +1,7 @@
 """Re-verify an existing ONNX file before it ships: metadata, equivariance, and parity when given the checkpoint.
 
-    equicr verify equicr.onnx [--checkpoint model.pt] [--report report.json]
+    equicr verify equicr.onnx                                # metadata, recorded outputs, equivariance
+    equicr verify equicr.onnx --checkpoint runs/equicr-demo  # and parity with the checkpoint it came from
 
 Writes the report beside the file (``equicr.verification.json``, for a path or a URI) unless
 ``--report`` names another place: decloud runs an ONNX file only with a passing report beside it
