@@ -38,7 +38,7 @@ NOT_RUN_HERE = {
     "YOUR-BUCKET": "needs your bucket and cluster",
     "s3://bucket": "needs your bucket",
     "/data/SEN12MS-CR": "needs the 250 GB SEN12MS-CR download",
-    "/shared/": "needs a cluster's shared file system",
+    " /shared/": "needs a cluster's shared file system",
     "ray up": "needs an AWS account",
     "ray dashboard": "needs the AWS cluster",
     "ray down": "needs the AWS cluster",
