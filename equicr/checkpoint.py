@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from equicr.errors import UserError
+from equicr.logs import RUN_SNAPSHOT_LOGGER, quiet_logger
 from equicr.models import ModelConfig, build_model
 from equicr.storage import atomic_output, join, local_path, normalise, uri
 
@@ -185,7 +186,8 @@ def resolve_checkpoint(location: str | Path) -> str:
         from ray.train import Result
 
         try:
-            best = best_checkpoint_file(Result.from_path(absolute))
+            with quiet_logger(RUN_SNAPSHOT_LOGGER):  # reading a finished run is not a resumed job
+                best = best_checkpoint_file(Result.from_path(absolute))
         except RuntimeError as error:  # Ray's words for "not a run folder"
             raise FileNotFoundError(f"{location} is a folder but not a Ray Train run: {error}") from error
         if best is None:

@@ -103,6 +103,10 @@ def run_tasks(function: Callable[..., T], calls: list[tuple], use_ray: bool) -> 
         yield ray.get(done[0])
 
 
+#: Ray Train's switch for its preemption watcher (an actor polling for drained nodes).
+PREEMPTION_WATCHER_ENV = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
+
+
 def init_ray():
     """Join the Ray cluster ``RAY_ADDRESS`` names, else start an embedded one; return ``ray``.
 
@@ -122,6 +126,10 @@ def init_ray():
         return ray
     if "RAY_AUTH_MODE" not in os.environ and "RAY_AUTH_TOKEN" not in os.environ:
         os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)  # Ray turns token mode on for a new local instance
+    # One node that nothing drains: Ray Train's preemption watcher has nothing to watch here, and its
+    # actor makes Ray's core print an "E core_worker.cc ... max_restarts > 0" line on every training run.
+    # On a cluster (RAY_ADDRESS) it stays on, as it does wherever the user set the variable.
+    os.environ.setdefault(PREEMPTION_WATCHER_ENV, "0")
     ray.init(address="local")
     quiet_known_noise()
     return ray

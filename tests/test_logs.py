@@ -41,3 +41,25 @@ def test_ray_jobs_keep_their_known_chatter_to_themselves_unless_verbose():
     assert "Token authentication is enabled" not in quiet.stderr and "Token authentication" in verbose.stderr
     assert "streaming_executor" not in quiet.stderr and "streaming_executor" in verbose.stderr  # Ray Data's INFO
     assert len(quiet.stderr.splitlines()) < len(verbose.stderr.splitlines())
+
+
+@pytest.mark.slow
+def test_a_training_job_and_a_notebook_reading_its_run_print_no_known_noise(tmp_path):
+    from equicr.ingest.simulated import write_synthetic_patches
+    from tests.fixtures.paths import REPO_ROOT
+
+    data = write_synthetic_patches(tmp_path / "p.zarr", count=12, size=16, seed=1)
+    with tempfile.TemporaryDirectory(prefix="ray", dir="/tmp") as folder:  # Ray's socket paths must be short
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", VERBOSE_ENV))}
+        env.update(RAY_TMPDIR=folder, HOME=folder)
+        train = [sys.executable, "jobs/train.py", "--data", str(data), "--width", "2", "--blocks", "1", "--epochs", "1",
+                 "--storage", str(tmp_path / "runs"), "--run-name", "quiet"]  # fmt: skip
+        trained = subprocess.run(train, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert trained.returncode == 0 and "final:" in trained.stdout, trained.stderr[-3000:]
+        assert "core_worker.cc" not in trained.stderr  # Train's preemption watcher on an embedded Ray
+        run = str(tmp_path / "runs" / "quiet")
+        read = f"from equicr.checkpoint import resolve_checkpoint\nprint(resolve_checkpoint({run!r}))"
+        notebook = subprocess.run([sys.executable, "-c", read], env=env, capture_output=True, text=True, timeout=120)
+    assert notebook.returncode == 0 and notebook.stdout.strip().endswith(".pt"), notebook.stderr[-2000:]
+    assert "brand new training job" not in notebook.stderr  # reading a finished run is not resuming it
+    assert "brand new training job" not in trained.stderr
