@@ -42,7 +42,8 @@ def prepare_output(
     tile_size = settings.tile_size
     existing = scene.attrs.get(RECORD_ATTRIBUTE)
     if existing is not None:
-        if {key: existing.get(key) for key in record} == record:
+        identity = {key: value for key, value in record.items() if key != "model"}  # the file by its SHA-256
+        if {key: existing.get(key) for key in identity} == identity:
             return
         if not overwrite:
             raise DecloudError(

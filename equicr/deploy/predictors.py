@@ -47,6 +47,7 @@ class ModelReference:
     backend: str  # "torch", "onnx" or CLOUDY_INPUT
     sha256: str | None = None
     config: ModelConfig | None = None
+    given: str | None = None  # the location as the user gave it (a run folder, a relative path), if it differs
 
     @property
     def input_mode(self) -> InputMode:
@@ -59,9 +60,13 @@ class ModelReference:
         return self.config.receptive_field_radius if self.config is not None else 0
 
     def record(self) -> dict:
-        """What an output records about the model that made it."""
+        """What an output records about the model that made it.
+
+        The location as the user gave it (credentials removed; not this machine's absolute path of
+        it), the SHA-256 of the exact file that ran, and its config.
+        """
         config = self.config.to_dict() if self.config is not None else None
-        return {"model": redact(self.location), "model_sha256": self.sha256, "model_config": config}
+        return {"model": redact(self.given or self.location), "model_sha256": self.sha256, "model_config": config}
 
 
 def resolve_model(model: str | Path | ModelReference, precision: str = "fp32", device: str = "cpu") -> ModelReference:
@@ -82,7 +87,7 @@ def resolve_model(model: str | Path | ModelReference, precision: str = "fp32", d
     if not str(model).endswith(".onnx"):
         location = resolve_checkpoint(model)
         local = local_path(location)  # one download when the file is on object storage
-        return ModelReference(location, "torch", file_sha256(local), read_checkpoint_config(local))
+        return ModelReference(location, "torch", file_sha256(local), read_checkpoint_config(local), str(model))
     local = local_path(model)  # a cached copy when the file is on object storage
     if not local.is_file():
         raise FileNotFoundError(f"ONNX file {model} does not exist")
@@ -101,7 +106,7 @@ def resolve_model(model: str | Path | ModelReference, precision: str = "fp32", d
     config = ModelConfig.from_dict(parse_metadata({p.key: p.value for p in graph.metadata_props})["model_config"])
     sha256 = file_sha256(local)
     require_passing_report(model, sha256)  # the deployment gate: only a file verified as it is now runs
-    return ModelReference(normalise(model), "onnx", sha256, config)
+    return ModelReference(normalise(model), "onnx", sha256, config, str(model))
 
 
 class Predictor(Protocol):

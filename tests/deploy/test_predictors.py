@@ -20,7 +20,7 @@ def checkpoint(tmp_path_factory):
 def test_a_reference_is_resolved_once_with_its_config_and_hash(checkpoint):
     path, config = checkpoint
     reference = resolve_model(path)
-    assert reference == ModelReference(str(path), "torch", file_sha256(path), config)
+    assert reference == ModelReference(str(path), "torch", file_sha256(path), config, given=str(path))
     assert resolve_model(reference) is reference  # a resolved reference is passed through untouched
     assert reference.input_mode == "opt" and reference.receptive_field_radius == config.receptive_field_radius
     assert reference.record() == {
