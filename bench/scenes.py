@@ -1,6 +1,7 @@
 """Scenes at Sentinel-2 tile scale: STAC ingest and declouding of 2048, 5490 and 10980 px per-band-COG scenes.
 
     python bench/scenes.py [--sizes 2048 5490 10980] [--work /tmp/equicr-bench-scenes]
+    python bench/scenes.py --export-only      # COG export alone, this code against rio-cogeo's two passes
 
 Each scene is a synthetic L1C tile written as Sentinel products come: one COG per band at its
 native resolution (10, 20 or 60 m) and Sentinel-1 VV/VH in linear power on a grid offset by half a
@@ -10,6 +11,12 @@ two single-core actors of a local Ray. Reported per size: wall time and Mpx/s of
 peak RSS of every Ray worker process (sampled every 0.2 s with psutil: per task and per actor) and,
 from an in-process pass over sample windows and tiles, the share of time spent reading, detecting
 clouds, inferring and writing. Prints a table and writes bench/results/scenes.json.
+
+``--export-only`` measures COG export alone, per size, on a scene whose declouded output is written
+directly (no model): each export runs in its own process, sampled for peak RSS every 0.1 s, this
+code's writer (``equicr.decloud.geotiff``: uncompressed levels averaged window by window, GDAL's COG
+driver, capped block cache) interleaved with the writer it replaced (a deflate staging GeoTIFF and
+rio-cogeo's ``cog_translate``, GDAL's default cache). Writes bench/results/cog_export.json.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,14 +39,20 @@ from benchlib import print_table, write_results  # noqa: E402
 
 from equicr.bands import S2_BANDS, S2_NATIVE_RESOLUTION_M  # noqa: E402
 from equicr.data.clouds import SCENE_CLOUD_RESOLUTION_M, detect_clouds  # noqa: E402
-from equicr.data.collection import open_collection  # noqa: E402
+from equicr.data.collection import (
+    open_collection,  # noqa: E402
+    write_pixels,  # noqa: E402
+)
+from equicr.data.rasters import GeoReference  # noqa: E402
 from equicr.data.scenes import chunk_windows  # noqa: E402
 from equicr.data.synthetic import make_scene  # noqa: E402
+from equicr.decloud.geotiff import export_cog  # noqa: E402
+from equicr.decloud.output import OUTPUT_ARRAY, mark_scene_complete, prepare_output, unit_markers  # noqa: E402
 from equicr.decloud.pipeline import run_decloud  # noqa: E402
 from equicr.decloud.settings import DecloudSettings  # noqa: E402
 from equicr.deploy.predictors import load_predictor  # noqa: E402
 from equicr.executors import ActorPool  # noqa: E402
-from equicr.ingest.scenes import write_scene_window  # noqa: E402
+from equicr.ingest.scenes import create_scene, create_scenes, finish_scene, write_scene_window  # noqa: E402
 from equicr.ingest.stac import ingest_stac, plan_scenes  # noqa: E402
 from equicr.paths import SHIPPED_MODEL  # noqa: E402
 from equicr.scaling import network_inputs, network_to_optical_dn  # noqa: E402
@@ -150,11 +164,107 @@ def stage_shares(catalog: Path, collection: Path, samples: int = 3) -> dict[str,
     return seconds
 
 
+def declouded_scene(folder: Path, size: int) -> Path:
+    """A ``size`` px scene whose decloud output is complete, written directly (no model): export's input."""
+    base = make_scene(np.random.default_rng(0), (1024, 1024), cover=0.4)
+    repeats = -(-size // 1024)
+    s2 = np.tile(base.s2, (1, repeats, repeats))[:, :size, :size]
+    s1 = np.tile(base.s1, (1, repeats, repeats))[:, :size, :size]
+    path = folder / "declouded.zarr"
+    collection = create_scenes(path)
+    scene = create_scene(collection, "tile", size, size, GeoReference("EPSG:32631", (10, 0, 300000, 0, -10, 5000000)))
+    for window in chunk_windows(size, size):
+        _, _, rows, cols = window
+        write_scene_window(scene, window, s1[:, rows, cols], s2[:, rows, cols])
+    finish_scene(scene)
+    record = {"model": "bench", "model_sha256": "0" * 64, "model_config": None}
+    prepare_output(scene, "tile", record, DecloudSettings(tile_size=TILE_SIZE, halo=0), overwrite=False)
+    for row, top in enumerate(range(0, size, TILE_SIZE)):
+        for col, left in enumerate(range(0, size, TILE_SIZE)):
+            tile = (slice(None), slice(top, top + TILE_SIZE), slice(left, left + TILE_SIZE))
+            write_pixels(scene[OUTPUT_ARRAY], tile, s2[tile])
+            unit_markers(scene).mark_completed((row, col))
+    mark_scene_complete(scene)
+    return path
+
+
+def export_with_rio_cogeo(collection: Path, out: Path) -> None:
+    """The writer this code replaced: the output copied into a deflate GeoTIFF, then rio-cogeo's cog_translate."""
+    from rio_cogeo.cogeo import cog_translate
+    from rio_cogeo.profiles import cog_profiles
+
+    array = open_collection(collection, "scenes")["scenes"]["tile"][OUTPUT_ARRAY]
+    _, height, width = array.shape
+    profile = {"driver": "GTiff", "width": width, "height": height, "count": array.shape[0], "dtype": "uint16",
+               "crs": "EPSG:32631", "transform": rasterio.Affine(10, 0, 300000, 0, -10, 5000000), "nodata": 0,
+               "tiled": True, "blockxsize": 512, "blockysize": 512, "compress": "deflate"}  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        staging = Path(folder) / "staging.tif"
+        with rasterio.open(staging, "w", **profile) as dataset:
+            for top in range(0, height, TILE_SIZE):
+                for left in range(0, width, TILE_SIZE):
+                    block = array[:, top : top + TILE_SIZE, left : left + TILE_SIZE]
+                    dataset.write(block, window=rasterio.windows.Window(left, top, block.shape[2], block.shape[1]))
+        cog = {**cog_profiles.get("deflate"), "blockxsize": 256, "blockysize": 256}
+        cog_translate(staging, out, cog, nodata=0, overview_resampling="average", quiet=True, in_memory=False)
+
+
+def timed_export(writer: str, collection: Path, out: Path) -> tuple[float, float]:
+    """Seconds and peak RSS (GiB) of one export in its own process, sampled every 0.1 s."""
+    command = [sys.executable, __file__, "--export-worker", writer, str(collection), str(out)]
+    started = time.perf_counter()
+    process = psutil.Popen(command)
+    peak = 0
+    while process.poll() is None:
+        try:
+            peak = max(peak, process.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.1)
+    if process.returncode != 0:
+        raise RuntimeError(f"{writer} export failed with exit {process.returncode}")
+    return time.perf_counter() - started, peak / 2**30
+
+
+def export_benchmark(sizes: list[int], work: Path) -> None:
+    """COG export alone per size: this code's writer against rio-cogeo's, each in its own process."""
+    rows = []
+    for size in sizes:
+        folder = work / f"export-{size}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        collection = declouded_scene(folder, size)
+        row = {"size_px": size, "megapixels": size * size / 1e6}
+        for writer in ("equicr", "rio-cogeo"):
+            out = folder / f"{writer}.tif"
+            seconds, peak = timed_export(writer, collection, out)
+            row |= {f"{writer}_s": seconds, f"{writer}_mpx_s": row["megapixels"] / seconds,
+                    f"{writer}_peak_gib": peak, f"{writer}_mib": out.stat().st_size / 2**20}  # fmt: skip
+        row["speedup"] = row["rio-cogeo_s"] / row["equicr_s"]
+        rows.append(row)
+        print_table(rows[-1:], list(row))
+        shutil.rmtree(folder, ignore_errors=True)
+    print_table(rows, list(rows[0]))
+    write_results("cog_export", {"tile_size": TILE_SIZE, "bands": len(S2_BANDS), "rows": rows})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 5490, 10980])
     parser.add_argument("--work", type=Path, default=Path("/tmp/equicr-bench-scenes"))
+    parser.add_argument("--export-only", action="store_true", help="measure COG export alone (no model)")
+    parser.add_argument("--export-worker", nargs=3, metavar=("WRITER", "COLLECTION", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.export_worker:
+        writer, collection, out = args.export_worker
+        if writer == "equicr":
+            export_cog(collection, "tile", out)
+        else:
+            export_with_rio_cogeo(Path(collection), Path(out))
+        return
+    if args.export_only:
+        export_benchmark(args.sizes, args.work)
+        return
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from equicr.bands import S2_BANDS
 from equicr.checkpoint import save_checkpoint
 from equicr.data.collection import open_collection
 from equicr.data.scenes import scene_names
-from equicr.decloud.geotiff import export_scene
+from equicr.decloud.geotiff import average_2x2, export_scene
 from equicr.decloud.output import DONE_ARRAY, OUTPUT_ARRAY
 from equicr.decloud.pipeline import run_decloud
 from equicr.decloud.settings import DecloudSettings
@@ -77,7 +78,10 @@ def test_cogs_carry_what_a_gis_needs_and_the_scene_opens_in_xarray(sar_model, tm
             ColorInterp.red, ColorInterp.green, ColorInterp.blue,
         ]  # fmt: skip
         assert dataset.overviews(1) == [2, 4]  # down to one 256 px block
+        assert dataset.tags()["equicr_scene"] == name and dataset.tags()["equicr_model_sha256"]
         np.testing.assert_array_equal(dataset.read(), scene[OUTPUT_ARRAY][:])
+    with rasterio.open(cog, overview_level=0) as first:  # the 2x overview: each cell's pixels that hold data
+        np.testing.assert_array_equal(first.read(), average_2x2(scene[OUTPUT_ARRAY][:], 0))
     with rasterio.open(probability) as dataset:
         assert dataset.dtypes[0] == "float32" and np.isnan(dataset.nodata)
     item = json.loads(item_path.read_text())
@@ -92,3 +96,23 @@ def test_cogs_carry_what_a_gis_needs_and_the_scene_opens_in_xarray(sar_model, tm
     red = dataset[OUTPUT_ARRAY].sel(s2_band="B04")
     np.testing.assert_array_equal(red.values, scene[OUTPUT_ARRAY][3])
     assert red.rio.crs == dataset.rio.crs
+
+
+def test_overviews_average_the_pixels_that_hold_data():
+    rng = np.random.default_rng(5)
+    block = rng.integers(1, 10000, (3, 7, 9)).astype(np.uint16)  # odd sides: edge cells have fewer pixels
+    block[:, :2, :2] = 0  # a whole cell without data stays no-data
+    block[0, 2, 2] = 0  # a cell with one pixel missing averages the other three
+    halved = average_2x2(block, 0)
+    expected = np.full((3, 4, 5), np.nan)
+    padded = np.full((3, 8, 10), np.nan)
+    padded[:, :7, :9] = np.where(block == 0, np.nan, block)
+    cells = padded.reshape(3, 4, 2, 5, 2)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-nan cells
+        expected = np.nanmean(cells, axis=(2, 4))
+    np.testing.assert_array_equal(halved, np.where(np.isnan(expected), 0, np.floor(expected + 0.5)).astype(np.uint16))
+    assert halved[0, 0, 0] == 0 and halved[0, 1, 1] == round(np.mean(block[0, 2:4, 2:4][block[0, 2:4, 2:4] > 0]))
+    probability = np.array([[[0.2, np.nan], [np.nan, np.nan]]], np.float32)
+    assert average_2x2(probability, np.nan)[0, 0, 0] == np.float32(0.2)  # NaN is the probability's no-data
+    assert np.isnan(average_2x2(np.full((1, 2, 2), np.nan, np.float32), np.nan)).all()
