@@ -38,7 +38,8 @@ def decloud_geotiff(
     (with the co-registered Sentinel-1 GeoTIFF ``s1`` when the model reads SAR) is ingested into a
     temporary scenes collection under ``work_dir`` (the system's temporary folder by default; a
     10980 px product needs about 4 GB there), declouded tile by tile with the receptive-field halo
-    (equal to whole-image inference) and written as a 13-band uint16 COG with nodata 0.
+    (equal to whole-image inference) and written as a 13-band uint16 COG with nodata 0 (which
+    needs about 4 GB more in the system's temporary folder while it is written).
 
     Raises:
         UserError: a file that cannot be used (named), or a SAR model without ``s1``.
