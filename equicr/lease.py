@@ -140,7 +140,7 @@ class _LocalBackend:
         write_private(temporary, body)
         return temporary
 
-    def create(self, body: bytes) -> bool:
+    def create(self, body: bytes) -> bytes | None:
         for _ in range(5):  # another job may remove the emptied folder between our mkdir and our write
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileNotFoundError):
@@ -148,9 +148,9 @@ class _LocalBackend:
                 break
         try:
             os.link(temporary, self.path)  # readers never see a partly written lease
-            return True
+            return body  # the version is the content
         except FileExistsError:
-            return False
+            return None
         finally:
             temporary.unlink()
 
@@ -161,14 +161,14 @@ class _LocalBackend:
             return None
         return body, body
 
-    def replace(self, body: bytes, version: bytes) -> bool:
+    def replace(self, body: bytes, version: bytes) -> bytes | None:
         with self._locked():
             current = self.read()
             if current is None or current[1] != version:
-                return False
+                return None
             with atomic_output(self.path) as temporary:
                 write_private(temporary, body)
-            return True
+            return body
 
     def delete(self, version: bytes) -> None:
         with self._locked():
@@ -185,12 +185,11 @@ class _S3Backend:
     def __init__(self, filesystem: fsspec.AbstractFileSystem, path: str) -> None:
         self.filesystem, self.path = filesystem, path
 
-    def create(self, body: bytes) -> bool:
+    def create(self, body: bytes) -> str | None:
         try:
-            self.filesystem.pipe_file(self.path, body, mode="create")
-            return True
+            return self.filesystem.pipe_file(self.path, body, mode="create")["ETag"]
         except FileExistsError:  # s3fs's name for "412 Precondition Failed" on If-None-Match
-            return False
+            return None
 
     def read(self) -> tuple[bytes, str] | None:
         self.filesystem.invalidate_cache(self.path)
@@ -200,13 +199,12 @@ class _S3Backend:
         except FileNotFoundError:
             return None
 
-    def replace(self, body: bytes, version: str) -> bool:
+    def replace(self, body: bytes, version: str) -> str | None:
         try:
-            self.filesystem.pipe_file(self.path, body, IfMatch=version)
-            return True
+            return self.filesystem.pipe_file(self.path, body, IfMatch=version)["ETag"]
         except OSError as error:
             if "pre-condition" in str(error) or isinstance(error, FileNotFoundError):
-                return False  # changed or removed since we read it
+                return None  # changed or removed since we read it
             raise
 
     def delete(self, version: str) -> None:
@@ -248,11 +246,13 @@ class Lease:
         """Push the expiry forward; LeaseLost if another job took it over."""
         backend = _backend(self.location)
         renewed = replace(self.holder, renewed=time.time())
-        if not backend.replace(renewed.body(), self.version):
+        version = backend.replace(renewed.body(), self.version)
+        if version is None:
             current = backend.read()
             other = Holder.parse(current[0]) if current else None
             raise LeaseLost(f"{self.location} was taken over by {other.describe() if other else 'nobody'}")
-        self.holder, self.version = renewed, backend.read()[1]
+        # The version our write made, never one read afterwards: another job may have written since.
+        self.holder, self.version = renewed, version
 
     def release(self) -> None:
         """Give the lease up (if it is still ours)."""
@@ -264,16 +264,18 @@ def acquire_lease(location: str, ttl: float = LEASE_SECONDS) -> Lease:
     backend = _backend(location)
     for _ in range(5):  # a lease released or taken over between our reads: look again
         holder = Holder.this_process(ttl)
-        if backend.create(holder.body()):
-            return Lease(location, holder, backend.read()[1])  # fresh, so nobody replaced it since
+        version = backend.create(holder.body())
+        if version is not None:
+            return Lease(location, holder, version)
         current = backend.read()
         if current is None:
             continue
         other = Holder.parse(current[0])
         if other is not None and not other.is_stale():
             raise LeaseHeld(f"held by {other.describe()}")
-        if backend.replace(holder.body(), current[1]):
-            return Lease(location, holder, backend.read()[1])
+        version = backend.replace(holder.body(), current[1])
+        if version is not None:
+            return Lease(location, holder, version)
     raise LeaseHeld(f"{location} is contended by several jobs at once; try again")
 
 

@@ -21,6 +21,7 @@ from equicr.lease import (
     exclusive_writer,
     lease_location,
 )
+from equicr.lease import _backend as lease_backend  # the storage primitive a race is injected into
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -172,3 +173,22 @@ def test_a_lease_names_its_command_without_credentials_and_only_its_owner_reads_
         body = lease.read_text()
         assert "SECRET" not in body and "s3://bucket/m.onnx" in body
         assert stat.S_IMODE(lease.stat().st_mode) == 0o600
+
+
+def test_a_takeover_right_after_a_renewal_is_never_taken_for_ours(location, monkeypatch):
+    lease = acquire_lease(location, ttl=60)
+    backend_type = type(lease_backend(location))
+    replace = backend_type.replace
+
+    def replace_then_taken_over(self, body, version):
+        ours = replace(self, body, version)
+        write_record(location, renewed=time.time())  # another job writes before we could read anything back
+        return ours
+
+    monkeypatch.setattr(backend_type, "replace", replace_then_taken_over)
+    lease.renew()
+    monkeypatch.undo()
+    with pytest.raises(LeaseLost):
+        check_lease(location, lease.token)
+    lease.release()  # releases only what is still ours
+    assert fsspec.core.url_to_fs(location)[0].exists(location), "the other job's lease was deleted"
