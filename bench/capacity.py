@@ -22,7 +22,7 @@ from pathlib import Path
 
 from benchlib import RESULTS_DIR, write_results
 
-from equicr.experiments.presets import PRESETS
+from equicr.experiments.presets import PRESETS, VARIANTS
 from equicr.experiments.results import PAPER_SPLIT_SIZES
 from equicr.models import ModelConfig
 
@@ -44,6 +44,13 @@ GPUS = {
     "A10G (g5.xlarge)": {"fp32": 31.2, "tf32": 62.5, "bf16": 125.0, "usd_per_hour": 1.006},
     "H100 SXM (p5)": {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4, "usd_per_hour": 55.04 / 8},
 }
+#: CPU nodes with AMX (Intel Sapphire Rapids class), priced per node-hour: us-east-1 on-demand list
+#: price of AWS's c7i (aws.amazon.com/ec2/pricing/on-demand, December 2026; edit here for yours).
+AMX_NODES = {"c7i.8xlarge (AMX, 32 vCPU)": {"vcpus": 32, "usd_per_hour": 1.428}}
+#: Full-width EquiCR GFLOP/s per vCPU on such a CPU: the one AMX measurement this project has, on 2
+#: vCPUs of a loaded Xeon with AMX (DESIGN.md section 13, bench/inference.py): PyTorch bfloat16
+#: channels-last 600 GFLOP/s, 4.8x ONNX Runtime float32. Scaled linearly to a node: an estimate.
+AMX_GFLOPS_PER_VCPU = {"fp32": 600 / 4.8 / 2, "bf16": 600 / 2}
 #: Fraction of the dense peak that cuDNN's 3x3 convolutions are assumed to reach at these channel
 #: counts (an assumption until bench/gpu.py measures it; this CPU reaches 90-100% of its Conv2d ceiling).
 ASSUMED_EFFICIENCY = 0.5
@@ -58,7 +65,7 @@ def flop_per_pixel(architecture: str) -> float:
 def paper_preset_work(architecture: str) -> dict:
     """Forward-pass pixels of the paper preset's runs of one architecture: training, validation, test."""
     preset = PRESETS["paper"]
-    runs = [run for run in preset.runs() if run.architecture == architecture]
+    runs = [run for run in preset.runs() if VARIANTS[run.variant].architecture == architecture]
     epochs = preset.training.epochs
     # Every run trains the same number of steps (smaller subsets are repeated up to the full size).
     train_samples = len(runs) * epochs * PAPER_SPLIT_SIZES["train"]
@@ -97,6 +104,18 @@ def gpu_rows(flop: float, kind: str) -> list[dict]:
     return rows
 
 
+def amx_rows(flop: float, kind: str) -> list[dict]:
+    """Node-hours and cost of ``flop`` on AMX CPU nodes, float32 (ONNX Runtime) and bfloat16 (estimates)."""
+    rows = []
+    for node, spec in AMX_NODES.items():
+        for precision, gflops in AMX_GFLOPS_PER_VCPU.items():
+            hours = flop / (gflops * 1e9 * spec["vcpus"]) / 3600
+            rows.append({"work": kind, "device": node, "precision": precision, "GPU-hours": None,
+                         "machine-hours": hours, "USD": hours * spec["usd_per_hour"],
+                         "source": "estimate: 2-vCPU AMX measurement scaled to the node"})  # fmt: skip
+    return rows
+
+
 def plan() -> dict:
     """Every number of the capacity plan."""
     cpu = measured_cpu_gflops()
@@ -104,11 +123,11 @@ def plan() -> dict:
     for architecture, name in ARCHITECTURES.items():
         work = paper_preset_work(architecture)
         flop = work["forward_pixels"] * flop_per_pixel(architecture)
-        for row in gpu_rows(flop, f"paper preset, {name}"):
+        for row in gpu_rows(flop, f"paper preset, {name}") + amx_rows(flop, f"paper preset, {name}"):
             training.append({**row, "EFLOP": flop / 1e18})
         pixels = EUROPE_PIXELS * HALO_OVERHEAD
         flop = pixels * flop_per_pixel(architecture)
-        for row in gpu_rows(flop, f"Europe, {name}"):
+        for row in gpu_rows(flop, f"Europe, {name}") + amx_rows(flop, f"Europe, {name}"):
             europe.append({**row, "EFLOP": flop / 1e18})
         for precision, gflops in cpu.items():
             if gflops:
@@ -128,6 +147,7 @@ def plan() -> dict:
         "paper_preset": {name: paper_preset_work(a) for a, name in ARCHITECTURES.items()},
         "cpu_gflops": cpu, "gpu_measured": measured_gpu() is not None, "training": training, "europe": europe,
         "europe_other_stages": stages, "assumed_efficiency": ASSUMED_EFFICIENCY, "gpus": GPUS,
+        "amx_nodes": AMX_NODES, "amx_gflops_per_vcpu": AMX_GFLOPS_PER_VCPU,
     }  # fmt: skip
 
 
@@ -176,6 +196,21 @@ def limits(result: dict) -> str:
     ])  # fmt: skip
 
 
+def cpu_against_gpu(result: dict) -> str:
+    """One sentence per job: the cheapest AMX CPU row against the cheapest GPU row (EquiCR)."""
+    sentences = []
+    for label, rows in (("The paper preset", result["training"]), ("Declouding Europe once", result["europe"])):
+        equicr = [row for row in rows if "EquiCR" in row["work"] and row.get("USD") is not None]
+        cpu = min((row for row in equicr if row["device"] in AMX_NODES), key=lambda row: row["USD"])
+        gpu = min((row for row in equicr if row["device"] in GPUS), key=lambda row: row["USD"])
+        sentences.append(
+            f"{label} with EquiCR costs about ${cpu['USD']:,.0f} on AMX CPU nodes in {cpu['precision']} "
+            f"({cpu['machine-hours']:,.0f} node-hours) against about ${gpu['USD']:,.0f} on {gpu['device']} in "
+            f"{gpu['precision']}: {cpu['USD'] / gpu['USD']:.1f}x (both estimates)."
+        )
+    return " ".join(sentences)
+
+
 def markdown(result: dict) -> str:
     """docs/capacity.md."""
     flop = result["flop_per_pixel"]
@@ -217,10 +252,17 @@ way to measurements where they exist: {"a GPU run is present" if result["gpu_mea
   The CPU reaches 90-100% of its own `Conv2d` ceiling with these layer shapes, so the conversion
   is the uncertain part, not the model. List prices: g5.xlarge $1.006/h, p5.48xlarge $55.04/h for
   8 H100 (us-east-1 on-demand; edit `GPUS` in the script for yours).
+- CPU nodes with AMX (c7i.8xlarge, 32 vCPU, $1.428/h us-east-1 on-demand): the one AMX measurement
+  this project has, full-width EquiCR on 2 vCPUs of a loaded Sapphire Rapids class Xeon (DESIGN.md
+  section 13: PyTorch bfloat16 channels-last 600 GFLOP/s, ONNX Runtime float32 a 4.8th of it),
+  scaled linearly to 32 vCPUs: **estimates** (a whole node shares memory bandwidth; training's
+  backward pass is assumed to run at the forward's rate).
+
+{cpu_against_gpu(result)}
 
 ## The paper preset (Tables I and II, Fig. 3)
 
-{table(result["training"], ["work", "device", "precision", "EFLOP", "GPU-hours", "USD", "source"])}
+{table(result["training"], ["work", "device", "precision", "EFLOP", "GPU-hours", "machine-hours", "USD", "source"])}
 
 EquiCR dominates: {flop["EquiCR"] / flop["DSen2-CR"]:.1f}x DSen2-CR's work per pixel at the same
 parameter count. On the four A10G workers of `cluster.yaml` the EquiCR runs alone take the GPU-hours

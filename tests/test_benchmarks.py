@@ -18,3 +18,25 @@ def test_a_benchmark_script_imports(script, monkeypatch):
     monkeypatch.setitem(sys.modules, spec.name, module)
     spec.loader.exec_module(module)  # the import lines and module constants; `main` runs only as a script
     assert callable(getattr(module, "main", None)), f"{script.name} has no main()"
+
+
+def test_the_capacity_plan_is_computed_from_the_committed_measurements(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "bench"))
+    spec = importlib.util.spec_from_file_location("bench_capacity_plan", REPO_ROOT / "bench" / "capacity.py")
+    capacity = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, capacity)
+    spec.loader.exec_module(capacity)
+    result = capacity.plan()
+    text = capacity.markdown(result)
+    for job in ("training", "europe"):  # AMX CPU nodes priced beside the GPUs, for both jobs
+        devices = {row["device"] for row in result[job]}
+        assert set(capacity.GPUS) <= devices and set(capacity.AMX_NODES) <= devices
+    europe = {(row["device"], row["precision"]): row for row in result["europe"] if row["work"] == "Europe, EquiCR"}
+    node, spec_ = next(iter(capacity.AMX_NODES.items()))
+    bf16 = europe[(node, "bf16")]
+    flop = bf16["EFLOP"] * 1e18
+    assert bf16["machine-hours"] == pytest.approx(
+        flop / (capacity.AMX_GFLOPS_PER_VCPU["bf16"] * 1e9 * spec_["vcpus"]) / 3600
+    )
+    assert bf16["USD"] == pytest.approx(bf16["machine-hours"] * spec_["usd_per_hour"])
+    assert "on AMX CPU nodes" in text and (REPO_ROOT / "docs" / "capacity.md").read_text() == text  # committed as made

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import rasterio
 
+from equicr.commands import COMMANDS
 from tests.fixtures.paths import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "equicr"
@@ -150,8 +151,10 @@ def test_the_wheel_in_a_fresh_environment_declouds_a_scene_from_an_empty_folder(
     command = fresh / "bin" / "equicr"  # the console script the wheel installs
     version = subprocess.run([str(command), "--version"], env=environment, capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.strip() == f"equicr {importlib.metadata.version('equicr')}"
-    listed = subprocess.run([str(command), "decloud", "--help"], env=environment, capture_output=True, text=True)
-    assert listed.returncode == 0 and "usage: equicr decloud" in listed.stdout
+    for name in COMMANDS:  # every subcommand answers from the installed wheel, in an empty folder
+        listed = subprocess.run([str(command), name, "--help"], cwd=empty, env=environment, capture_output=True,
+                                text=True, timeout=120)  # fmt: skip
+        assert listed.returncode == 0 and f"usage: equicr {name}" in listed.stdout, (name, listed.stderr[-1000:])
     notebook = tmp_path / "notebook"
     notebook.mkdir()
     result = subprocess.run([str(python), "-c", THREE_LINES_FROM_AN_EMPTY_FOLDER], cwd=notebook, env=environment,

@@ -87,7 +87,8 @@ def _write_cog(array, geo, out, nodata, descriptions, scale, colours, tags) -> P
         "tiled": True, "blockxsize": STAGING_BLOCK, "blockysize": STAGING_BLOCK,
     }  # fmt: skip
     transform = rasterio.Affine(*geo.transform)
-    with tempfile.TemporaryDirectory(prefix="equicr-cog-") as folder:
+    # Every pass (level writes included: GDAL caches written blocks too) under one capped block cache.
+    with tempfile.TemporaryDirectory(prefix="equicr-cog-") as folder, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         levels = [Path(folder) / "level0.tif"]
         with rasterio.open(levels[0], "w", width=width, height=height, transform=transform, **profile) as dataset:
             chunk_rows, chunk_cols = array.chunks[-2:]
@@ -102,7 +103,7 @@ def _write_cog(array, geo, out, nodata, descriptions, scale, colours, tags) -> P
             levels.append(_halve(levels[-1], Path(folder) / f"level{level}.tif", nodata, profile))
         vrt = Path(folder) / "levels.vrt"
         vrt.write_text(_levels_vrt(levels, geo, nodata, descriptions, scale, colours, tags))
-        with atomic_output(out) as temporary, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        with atomic_output(out) as temporary:
             rasterio.shutil.copy(vrt, temporary, driver="COG", blocksize=COG_BLOCK, **COG_OPTIONS)
     return Path(out)
 

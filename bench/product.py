@@ -1,0 +1,152 @@
+"""A Sentinel-2 product declouded end to end, per precision: where the time goes, and Mpx/s per core.
+
+    python bench/product.py                              # 10980 px with the shipped model, a 256 px crop at full size
+    python bench/product.py --size 2048 --crop 128       # a quick look
+
+Two models, each in float32 and in bfloat16 where the CPU computes it natively (what ``--precision
+auto`` picks; skipped elsewhere):
+- the shipped small model on a whole ``--size`` px product (10980 px: one Sentinel-2 tile);
+- full-size EquiCR (156 regular fields, 16 blocks, the paper's 18.7M parameters; random weights,
+  which cost the same) on a ``--crop`` px crop, since one 256 px tile takes tens of seconds here.
+Each run is what ``equicr decloud --keep-clear --cog-dir`` does: ``run_decloud`` on two
+single-thread actors of a local Ray (one per core), then the COG export. The scene is written
+directly (tiled from a seeded synthetic scene), so ingest is not in it (``bench/scenes.py`` times
+STAC ingest). The decloud time is split into read, clouds, inference and write by the shares
+measured on sample tiles in this process with the same predictor; COG export is timed as it runs.
+Prints a table and writes bench/results/product.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import print_table, write_results  # noqa: E402
+
+from equicr.checkpoint import save_checkpoint  # noqa: E402
+from equicr.data.clouds import SCENE_CLOUD_RESOLUTION_M, detect_clouds  # noqa: E402
+from equicr.data.collection import open_collection, read_pixels, write_pixels  # noqa: E402
+from equicr.data.rasters import GeoReference  # noqa: E402
+from equicr.data.scenes import chunk_windows  # noqa: E402
+from equicr.data.synthetic import make_scene  # noqa: E402
+from equicr.decloud.geotiff import export_scene  # noqa: E402
+from equicr.decloud.pipeline import run_decloud  # noqa: E402
+from equicr.decloud.settings import DecloudSettings  # noqa: E402
+from equicr.deploy.predictors import load_predictor  # noqa: E402
+from equicr.executors import ActorPool  # noqa: E402
+from equicr.hardware import choose_precision  # noqa: E402
+from equicr.ingest.scenes import create_scene, create_scenes, finish_scene, write_scene_window  # noqa: E402
+from equicr.models import ModelConfig, build_model  # noqa: E402
+from equicr.paths import SHIPPED_MODEL  # noqa: E402
+from equicr.scaling import network_inputs, network_to_optical_dn  # noqa: E402
+
+TILE_SIZE = 1024
+STAGES = ("read", "clouds", "inference", "write")
+
+
+def write_product(path: Path, size: int) -> Path:
+    """A scenes collection with one ``size`` px scene, tiled from a seeded 1024 px synthetic scene."""
+    base = make_scene(np.random.default_rng(0), (1024, 1024), cover=0.4)
+    collection = create_scenes(path)
+    scene = create_scene(collection, "tile", size, size, GeoReference("EPSG:32631", (10, 0, 300000, 0, -10, 5000000)))
+    for window in chunk_windows(size, size):
+        _, _, rows, cols = window
+        rows_from, cols_from = np.arange(rows.start, rows.stop) % 1024, np.arange(cols.start, cols.stop) % 1024
+        s1, s2 = (image[:, rows_from][:, :, cols_from] for image in (base.s1, base.s2_cloudy))
+        write_scene_window(scene, window, s1, s2)
+    finish_scene(scene)
+    return path
+
+
+def stage_shares(collection: Path, model: str, precision: str, tile: int, samples: int = 2) -> dict[str, float]:
+    """The share of read, clouds, inference and write in declouding sample tiles with this model and precision."""
+    scene = open_collection(collection, "scenes", mode="r+")["scenes"]["tile"]
+    predictor = load_predictor(model, precision=precision)
+    halo = predictor.reference.receptive_field_radius
+    _, height, width = scene["s2_cloudy"].shape
+    seconds = dict.fromkeys(STAGES, 0.0)
+    for index in range(samples + 1):  # the first round warms up and is not counted
+        top = min(index * tile, max(height - tile, 0))
+        rows, cols = slice(max(top - halo, 0), min(top + tile + halo, height)), slice(0, min(tile + halo, width))
+        started = time.perf_counter()
+        s2 = read_pixels(scene["s2_cloudy"], (slice(None), rows, cols), "sample")
+        s1 = read_pixels(scene["s1"], (slice(None), rows, cols), "sample")
+        read = time.perf_counter() - started
+        started = time.perf_counter()
+        detect_clouds(s2, SCENE_CLOUD_RESOLUTION_M)
+        clouds = time.perf_counter() - started
+        started = time.perf_counter()
+        output = network_to_optical_dn(predictor.predict(network_inputs(s1, s2, predictor.reference.input_mode)[None]))
+        inference = time.perf_counter() - started
+        started = time.perf_counter()
+        core = output[0][:, top - rows.start : top - rows.start + tile, :tile]  # the tile without its halo
+        write_pixels(scene["s2_decloud"], (slice(None), slice(top, top + core.shape[1]), slice(0, core.shape[2])), core)
+        write = time.perf_counter() - started
+        if index:
+            for stage, value in zip(STAGES, (read, clouds, inference, write), strict=True):
+                seconds[stage] += value
+    total = sum(seconds.values())
+    return {stage: value / total for stage, value in seconds.items()}
+
+
+def run(name: str, model: str, collection: Path, precision: str, cores: int, out: Path) -> dict:
+    """Decloud and export the product once; the row of the table."""
+    import zarr
+
+    settings = DecloudSettings(tile_size=TILE_SIZE, keep_clear=True, precision=precision)
+    started = time.perf_counter()
+    summary = run_decloud(collection, model, settings, pool=ActorPool(actors=cores, cpus_per_actor=1), overwrite=True,
+                          progress=False)  # fmt: skip
+    decloud_s = time.perf_counter() - started
+    assert summary.scenes_done == ["tile"], summary.scenes_failed
+    started = time.perf_counter()
+    export_scene(collection, "tile", out, with_probability=False)
+    export_s = time.perf_counter() - started
+    _, height, width = zarr.open_group(collection)["scenes/tile/s2_cloudy"].shape
+    shares = stage_shares(collection, model, precision, min(TILE_SIZE, height))
+    megapixels, total = height * width / 1e6, decloud_s + export_s
+    row = {"model": name, "precision": precision, "size_px": height, "decloud_s": decloud_s, "export_s": export_s}
+    row |= {f"share_{stage}": share * decloud_s / total for stage, share in shares.items()}
+    row |= {"share_cog_export": export_s / total, "mpx_s_per_core": megapixels / total / cores}
+    row["limiting_stage"] = max((key for key in row if key.startswith("share_")), key=row.get)[len("share_") :]
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=10980, help="product side in pixels (default: 10980)")
+    parser.add_argument("--crop", type=int, default=256, help="crop side for full-size EquiCR (default: 256)")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/equicr-bench-product"))
+    args = parser.parse_args()
+    import ray
+
+    cores = os.cpu_count() or 1
+    ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
+    shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True)
+    precisions = ["fp32"] + (["bf16"] if choose_precision("auto", "cpu") == "bf16" else [])
+    full_size = args.work / "equicr-full.pt"
+    config = ModelConfig("equicr")  # the paper's EquiCR: 156 regular fields, 16 blocks
+    save_checkpoint(full_size, build_model(config), config)
+    rows = []
+    for name, model, size in (("shipped small model", str(SHIPPED_MODEL), args.size),
+                              ("EquiCR full size", str(full_size), args.crop)):  # fmt: skip
+        collection = write_product(args.work / f"{size}.zarr", size)
+        for precision in precisions:
+            rows.append(run(name, model, collection, precision, cores, args.work / "cogs"))
+            print_table(rows[-1:], list(rows[-1]))
+        shutil.rmtree(collection, ignore_errors=True)
+    print_table(rows, list(rows[0]))
+    write_results("product", {"cores": cores, "tile_size": TILE_SIZE, "keep_clear": True, "actors": cores,
+                              "machine_bf16_native": "bf16" in precisions, "rows": rows})  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
