@@ -131,7 +131,7 @@ def main() -> None:
     ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
-    precisions = ["fp32"] + (["bf16"] if choose_precision("auto", "cpu") == "bf16" else [])
+    precisions = ["fp32"] + (["bf16"] if choose_precision("auto", "cpu").precision == "bf16" else [])
     full_size = args.work / "equicr-full.pt"
     config = ModelConfig("equicr")  # the paper's EquiCR: 156 regular fields, 16 blocks
     save_checkpoint(full_size, build_model(config), config)
