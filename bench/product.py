@@ -4,7 +4,9 @@
     python bench/product.py --size 2048 --crop 128       # a quick look
 
 Two models, each in float32 and in bfloat16 where the CPU computes it natively (what ``--precision
-auto`` picks; skipped elsewhere):
+auto`` picks for a checkpoint; skipped elsewhere), and the shipped model also as its verified INT8
+ONNX file where the CPU has VNNI or AMX (what ``--precision auto`` runs for an ONNX file there;
+``--skip-onnx`` leaves it out; full-size INT8 calibration takes too long here):
 - the shipped small model on a whole ``--size`` px product (10980 px: one Sentinel-2 tile);
 - full-size EquiCR (156 regular fields, 16 blocks, the paper's 18.7M parameters; random weights,
   which cost the same) on a ``--crop`` px crop, since one 256 px tile takes tens of seconds here.
@@ -19,8 +21,10 @@ Prints a table and writes bench/results/product.json.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import print_table, write_results  # noqa: E402
+from benchlib import RESULTS_DIR, print_table, write_results  # noqa: E402
 
 from equicr.checkpoint import save_checkpoint  # noqa: E402
 from equicr.data.clouds import SCENE_CLOUD_RESOLUTION_M, detect_clouds  # noqa: E402
@@ -41,7 +45,7 @@ from equicr.decloud.pipeline import run_decloud  # noqa: E402
 from equicr.decloud.settings import DecloudSettings  # noqa: E402
 from equicr.deploy.predictors import load_predictor  # noqa: E402
 from equicr.executors import ActorPool  # noqa: E402
-from equicr.hardware import choose_precision  # noqa: E402
+from equicr.hardware import choose_precision, cpu_has_native_int8  # noqa: E402
 from equicr.ingest.scenes import create_scene, create_scenes, finish_scene, write_scene_window  # noqa: E402
 from equicr.models import ModelConfig, build_model  # noqa: E402
 from equicr.paths import SHIPPED_MODEL  # noqa: E402
@@ -96,6 +100,14 @@ def stage_shares(collection: Path, model: str, precision: str, tile: int, sample
     return {stage: value / total for stage, value in seconds.items()}
 
 
+def export_int8(checkpoint: Path, out: Path) -> Path:
+    """The checkpoint exported, verified and published as ``out`` with its INT8 variant, as a user does it."""
+    command = [sys.executable, "-m", "equicr", "export", "--checkpoint", str(checkpoint), "--out", str(out),
+               "--reduced", "int8"]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True, timeout=1800)
+    return out
+
+
 def run(name: str, model: str, collection: Path, precision: str, cores: int, out: Path) -> dict:
     """Decloud and export the product once; the row of the table."""
     import zarr
@@ -112,7 +124,8 @@ def run(name: str, model: str, collection: Path, precision: str, cores: int, out
     _, height, width = zarr.open_group(collection)["scenes/tile/s2_cloudy"].shape
     shares = stage_shares(collection, model, precision, min(TILE_SIZE, height))
     megapixels, total = height * width / 1e6, decloud_s + export_s
-    row = {"model": name, "precision": precision, "size_px": height, "decloud_s": decloud_s, "export_s": export_s}
+    ran = "int8 (ONNX)" if model.endswith(".onnx") else precision
+    row = {"model": name, "precision": ran, "size_px": height, "decloud_s": decloud_s, "export_s": export_s}
     row |= {f"share_{stage}": share * decloud_s / total for stage, share in shares.items()}
     row |= {"share_cog_export": export_s / total, "mpx_s_per_core": megapixels / total / cores}
     row["limiting_stage"] = max((key for key in row if key.startswith("share_")), key=row.get)[len("share_") :]
@@ -124,6 +137,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10980, help="product side in pixels (default: 10980)")
     parser.add_argument("--crop", type=int, default=256, help="crop side for full-size EquiCR (default: 256)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/equicr-bench-product"))
+    parser.add_argument("--skip-onnx", action="store_true", help="leave out the INT8 ONNX row")
+    parser.add_argument("--only-onnx", action="store_true", help="only the INT8 ONNX row")
     args = parser.parse_args()
     import ray
 
@@ -132,18 +147,28 @@ def main() -> None:
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
     precisions = ["fp32"] + (["bf16"] if choose_precision("auto", "cpu").precision == "bf16" else [])
-    full_size = args.work / "equicr-full.pt"
-    config = ModelConfig("equicr")  # the paper's EquiCR: 156 regular fields, 16 blocks
-    save_checkpoint(full_size, build_model(config), config)
+    runs = []
+    if not args.only_onnx:
+        full_size = args.work / "equicr-full.pt"
+        config = ModelConfig("equicr")  # the paper's EquiCR: 156 regular fields, 16 blocks
+        save_checkpoint(full_size, build_model(config), config)
+        runs += [("shipped small model", str(SHIPPED_MODEL), args.size, precision) for precision in precisions]
+        runs += [("EquiCR full size", str(full_size), args.crop, precision) for precision in precisions]
+    if cpu_has_native_int8() and not args.skip_onnx:
+        onnx_file = export_int8(SHIPPED_MODEL, args.work / "shipped.onnx")
+        runs.append(("shipped small model", str(onnx_file), args.size, "auto"))  # auto: the INT8 file
     rows = []
-    for name, model, size in (("shipped small model", str(SHIPPED_MODEL), args.size),
-                              ("EquiCR full size", str(full_size), args.crop)):  # fmt: skip
-        collection = write_product(args.work / f"{size}.zarr", size)
-        for precision in precisions:
-            rows.append(run(name, model, collection, precision, cores, args.work / "cogs"))
-            print_table(rows[-1:], list(rows[-1]))
-        shutil.rmtree(collection, ignore_errors=True)
+    for name, model, size, precision in runs:
+        collection = args.work / f"{size}.zarr"
+        if not collection.exists():
+            write_product(collection, size)
+        rows.append(run(name, model, collection, precision, cores, args.work / "cogs"))
+        print_table(rows[-1:], list(rows[-1]))
     print_table(rows, list(rows[0]))
+    if args.only_onnx:  # one more row for the committed table
+        previous = RESULTS_DIR / "product.json"
+        if previous.is_file():
+            rows = [row for row in json.loads(previous.read_text())["rows"] if "ONNX" not in row["precision"]] + rows
     write_results("product", {"cores": cores, "tile_size": TILE_SIZE, "keep_clear": True, "actors": cores,
                               "machine_bf16_native": "bf16" in precisions, "rows": rows})  # fmt: skip
 
