@@ -134,7 +134,7 @@ def _halve(source: Path, out: Path, nodata: float, profile: dict) -> Path:
     """The next overview level of the GeoTIFF ``source``: half its size, averaged window by window."""
     with rasterio.open(source) as level:
         height, width = level.height, level.width
-        transform = level.transform * rasterio.Affine.scale(2)
+        transform = level.transform @ rasterio.Affine.scale(2)
         size = {"width": -(-width // 2), "height": -(-height // 2)}
         with rasterio.open(out, "w", transform=transform, **size, **profile) as halved:
             for top in range(0, height, OVERVIEW_WINDOW):
