@@ -92,3 +92,37 @@ def write_results(name: str, payload: dict, out: Path | None = None) -> Path:
     out.write_text(json.dumps(document, indent=2))
     print(f"wrote {out}")
     return out
+
+
+#: The grid of every tiled bench scene (UTM 31N, 10 m).
+BENCH_GEO = ("EPSG:32631", (10, 0, 300000, 0, -10, 5000000))
+
+
+def tiled_image(image, rows: slice, cols: slice):
+    """The window ``rows, cols`` of ``image`` (bands, H, W) repeated endlessly in both directions."""
+    import numpy as np
+
+    _, height, width = image.shape
+    return image[:, np.arange(rows.start, rows.stop) % height][:, :, np.arange(cols.start, cols.stop) % width]
+
+
+def write_tiled_scene(path: Path, size: int):
+    """A scenes collection at ``path`` with one ``size`` px scene "tile"; returns (scene group, source scene).
+
+    The scene repeats a seeded 1024 px synthetic scene, written window by window, so memory stays
+    that of one window at any size.
+    """
+    import numpy as np
+
+    from equicr.data.rasters import GeoReference
+    from equicr.data.scenes import chunk_windows
+    from equicr.data.synthetic import make_scene
+    from equicr.ingest.scenes import create_scene, create_scenes, finish_scene, write_scene_window
+
+    base = make_scene(np.random.default_rng(0), (1024, 1024), cover=0.4)
+    scene = create_scene(create_scenes(path), "tile", size, size, GeoReference(*BENCH_GEO))
+    for window in chunk_windows(size, size):
+        _, _, rows, cols = window
+        write_scene_window(scene, window, tiled_image(base.s1, rows, cols), tiled_image(base.s2_cloudy, rows, cols))
+    finish_scene(scene)
+    return scene, base

@@ -29,44 +29,24 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import RESULTS_DIR, print_table, write_results  # noqa: E402
+from benchlib import RESULTS_DIR, print_table, write_results, write_tiled_scene  # noqa: E402
 
 from equicr.checkpoint import save_checkpoint  # noqa: E402
 from equicr.data.clouds import SCENE_CLOUD_RESOLUTION_M, detect_clouds  # noqa: E402
 from equicr.data.collection import open_collection, read_pixels, write_pixels  # noqa: E402
-from equicr.data.rasters import GeoReference  # noqa: E402
-from equicr.data.scenes import chunk_windows  # noqa: E402
-from equicr.data.synthetic import make_scene  # noqa: E402
 from equicr.decloud.geotiff import export_scene  # noqa: E402
 from equicr.decloud.pipeline import run_decloud  # noqa: E402
 from equicr.decloud.settings import DecloudSettings  # noqa: E402
 from equicr.deploy.predictors import load_predictor  # noqa: E402
 from equicr.executors import ActorPool  # noqa: E402
 from equicr.hardware import choose_precision, cpu_has_native_int8  # noqa: E402
-from equicr.ingest.scenes import create_scene, create_scenes, finish_scene, write_scene_window  # noqa: E402
 from equicr.models import ModelConfig, build_model  # noqa: E402
 from equicr.paths import SHIPPED_MODEL  # noqa: E402
 from equicr.scaling import network_inputs, network_to_optical_dn  # noqa: E402
 
 TILE_SIZE = 1024
 STAGES = ("read", "clouds", "inference", "write")
-
-
-def write_product(path: Path, size: int) -> Path:
-    """A scenes collection with one ``size`` px scene, tiled from a seeded 1024 px synthetic scene."""
-    base = make_scene(np.random.default_rng(0), (1024, 1024), cover=0.4)
-    collection = create_scenes(path)
-    scene = create_scene(collection, "tile", size, size, GeoReference("EPSG:32631", (10, 0, 300000, 0, -10, 5000000)))
-    for window in chunk_windows(size, size):
-        _, _, rows, cols = window
-        rows_from, cols_from = np.arange(rows.start, rows.stop) % 1024, np.arange(cols.start, cols.stop) % 1024
-        s1, s2 = (image[:, rows_from][:, :, cols_from] for image in (base.s1, base.s2_cloudy))
-        write_scene_window(scene, window, s1, s2)
-    finish_scene(scene)
-    return path
 
 
 def stage_shares(collection: Path, model: str, precision: str, tile: int, samples: int = 2) -> dict[str, float]:
@@ -161,7 +141,7 @@ def main() -> None:
     for name, model, size, precision in runs:
         collection = args.work / f"{size}.zarr"
         if not collection.exists():
-            write_product(collection, size)
+            write_tiled_scene(collection, size)
         rows.append(run(name, model, collection, precision, cores, args.work / "cogs"))
         print_table(rows[-1:], list(rows[-1]))
     print_table(rows, list(rows[0]))

@@ -35,7 +35,7 @@ import pystac
 import rasterio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import print_table, write_results  # noqa: E402
+from benchlib import print_table, tiled_image, write_results, write_tiled_scene  # noqa: E402
 
 from equicr.bands import S2_BANDS, S2_NATIVE_RESOLUTION_M  # noqa: E402
 from equicr.data.clouds import SCENE_CLOUD_RESOLUTION_M, detect_clouds  # noqa: E402
@@ -43,7 +43,6 @@ from equicr.data.collection import (
     open_collection,  # noqa: E402
     write_pixels,  # noqa: E402
 )
-from equicr.data.rasters import GeoReference  # noqa: E402
 from equicr.data.scenes import chunk_windows  # noqa: E402
 from equicr.data.synthetic import make_scene  # noqa: E402
 from equicr.decloud.geotiff import export_cog  # noqa: E402
@@ -52,7 +51,7 @@ from equicr.decloud.pipeline import run_decloud  # noqa: E402
 from equicr.decloud.settings import DecloudSettings  # noqa: E402
 from equicr.deploy.predictors import load_predictor  # noqa: E402
 from equicr.executors import ActorPool  # noqa: E402
-from equicr.ingest.scenes import create_scene, create_scenes, finish_scene, write_scene_window  # noqa: E402
+from equicr.ingest.scenes import write_scene_window  # noqa: E402
 from equicr.ingest.stac import ingest_stac, plan_scenes  # noqa: E402
 from equicr.paths import SHIPPED_MODEL  # noqa: E402
 from equicr.scaling import network_inputs, network_to_optical_dn  # noqa: E402
@@ -166,23 +165,14 @@ def stage_shares(catalog: Path, collection: Path, samples: int = 3) -> dict[str,
 
 def declouded_scene(folder: Path, size: int) -> Path:
     """A ``size`` px scene whose decloud output is complete, written directly (no model): export's input."""
-    base = make_scene(np.random.default_rng(0), (1024, 1024), cover=0.4)
-    repeats = -(-size // 1024)
-    s2 = np.tile(base.s2, (1, repeats, repeats))[:, :size, :size]
-    s1 = np.tile(base.s1, (1, repeats, repeats))[:, :size, :size]
     path = folder / "declouded.zarr"
-    collection = create_scenes(path)
-    scene = create_scene(collection, "tile", size, size, GeoReference("EPSG:32631", (10, 0, 300000, 0, -10, 5000000)))
-    for window in chunk_windows(size, size):
-        _, _, rows, cols = window
-        write_scene_window(scene, window, s1[:, rows, cols], s2[:, rows, cols])
-    finish_scene(scene)
+    scene, base = write_tiled_scene(path, size)
     record = {"model": "bench", "model_sha256": "0" * 64, "model_config": None}
     prepare_output(scene, "tile", record, DecloudSettings(tile_size=TILE_SIZE, halo=0), overwrite=False)
     for row, top in enumerate(range(0, size, TILE_SIZE)):
         for col, left in enumerate(range(0, size, TILE_SIZE)):
-            tile = (slice(None), slice(top, top + TILE_SIZE), slice(left, left + TILE_SIZE))
-            write_pixels(scene[OUTPUT_ARRAY], tile, s2[tile])
+            rows, cols = slice(top, min(top + TILE_SIZE, size)), slice(left, min(left + TILE_SIZE, size))
+            write_pixels(scene[OUTPUT_ARRAY], (slice(None), rows, cols), tiled_image(base.s2, rows, cols))
             unit_markers(scene).mark_completed((row, col))
     mark_scene_complete(scene)
     return path

@@ -81,3 +81,6 @@ def test_a_declouded_scene_opens_in_xarray_with_its_crs_and_nodata(tmp_path):
         equicr.open_scene(collection, "tile")
     with pytest.raises(UserError, match="has no scene 'other'; its scenes: tile"):
         equicr.open_scene(collection, "other")
+    group.attrs["complete"] = False  # an ingest that was interrupted
+    with pytest.raises(UserError, match="not completely ingested; rerun the ingest"):
+        equicr.open_scene(collection, "tile")
