@@ -1,14 +1,20 @@
 r"""Build Zarr collections: a SEN12MS-CR tree or S1/S2 scene GeoTIFFs in, a patches or scenes collection out.
 
     equicr ingest stac --catalog catalog.json --out data/scenes.zarr --bbox 5.8 50.7 6.0 50.9 --max-days 3
-    equicr ingest stac --catalog https://stac.example.org/v1 --collections sentinel-2-l1c sentinel-1-rtc \
-        --datetime 2022-06-01/2022-06-30 --out s3://bucket/scenes.zarr --ray
+    AWS_REQUEST_PAYER=requester equicr ingest stac \
+        --catalog https://earth-search.aws.element84.com/v1 --collections sentinel-2-l1c \
+        --sar-catalog https://planetarycomputer.microsoft.com/api/stac/v1 --sar-collections sentinel-1-rtc \
+        --bbox -75.9 37.5 -75.7 37.7 --datetime 2023-06-01/2023-06-30 --out s3://bucket/scenes.zarr --ray
     equicr ingest sen12mscr --root /data/SEN12MS-CR --out data/sen12mscr.zarr --splits train val
     equicr ingest scenes --pair tile_a s1_a.tif s2_a.tif --out data/scenes.zarr
     equicr ingest scenes --optical tile_b s2_b.tif --out data/scenes.zarr   # no Sentinel-1
     equicr ingest synthetic --count 64 --size 64 --out data/synthetic.zarr
     equicr ingest composite --root REAL_DATA_DIR --count 600 --size 64 --out data/composites.zarr
     equicr ingest testbench --root REAL_DATA_DIR --out data/testbench
+
+Sentinel-2 and Sentinel-1 may come from different catalogs (--catalog, --sar-catalog), each with
+its own collections and time window; Planetary Computer's links are signed (--sign/--sar-sign auto),
+requester-pays buckets need AWS_REQUEST_PAYER=requester and AWS credentials.
 
 Rerunning the same command resumes: finished patches and scenes are skipped, unfinished ones are
 written again (STAC scenes resume window by window). Add --ray to fan a large tree or catalog out
@@ -28,6 +34,7 @@ from equicr.cli import add_ray_option, add_real_data_option, parser_for, positiv
 from equicr.data.sen12mscr import SPLITS
 from equicr.errors import USAGE_ERROR
 from equicr.stac import DEFAULT_MAX_DAYS
+from equicr.stac.access import SIGNING_CHOICES
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,6 +59,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     stac.add_argument("--datetime", help="ISO 8601 instant or interval, e.g. 2022-06-01/2022-06-30")
     stac.add_argument("--collections", nargs="+", help="collections to search (a STAC API usually needs them)")
+    stac.add_argument(
+        "--sign", choices=SIGNING_CHOICES, default="auto",
+        help="sign asset links: auto signs Planetary Computer's (its own hosts), none signs nothing (default: auto)",
+    )  # fmt: skip
+    sar = stac.add_argument_group("Sentinel-1 from another catalog (default: the Sentinel-2 catalog and collections)")
+    sar.add_argument("--sar-catalog", help="static catalog or STAC API to search for Sentinel-1 (RTC) items")
+    sar.add_argument(
+        "--sar-collections", nargs="+",
+        help="its collections, e.g. sentinel-1-rtc (needed for an API; default for a static catalog: all)",
+    )  # fmt: skip
+    sar.add_argument(
+        "--sar-datetime",
+        help="its time window (default: --datetime widened by --max-days at both ends, so edge items find partners)",
+    )
+    sar.add_argument("--sar-sign", choices=SIGNING_CHOICES, default="auto", help="as --sign, for --sar-catalog")
     stac.add_argument(
         "--max-days", type=float, default=DEFAULT_MAX_DAYS,
         help="pair an S2 item with the nearest S1 item covering it within this many days (default: %(default)s)",
@@ -119,10 +141,22 @@ def main(argv: list[str] | None = None) -> int:
         report = write_composites(real.backgrounds, args.out, args.count, args.size, args.seed)
     elif args.command == "stac":
         from equicr.ingest.stac import ingest_stac
+        from equicr.stac.catalog import CatalogSource, is_api
 
+        optical = CatalogSource.of(args.catalog, args.collections, args.datetime, args.sign)
+        sar = None
+        if args.sar_catalog or args.sar_collections or args.sar_datetime:
+            location = args.sar_catalog or args.catalog
+            elsewhere = location != args.catalog
+            if elsewhere and is_api(location) and not args.sar_collections:
+                print(f"error: --sar-catalog {location} is a STAC API: name its Sentinel-1 collections with "
+                      "--sar-collections (e.g. sentinel-1-rtc)", file=sys.stderr)  # fmt: skip
+                return USAGE_ERROR
+            collections = args.sar_collections or (None if elsewhere else args.collections)
+            window = args.sar_datetime or optical.widened(args.max_days).interval
+            sar = CatalogSource.of(location, collections, window, args.sar_sign)
         report = ingest_stac(
-            args.catalog, args.out, args.bbox, args.datetime, args.max_days, args.collections, args.optical_only,
-            use_ray=bool(args.ray),
+            optical, args.out, args.bbox, args.max_days, sar, args.optical_only, use_ray=bool(args.ray)
         )  # fmt: skip
     elif args.command == "sen12mscr":
         report = ingest_sen12mscr(args.root, args.out, tuple(args.splits), args.limit, use_ray=bool(args.ray))

@@ -1,19 +1,22 @@
 """Finding Sentinel items: a static STAC catalog (local or object storage) or a STAC API, filtered.
 
 A static catalog is read with pystac through fsspec (so ``s3://`` works like a path); a STAC API
-(an ``http(s)`` URL that is not a ``.json`` file) is searched with pystac-client. Both give
-``pystac.Item`` objects whose asset hrefs are absolute.
+(an ``http(s)`` URL that is not a ``.json`` file) is searched with pystac-client, signed where the
+API needs it (:mod:`equicr.stac.access`). Both give ``pystac.Item`` objects whose asset hrefs are
+absolute. Sentinel-2 and Sentinel-1 may come from different places: each is a :class:`CatalogSource`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 import fsspec
 import pystac
 from pystac.stac_io import DefaultStacIO
 
 from equicr.errors import UserError
+from equicr.stac.access import resolve_signing, search_modifier
 from equicr.storage import normalise, redact
 
 
@@ -41,27 +44,62 @@ def is_api(location: str) -> bool:
     return location.startswith(("http://", "https://")) and not location.endswith(".json")
 
 
+@dataclass(frozen=True)
+class CatalogSource:
+    """Where one sensor's items are searched: a catalog or API, its collections, time window and link signing.
+
+    ``signing`` is what :func:`equicr.stac.access.resolve_signing` gives ("planetary-computer" or None);
+    :meth:`of` resolves it from the location and the user's ``--sign``.
+    """
+
+    location: str
+    collections: tuple[str, ...] | None = None
+    interval: str | None = None
+    signing: str | None = None
+
+    @classmethod
+    def of(cls, location: str, collections=None, interval: str | None = None, sign: str = "auto") -> CatalogSource:
+        """A source with its signing resolved (``sign``: auto, planetary-computer or none)."""
+        return cls(location, tuple(collections) if collections else None, interval, resolve_signing(location, sign))
+
+    def widened(self, days: float) -> CatalogSource:
+        """The same source with its time window widened by ``days`` at both ends (open ends stay open)."""
+        if not self.interval:
+            return self
+        start, stop = parse_interval(self.interval)
+        start = None if start is None else start - timedelta(days=days)
+        stop = None if stop is None else stop + timedelta(days=days)
+        ends = (".." if end is None else end.isoformat().replace("+00:00", "Z") for end in (start, stop))
+        return replace(self, interval="/".join(ends))
+
+
 def find_items(
-    location: str, bbox: tuple[float, float, float, float] | None = None, interval: str | None = None,
-    collections: list[str] | None = None,
-) -> list[pystac.Item]:  # fmt: skip
-    """Items of a catalog or API within ``bbox`` (lon/lat) and the ISO ``interval`` ("2022-01-01/2022-02-01").
+    source: CatalogSource | str, bbox: tuple[float, float, float, float] | None = None, required: bool = True
+) -> list[pystac.Item]:
+    """Items of a catalog or API within ``bbox`` (lon/lat) and the source's collections and ISO interval.
 
     Raises:
-        CatalogError: the catalog cannot be read, or no item matches.
+        CatalogError: the catalog cannot be read, or (when ``required``) no item matches.
     """
+    source = source if isinstance(source, CatalogSource) else CatalogSource.of(source)
+    location, interval = source.location, source.interval
+    collections = list(source.collections) if source.collections else None
     try:
         if is_api(location):
             from pystac_client import Client
 
-            search = Client.open(location).search(bbox=bbox, datetime=interval, collections=collections)
-            items = list(search.items())
+            client = Client.open(location, modifier=search_modifier(source.signing))
+            items = list(client.search(bbox=bbox, datetime=interval, collections=collections).items())
         else:
             catalog = pystac.Catalog.from_file(normalise(location), stac_io=FsspecStacIO())
             items = [item for item in catalog.get_items(recursive=True) if _matches(item, bbox, interval, collections)]
     except (OSError, pystac.STACError, ValueError) as error:
         raise CatalogError(f"{redact(location)}: cannot read the STAC catalog ({error})") from error
-    if not items:
+    except Exception as error:  # pystac-client's APIError and requests' errors: the API refused or is unreachable
+        if type(error).__module__.split(".")[0] not in ("pystac_client", "requests", "urllib3"):
+            raise
+        raise CatalogError(f"{redact(location)}: the STAC API search failed ({error})") from error
+    if not items and required:
         raise CatalogError(
             f"{redact(location)}: no item matches the search (bbox {bbox}, datetime {interval}, collections "
             f"{collections}); nothing was ingested"

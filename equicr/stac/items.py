@@ -1,15 +1,18 @@
 """Sentinel-2 L1C and Sentinel-1 STAC items, checked and reduced to what ingest reads.
 
 An S2 item names its 13 band assets by band (``B01`` ... ``B12``, ``B8A``), by Earth Search's
-common names (``coastal`` ... ``swir22``) or in each asset's ``eo:bands``; an S1 item names ``vv`` and
-``vh``. Everything a window reader needs travels in small picklable records (:class:`S2Source`,
-:class:`S1Source`), so Ray tasks never see a pystac object. Every error names the item and asset.
+common names (``coastal`` ... ``swir22``) or in each asset's ``eo:bands``; an S1 item's VV and VH
+assets are found by meaning (``sar:polarizations``, ``eo:bands``, roles, then keys such as ``vv`` or
+``gamma0_vv``), and its kind of product (RTC, GRD, ...) is told from its properties. Everything a
+window reader needs travels in small picklable records (:class:`S2Source`, :class:`S1Source`), so
+Ray tasks never see a pystac object. Every error names the item and asset.
 """
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ElementTree
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pystac
@@ -17,6 +20,7 @@ import pystac
 from equicr.bands import S1_BANDS, S2_BANDS
 from equicr.errors import UserError
 from equicr.scaling import SarUnits
+from equicr.stac.access import open_binary, unsigned
 
 #: Earth Search's asset keys for the Sentinel-2 bands.
 S2_COMMON_NAMES: dict[str, str] = {
@@ -34,6 +38,16 @@ BASELINE_OFFSET_DN = 1000
 #: Units an S1 asset may declare in ``raster:bands`` ``unit`` for decibels. Any other declared unit
 #: means linear power; none (Planetary Computer's ``sentinel-1-rtc``) leaves the measurement to decide.
 DECIBEL_UNITS = ("db", "decibel", "decibels")
+#: Sentinel-1 polarisations an asset may hold (the model reads VV and VH).
+POLARISATIONS = ("VV", "VH", "HH", "HV")
+#: ``sar:product_type`` values of terrain-corrected backscatter (RTC; CEOS-ARD normalised radar backscatter).
+RTC_PRODUCT_TYPES = ("RTC", "NRB", "CARD-BS", "GRD-RTC")
+#: Asset roles of backscatter conventions (CEOS-ARD/CARD4L); an asset with one holds backscatter.
+BACKSCATTER_ROLES = frozenset({"backscatter", "gamma0", "sigma0", "beta0"})
+#: Asset roles that mark what is not backscatter: metadata, masks, angles, previews.
+NON_BACKSCATTER_ROLES = frozenset({"metadata", "thumbnail", "overview", "visual", "mask", "local-incidence-angle",
+                                   "ellipsoid-incidence-angle", "noise-power", "gamma-sigma-ratio", "date-offset",
+                                   "contributing-area", "snow-ice", "land-water"})  # fmt: skip
 
 
 class StacItemError(UserError):
@@ -50,6 +64,7 @@ class S2Source:
     offset_dn: int
     offset_source: str
     processing_baseline: str | None
+    signing: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +81,9 @@ class S1Source:
     hrefs: dict[str, str]
     declared_units: SarUnits | None
     units: SarUnits | None = None
+    product: str = "unknown"
+    signing: str | None = None
+    nodata: dict[str, float] = field(default_factory=dict)
 
 
 def item_time(item: pystac.Item) -> datetime:
@@ -107,7 +125,7 @@ def is_level_2a(item: pystac.Item) -> bool:
     return level in ("L2A", "LEVEL-2A") or product.endswith("2A") or "l2a" in str(item.collection_id or "").lower()
 
 
-def s2_source(item: pystac.Item) -> S2Source:
+def s2_source(item: pystac.Item, signing: str | None = None) -> S2Source:
     """The bands and harmonisation of a Sentinel-2 L1C item; Level-2A and missing bands are refused by name."""
     if is_level_2a(item):
         raise StacItemError(
@@ -118,7 +136,7 @@ def s2_source(item: pystac.Item) -> S2Source:
     for key, asset in item.assets.items():
         band = _asset_band(key, asset)
         if band is not None:
-            hrefs.setdefault(band, asset.get_absolute_href() or asset.href)
+            hrefs.setdefault(band, unsigned(asset.get_absolute_href() or asset.href, signing))
     missing = [band for band in S2_BANDS if band not in hrefs]
     if missing:
         raise StacItemError(
@@ -126,12 +144,12 @@ def s2_source(item: pystac.Item) -> S2Source:
             f"Level-1C needs all 13 bands {S2_BANDS}"
         )
     baseline = item.properties.get("s2:processing_baseline") or item.properties.get("processing:version")
-    offset, source = radiometric_offset(item, baseline)
+    offset, source = radiometric_offset(item, baseline, signing)
     return S2Source(item.id, item_time(item).isoformat(), {band: hrefs[band] for band in S2_BANDS}, offset, source,
-                    None if baseline is None else str(baseline))  # fmt: skip
+                    None if baseline is None else str(baseline), signing)  # fmt: skip
 
 
-def radiometric_offset(item: pystac.Item, baseline: str | None) -> tuple[int, str]:
+def radiometric_offset(item: pystac.Item, baseline: str | None, signing: str | None = None) -> tuple[int, str]:
     """The DN offset to remove from an L1C item and where it was read.
 
     In order: the band assets' ``raster:bands`` ``offset`` and ``scale`` (offset -0.1 at scale 1e-4
@@ -152,7 +170,7 @@ def radiometric_offset(item: pystac.Item, baseline: str | None) -> tuple[int, st
         return offsets.pop(), "raster:bands offset/scale of the band assets"
     metadata = item.assets.get("product_metadata")
     if metadata is not None:
-        found = _metadata_offset(item.id, metadata.get_absolute_href() or metadata.href)
+        found = _metadata_offset(item.id, unsigned(metadata.get_absolute_href() or metadata.href, signing), signing)
         if found is not None:
             return found, "RADIO_ADD_OFFSET of the product_metadata asset"
     if baseline is not None and _baseline_tuple(item.id, str(baseline)) >= OFFSET_BASELINE:
@@ -168,11 +186,9 @@ def _baseline_tuple(item_id: str, baseline: str) -> tuple[int, int]:
         raise StacItemError(f"item {item_id}: processing baseline {baseline!r} is not of the form NN.NN") from error
 
 
-def _metadata_offset(item_id: str, href: str) -> int | None:
-    import fsspec
-
+def _metadata_offset(item_id: str, href: str, signing: str | None) -> int | None:
     try:
-        with fsspec.open(href, "rb") as file:
+        with open_binary(href, signing) as file:
             root = ElementTree.parse(file).getroot()
     except (OSError, ElementTree.ParseError) as error:
         raise StacItemError(f"item {item_id}, asset product_metadata ({href}): cannot read it ({error})") from error
@@ -182,20 +198,111 @@ def _metadata_offset(item_id: str, href: str) -> int | None:
     return -offsets.pop() if offsets else None
 
 
-def s1_source(item: pystac.Item) -> S1Source:
-    """The VV and VH assets of a Sentinel-1 item and their units; a missing polarisation is refused by name."""
-    lowered = {key.lower(): asset for key, asset in item.assets.items()}
-    missing = [band for band in S1_BANDS if band.lower() not in lowered]
+def s1_product(item: pystac.Item) -> str:
+    """The kind of Sentinel-1 product an item holds, from its properties: "RTC", "GRD", "SLC", "OCN" or "unknown".
+
+    RTC (radiometrically terrain-corrected backscatter on a map grid) is what ingest reads. Its items
+    say so in different ways: the collection (Planetary Computer's ``sentinel-1-rtc``, whose items
+    keep ``sar:product_type: GRD`` and end their ids in ``_rtc``), ``sar:product_type`` (``RTC``,
+    ``NRB``, ``CARD-BS``) or backscatter-convention roles on the data assets (``gamma0``, ``sigma0``).
+    """
+    collection = str(item.collection_id or "").lower()
+    product = str(item.properties.get("sar:product_type") or "").upper()
+    roles = {role.lower() for asset in item.assets.values() for role in (asset.roles or [])}
+    if "rtc" in collection or item.id.lower().endswith("_rtc") or product in RTC_PRODUCT_TYPES:
+        return "RTC"
+    if roles & BACKSCATTER_ROLES:
+        return "RTC"
+    for kind in ("GRD", "SLC", "OCN"):
+        if product.startswith(kind) or kind.lower() in collection or f"_{kind}" in item.id.upper():
+            return kind
+    return "unknown"
+
+
+def s1_remedy(kind: str) -> str:
+    """What a user can search for instead of a Sentinel-1 product of ``kind`` that ingest cannot read."""
+    return (
+        f"{'this is Sentinel-1 ' + kind + '; ' if kind != 'unknown' else ''}the model reads calibrated, "
+        "terrain-corrected VV+VH backscatter on a map grid (RTC, e.g. Planetary Computer's sentinel-1-rtc), "
+        "or GRD that you calibrated and terrain-corrected yourself (SNAP, pyroSAR, Google Earth Engine's S1_GRD)"
+    )
+
+
+def _polarisation(key: str, asset: pystac.Asset) -> str | None:
+    """The one polarisation an asset holds: its ``sar:polarizations``, its ``eo:bands`` name, else its key."""
+    declared = asset.extra_fields.get("sar:polarizations") or []
+    if len(declared) == 1:
+        return str(declared[0]).upper()
+    names = [str(band.get("name", "")).upper() for band in asset.extra_fields.get("eo:bands", [])]
+    if len(names) == 1 and names[0] in POLARISATIONS:
+        return names[0]
+    tokens = [token.upper() for token in re.split(r"[^A-Za-z0-9]+", key) if token]
+    found = [token for token in tokens if token in POLARISATIONS]
+    return found[0] if len(found) == 1 else None
+
+
+def _is_backscatter(asset: pystac.Asset) -> bool:
+    """Whether an asset holds measurements (roles ``data``/backscatter, or none given), not metadata or masks."""
+    roles = {role.lower() for role in (asset.roles or [])}
+    if not roles:
+        return True
+    return bool(roles & ({"data"} | BACKSCATTER_ROLES)) and not roles & NON_BACKSCATTER_ROLES
+
+
+def s1_source(item: pystac.Item, signing: str | None = None) -> S1Source:
+    """The VV and VH assets of a Sentinel-1 item and their units, found by meaning, not by key.
+
+    Each data asset's polarisation comes from its ``sar:polarizations``, its ``eo:bands`` name, or
+    else its key (``vv``, ``gamma0_vv``, ``VV``); metadata, mask and angle assets are left out by
+    their roles. Refused by name: an item whose ``sar:polarizations`` lack VV or VH (HH+HV), a
+    missing or ambiguous polarisation, and products that are not backscatter (SLC, OCN); each
+    refusal says what product would do. GRD is told apart from RTC here (:func:`s1_product`) and
+    refused when its pixels prove it is in radar geometry or uncalibrated
+    (:func:`equicr.stac.reading.check_assets`).
+    """
+    kind = s1_product(item)
+    if kind in ("SLC", "OCN"):
+        raise StacItemError(f"item {item.id}: {s1_remedy(kind)}")
+    declared = [str(p).upper() for p in item.properties.get("sar:polarizations") or []]
+    if declared and not set(S1_BANDS) <= set(declared):
+        raise StacItemError(
+            f"item {item.id}: holds {'+'.join(declared)} (sar:polarizations); the model reads "
+            f"{'+'.join(S1_BANDS)}, the dual polarisation Sentinel-1 acquires over most land: search VV+VH acquisitions"
+        )
+    found: dict[str, list[tuple[str, pystac.Asset]]] = {band: [] for band in S1_BANDS}
+    for key, asset in item.assets.items():
+        polarisation = _polarisation(key, asset) if _is_backscatter(asset) else None
+        if polarisation in found:
+            found[polarisation].append((key, asset))
+    missing = [band for band in S1_BANDS if not found[band]]
     if missing:
-        raise StacItemError(f"item {item.id}: no asset for polarisation(s) {missing} (assets: {sorted(item.assets)})")
-    assets = {band: lowered[band.lower()] for band in S1_BANDS}
+        raise StacItemError(
+            f"item {item.id}: no data asset for polarisation(s) {missing} by sar:polarizations, eo:bands or key "
+            f"(assets: {sorted(item.assets)}); {s1_remedy(kind)}"
+        )
+    assets = {band: _one_asset(item.id, band, found[band]) for band in S1_BANDS}
     units = {str((a.extra_fields.get("raster:bands") or [{}])[0].get("unit", "")).lower() for a in assets.values()}
     if len(units) > 1:
         raise StacItemError(f"item {item.id}: VV and VH assets declare different units {sorted(units)}")
+    nodata = {band: (a.extra_fields.get("raster:bands") or [{}])[0].get("nodata") for band, a in assets.items()}
+    hrefs = {band: unsigned(a.get_absolute_href() or a.href, signing) for band, a in assets.items()}
     return S1Source(
-        item.id, item_time(item).isoformat(), {band: a.get_absolute_href() or a.href for band, a in assets.items()},
-        declared_units=_declared(units.pop()),
+        item.id, item_time(item).isoformat(), hrefs, declared_units=_declared(units.pop()), product=kind,
+        signing=signing, nodata={band: float(value) for band, value in nodata.items() if value not in (None, "nan")},
     )  # fmt: skip
+
+
+def _one_asset(item_id: str, band: str, candidates: list[tuple[str, pystac.Asset]]) -> pystac.Asset:
+    """The asset of one polarisation; of several, the one of the RTC convention (gamma0), else refused by name."""
+    if len(candidates) > 1:
+        preferred = [c for c in candidates if "gamma0" in c[0].lower() or "gamma0" in (c[1].roles or [])]
+        if len(preferred) != 1:
+            raise StacItemError(
+                f"item {item_id}: several data assets hold {band} ({sorted(key for key, _ in candidates)}) and "
+                "none is marked gamma0; cannot tell which backscatter to read"
+            )
+        candidates = preferred
+    return candidates[0][1]
 
 
 def _declared(unit: str) -> SarUnits | None:

@@ -27,7 +27,8 @@ from equicr.bands import S1_BANDS, S2_BANDS
 from equicr.data.rasters import GeoReference, sample_windows
 from equicr.errors import UserError
 from equicr.scaling import OPTICAL_DN_STORABLE_MAX, OPTICAL_MEASURED_MIN_DN, SarUnits, measure_sar_units, sar_in_db
-from equicr.stac.items import GRID_BAND, S1Source, S2Source, StacItemError
+from equicr.stac.access import requester_pays, signed
+from equicr.stac.items import GRID_BAND, S1Source, S2Source, StacItemError, s1_remedy
 
 #: How bands coarser than 10 m and Sentinel-1 are brought onto the 10 m grid.
 RESAMPLING = Resampling.bilinear
@@ -60,8 +61,10 @@ class Grid:
 
 @contextmanager
 def gdal_environment():
-    """GDAL settings for ``s3://`` assets, taken from the same ``AWS_*`` variables as s3fs and boto3."""
+    """GDAL settings for ``s3://`` assets, from the same ``AWS_*`` variables as s3fs and boto3 (requester-pays too)."""
     options = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+    if requester_pays():
+        options["AWS_REQUEST_PAYER"] = "requester"
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         parsed = urlparse(endpoint)
@@ -71,16 +74,16 @@ def gdal_environment():
         yield
 
 
-def _open(item_id: str, band: str, href: str) -> rasterio.DatasetReader:
+def _open(item_id: str, band: str, href: str, signing: str | None = None) -> rasterio.DatasetReader:
     try:
-        return rasterio.open(href)
+        return rasterio.open(signed(href, signing))
     except rasterio.RasterioIOError as error:
         raise StacItemError(f"item {item_id}, asset {band} ({href}): cannot be read ({error})") from error
 
 
 def scene_grid(s2: S2Source) -> Grid:
     """The 10 m grid of an S2 item: that of its B02 asset."""
-    with gdal_environment(), _open(s2.item_id, GRID_BAND, s2.hrefs[GRID_BAND]) as dataset:
+    with gdal_environment(), _open(s2.item_id, GRID_BAND, s2.hrefs[GRID_BAND], s2.signing) as dataset:
         if dataset.crs is None:
             raise StacItemError(f"item {s2.item_id}, asset {GRID_BAND} ({s2.hrefs[GRID_BAND]}): has no CRS")
         return Grid(dataset.crs.to_string(), tuple(dataset.transform)[:6], dataset.height, dataset.width)
@@ -90,43 +93,51 @@ def check_assets(s2: S2Source, s1: S1Source | None, grid: Grid) -> S1Source | No
     """Open every asset once and refuse, by item and asset, what cannot be ingested; return S1 with its units.
 
     Refused: an unreadable asset, one without CRS, more than one band, S2 that is not integer DN,
-    S1 that is not floating point or in units that are neither dB nor linear power (measured on a
-    decimated read as for GeoTIFFs, and checked against the units the item declares), and an asset
-    that does not overlap the scene.
+    S1 in radar geometry (ground control points, no map grid: GRD as it comes), S1 that is not
+    floating point or in units that are neither dB nor linear power (measured on a decimated read as
+    for GeoTIFFs, and checked against the units the item declares), and an asset that does not
+    overlap the scene. An S1 refusal says what product would do.
     """
-    assets = [(s2.item_id, band, href, "s2") for band, href in s2.hrefs.items()]
+    assets = [(s2.item_id, band, href, None, s2.signing) for band, href in s2.hrefs.items()]
     if s1 is not None:
-        assets += [(s1.item_id, band, href, "s1") for band, href in s1.hrefs.items()]
+        assets += [(s1.item_id, band, href, s1, s1.signing) for band, href in s1.hrefs.items()]
     measured: dict[str, SarUnits | None] = {}
     with gdal_environment():
-        for item_id, band, href, kind in assets:
-            with _open(item_id, band, href) as dataset:
+        for item_id, band, href, sar, signing in assets:
+            with _open(item_id, band, href, signing) as dataset:
                 where = f"item {item_id}, asset {band} ({href})"
+                if dataset.crs is None and sar is not None and dataset.gcps[0]:
+                    raise StacItemError(
+                        f"{where}: radar geometry, georeferenced only by {len(dataset.gcps[0])} ground control "
+                        f"points; {s1_remedy(sar.product)}"
+                    )
                 if dataset.crs is None:
                     raise StacItemError(f"{where}: has no CRS, so it cannot be placed on the scene's grid")
                 if dataset.count != 1:
                     raise StacItemError(f"{where}: has {dataset.count} bands, expected one band per asset")
                 dtype = np.dtype(dataset.dtypes[0])
-                if kind == "s2" and not np.issubdtype(dtype, np.integer):
+                if sar is None and not np.issubdtype(dtype, np.integer):
                     raise StacItemError(f"{where}: data type {dtype}; Sentinel-2 L1C assets hold integer DN")
-                if kind == "s1" and not np.issubdtype(dtype, np.floating):
+                if sar is not None and not np.issubdtype(dtype, np.floating):
                     raise StacItemError(
-                        f"{where}: data type {dtype}; Sentinel-1 assets must hold calibrated backscatter "
-                        "(floating point dB or linear power), not integer DN"
+                        f"{where}: data type {dtype}, amplitude DN rather than calibrated backscatter (floating "
+                        f"point dB or linear power); {s1_remedy(sar.product)}"
                     )
                 left, bottom, right, top = transform_bounds(dataset.crs, grid.crs, *dataset.bounds)
                 g_left, g_bottom, g_right, g_top = grid.bounds
                 if left >= g_right or right <= g_left or bottom >= g_top or top <= g_bottom:
                     raise StacItemError(f"{where}: does not overlap the scene of item {s2.item_id}")
-                if kind == "s1":
-                    measured[band] = _sar_units(dataset, where)
+                if sar is not None:
+                    measured[band] = _sar_units(dataset, where, sar.nodata.get(band))
     return None if s1 is None else _with_units(s1, measured)
 
 
-def _sar_units(dataset: rasterio.DatasetReader, where: str) -> SarUnits | None:
+def _sar_units(dataset: rasterio.DatasetReader, where: str, nodata: float | None) -> SarUnits | None:
     """The units of one S1 asset, measured on full-resolution windows spread over it (valid pixels only)."""
     windows = sample_windows(dataset.height, dataset.width)
     values = np.concatenate([dataset.read(1, window=w, masked=True).filled(np.nan).ravel() for w in windows])
+    if nodata is not None and dataset.nodata is None:  # declared only in the item's raster:bands
+        values[values == nodata] = np.nan
     try:
         return measure_sar_units(values, where)
     except UserError as error:
@@ -146,14 +157,17 @@ def _with_units(s1: S1Source, measured: dict[str, SarUnits | None]) -> S1Source:
     return dataclasses.replace(s1, units=units)
 
 
-def _read_band(item_id: str, band: str, href: str, grid: Grid, window: Window, fill: float) -> np.ndarray:
+def _read_band(
+    item_id: str, band: str, href: str, grid: Grid, window: Window, fill: float, signing: str | None = None,
+    nodata: float | None = None,
+) -> np.ndarray:  # fmt: skip
     """One asset's pixels in ``window`` of ``grid``; a read that fails (a truncated file) is a StacItemError.
 
     The error names the item, the asset and the window, so that one broken file fails its item
     and the others complete.
     """
     try:
-        return _read_band_pixels(item_id, band, href, grid, window, fill)
+        return _read_band_pixels(item_id, band, href, grid, window, fill, signing, nodata)
     except rasterio.errors.RasterioError as error:
         rows = f"rows {window.row_off}:{window.row_off + window.height}"
         cols = f"cols {window.col_off}:{window.col_off + window.width}"
@@ -163,14 +177,18 @@ def _read_band(item_id: str, band: str, href: str, grid: Grid, window: Window, f
         ) from error
 
 
-def _read_band_pixels(item_id: str, band: str, href: str, grid: Grid, window: Window, fill: float) -> np.ndarray:
-    """Directly when the asset is on the grid, else warped onto it."""
-    with _open(item_id, band, href) as dataset:
+def _read_band_pixels(
+    item_id: str, band: str, href: str, grid: Grid, window: Window, fill: float, signing: str | None,
+    nodata: float | None,
+) -> np.ndarray:  # fmt: skip
+    """Directly when the asset is on the grid, else warped onto it; ``nodata`` counts where the file names none."""
+    with _open(item_id, band, href, signing) as dataset:
         same_crs = dataset.crs == rasterio.crs.CRS.from_user_input(grid.crs)
         on_grid = same_crs and tuple(dataset.transform)[:6] == grid.transform and dataset.shape == grid.shape
+        source_nodata = next((value for value in (dataset.nodata, nodata) if value is not None), fill)
         if on_grid:
-            return dataset.read(1, window=window, masked=True).filled(fill)
-        source_nodata = dataset.nodata if dataset.nodata is not None else fill
+            values = dataset.read(1, window=window, masked=True).filled(fill)
+            return np.where(values == nodata, fill, values) if dataset.nodata is None and nodata is not None else values
         with WarpedVRT(
             dataset, crs=grid.crs, transform=rasterio.Affine(*grid.transform), width=grid.width, height=grid.height,
             resampling=RESAMPLING, src_nodata=source_nodata, nodata=source_nodata,
@@ -188,7 +206,7 @@ def read_s2_window(s2: S2Source, grid: Grid, rows: slice, cols: slice) -> np.nda
     bands = np.empty((len(S2_BANDS), window.height, window.width), dtype=np.uint16)
     with gdal_environment():
         for index, band in enumerate(S2_BANDS):
-            values = _read_band(s2.item_id, band, s2.hrefs[band], grid, window, 0)
+            values = _read_band(s2.item_id, band, s2.hrefs[band], grid, window, 0, s2.signing)
             if values.size and (values.min() < 0 or values.max() > OPTICAL_DN_STORABLE_MAX):
                 raise StacItemError(
                     f"item {s2.item_id}, asset {band} ({s2.hrefs[band]}): values {values.min()}..{values.max()} in "
@@ -208,5 +226,7 @@ def read_s1_window(s1: S1Source, grid: Grid, rows: slice, cols: slice) -> np.nda
     bands = np.empty((len(S1_BANDS), window.height, window.width), dtype=np.float32)
     with gdal_environment():
         for index, band in enumerate(S1_BANDS):
-            bands[index] = _read_band(s1.item_id, band, s1.hrefs[band], grid, window, np.nan)
+            bands[index] = _read_band(
+                s1.item_id, band, s1.hrefs[band], grid, window, np.nan, s1.signing, s1.nodata.get(band)
+            )
     return sar_in_db(bands, s1.units)

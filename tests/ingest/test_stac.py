@@ -22,7 +22,7 @@ from equicr.data.collection import open_collection
 from equicr.data.scenes import INGEST_MARKERS, scene_names
 from equicr.ingest import stac as stac_ingest
 from equicr.ingest.stac import ingest_stac
-from equicr.stac.catalog import CatalogError
+from equicr.stac.catalog import CatalogError, CatalogSource
 from tests.fixtures.make_stac_catalog import patches, s2_item_id
 from tests.fixtures.paths import SHARED_DATA_DIR
 
@@ -287,7 +287,7 @@ def test_an_empty_search_is_an_error_and_writes_nothing(catalog_dir, tmp_path):
     with pytest.raises(CatalogError, match="no item matches"):
         ingest_stac(str(catalog_dir / "catalog.json"), str(out), bbox=(-60, -10, -59, -9), progress=False)
     with pytest.raises(CatalogError, match="no item matches"):
-        ingest_stac(str(catalog_dir / "catalog.json"), str(out), interval="2030-01-01/..", progress=False)
+        ingest_stac(CatalogSource(str(catalog_dir / "catalog.json"), interval="2030-01-01/.."), str(out), progress=False)
     assert not out.exists()
 
 

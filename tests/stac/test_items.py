@@ -73,7 +73,7 @@ def test_s1_units_and_missing_polarisations():
     assert s1_source(s1_item("c", WHEN, unit="linear")).declared_units == "linear"
     item = s1_item("c", WHEN)
     del item.assets["vh"]
-    with pytest.raises(StacItemError, match=r"item c: no asset for polarisation\(s\) \['VH'\]"):
+    with pytest.raises(StacItemError, match=r"item c: no data asset for polarisation\(s\) \['VH'\]"):
         s1_source(item)
 
 
