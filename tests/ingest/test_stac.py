@@ -287,7 +287,8 @@ def test_an_empty_search_is_an_error_and_writes_nothing(catalog_dir, tmp_path):
     with pytest.raises(CatalogError, match="no item matches"):
         ingest_stac(str(catalog_dir / "catalog.json"), str(out), bbox=(-60, -10, -59, -9), progress=False)
     with pytest.raises(CatalogError, match="no item matches"):
-        ingest_stac(CatalogSource(str(catalog_dir / "catalog.json"), interval="2030-01-01/.."), str(out), progress=False)
+        future = CatalogSource(str(catalog_dir / "catalog.json"), interval="2030-01-01/..")
+        ingest_stac(future, str(out), progress=False)
     assert not out.exists()
 
 
