@@ -36,6 +36,8 @@ NOT_RUN_HERE = {
     "make test": "the test suite itself (CI runs it)",
     "pip install": "installs packages (tests/test_package.py installs the wheel into a fresh environment)",
     "YOUR-BUCKET": "needs your bucket and cluster",
+    "earth-search.aws.element84.com": "needs the internet and an AWS account (tests/stac/test_recorded_items.py runs "
+    "the same command against two loopback STAC APIs)",
     "s3://bucket": "needs your bucket",
     "/data/SEN12MS-CR": "needs the 250 GB SEN12MS-CR download",
     " /shared/": "needs a cluster's shared file system",
