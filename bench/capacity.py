@@ -184,7 +184,7 @@ def limits(result: dict) -> str:
                          f"{detection:,.0f} | {slower} |")  # fmt: skip
     read, written = stages["bytes read (TB)"], stages["bytes written (TB)"]
     return "\n".join([
-        "Which stage limits, per GPU node (EquiCR; s2cloudless runs only with `--keep-clear`, on the node's CPU):",
+        "Which stage limits, per GPU node (EquiCR; s2cloudless runs for the post-processing, on the node's CPU):",
         "",
         "| GPU | precision | cloud mask at | model hours (estimate) | cloud detection hours | slower stage |",
         "|---|---|---|---|---|---|",

@@ -10,11 +10,12 @@ ONNX file where the CPU has VNNI or AMX (what ``--precision auto`` runs for an O
 - the shipped small model on a whole ``--size`` px product (10980 px: one Sentinel-2 tile);
 - full-size EquiCR (156 regular fields, 16 blocks, the paper's 18.7M parameters; random weights,
   which cost the same) on a ``--crop`` px crop, since one 256 px tile takes tens of seconds here.
-Each run is what ``equicr decloud --keep-clear --cog-dir`` does: ``run_decloud`` on two
-single-thread actors of a local Ray (one per core), then the COG export. The scene is written
-directly (tiled from a seeded synthetic scene), so ingest is not in it (``bench/scenes.py`` times
-STAC ingest). The decloud time is split into read, clouds, inference and write by the shares
-measured on sample tiles in this process with the same predictor; COG export is timed as it runs.
+Each run is what ``equicr decloud --cog-dir`` does (the default post-processing, s2cloudless
+included): ``run_decloud`` on two single-thread actors of a local Ray (one per core), then the
+COG export. The scene is written directly (tiled from a seeded synthetic scene), so ingest is not
+in it (``bench/scenes.py`` times STAC ingest). The decloud time is split into read, clouds,
+inference and write by the shares measured on sample tiles in this process with the same
+predictor; COG export is timed as it runs.
 Prints a table and writes bench/results/product.json.
 """
 
@@ -43,6 +44,7 @@ from equicr.executors import ActorPool  # noqa: E402
 from equicr.hardware import choose_precision, cpu_has_native_int8  # noqa: E402
 from equicr.models import ModelConfig, build_model  # noqa: E402
 from equicr.paths import SHIPPED_MODEL  # noqa: E402
+from equicr.postprocessing import DEFAULT_POSTPROCESSING  # noqa: E402
 from equicr.scaling import network_inputs, network_to_optical_dn  # noqa: E402
 
 TILE_SIZE = 1024
@@ -92,7 +94,7 @@ def run(name: str, model: str, collection: Path, precision: str, cores: int, out
     """Decloud and export the product once; the row of the table."""
     import zarr
 
-    settings = DecloudSettings(tile_size=TILE_SIZE, keep_clear=True, precision=precision)
+    settings = DecloudSettings(tile_size=TILE_SIZE, precision=precision)
     started = time.perf_counter()
     summary = run_decloud(collection, model, settings, pool=ActorPool(actors=cores, cpus_per_actor=1), overwrite=True,
                           progress=False)  # fmt: skip
@@ -149,8 +151,8 @@ def main() -> None:
         previous = RESULTS_DIR / "product.json"
         if previous.is_file():
             rows = [row for row in json.loads(previous.read_text())["rows"] if "ONNX" not in row["precision"]] + rows
-    write_results("product", {"cores": cores, "tile_size": TILE_SIZE, "keep_clear": True, "actors": cores,
-                              "machine_bf16_native": "bf16" in precisions, "rows": rows})  # fmt: skip
+    write_results("product", {"cores": cores, "tile_size": TILE_SIZE, "postprocessing": DEFAULT_POSTPROCESSING,
+                              "actors": cores, "machine_bf16_native": "bf16" in precisions, "rows": rows})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 Each scene is a synthetic L1C tile written as Sentinel products come: one COG per band at its
 native resolution (10, 20 or 60 m) and Sentinel-1 VV/VH in linear power on a grid offset by half a
 pixel (so it is warped), catalogued with pystac. It is ingested with ``ingest_stac`` as Ray tasks
-and declouded with ``run_decloud`` (shipped small model, --keep-clear with s2cloudless at 60 m) on
+and declouded with ``run_decloud`` (shipped small model, the default post-processing with s2cloudless at 60 m) on
 two single-core actors of a local Ray. Reported per size: wall time and Mpx/s of both stages, the
 peak RSS of every Ray worker process (sampled every 0.2 s with psutil: per task and per actor) and,
 from an in-process pass over sample windows and tiles, the share of time spent reading, detecting
@@ -275,7 +275,7 @@ def main() -> None:
         assert report.written == 1, report.failures
         with RssSampler() as decloud_rss:
             started = time.perf_counter()
-            settings = DecloudSettings(tile_size=TILE_SIZE, keep_clear=True)
+            settings = DecloudSettings(tile_size=TILE_SIZE)
             summary = run_decloud(collection, SHIPPED_MODEL, settings, pool=ActorPool(actors=2), progress=False)
             decloud_seconds = time.perf_counter() - started
         assert summary.scenes_done, summary.scenes_failed

@@ -16,6 +16,7 @@ from equicr.bands import InputMode, has_sar_input
 from equicr.decloud.tiling import DEFAULT_TILE_SIZE
 from equicr.errors import UserError
 from equicr.paths import SHIPPED_MODEL
+from equicr.postprocessing import DEFAULT_POSTPROCESSING
 
 #: The scene name a single GeoTIFF is declouded under in its temporary collection.
 SCENE_NAME = "scene"
@@ -27,7 +28,7 @@ def decloud_geotiff(
     s1: str | Path | None = None,
     model: str | Path = SHIPPED_MODEL,
     tile_size: int = DEFAULT_TILE_SIZE,
-    keep_clear: bool = False,
+    postprocessing: str = DEFAULT_POSTPROCESSING,
     precision: str = "auto",
     work_dir: str | Path | None = None,
     progress: bool = True,
@@ -51,7 +52,7 @@ def decloud_geotiff(
     from equicr.executors import ActorPool
     from equicr.ingest.geotiffs import ingest_scenes
 
-    settings = DecloudSettings(tile_size=tile_size, keep_clear=keep_clear, precision=precision)
+    settings = DecloudSettings(tile_size=tile_size, postprocessing=postprocessing, precision=precision)
     reference = resolve_model(model)
     if has_sar_input(reference.input_mode) and s1 is None:
         raise UserError(f"{model} reads Sentinel-1 ({reference.input_mode}): pass s1= its co-registered GeoTIFF")

@@ -27,6 +27,7 @@ from equicr.decloud.tiling import DEFAULT_TILE_SIZE
 from equicr.errors import USAGE_ERROR, outcome_status
 from equicr.models import PRECISION_CHOICES
 from equicr.paths import SHIPPED_MODEL
+from equicr.postprocessing import BLEND_HIGH, BLEND_LOW, DEFAULT_POSTPROCESSING, POSTPROCESSING, needs_clouds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,11 +50,14 @@ def main(argv: list[str] | None = None) -> int:
         help="tiles per actor call; 1 spreads the tiles over every actor (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
-        "--keep-clear", action="store_true", help="keep original pixels where s2cloudless sees no cloud"
-    )
+        "--postprocessing", choices=POSTPROCESSING, default=DEFAULT_POSTPROCESSING,
+        help="where prediction and cloudy input meet: blend weighs the prediction by s2cloudless's cloud "
+        f"probability ({BLEND_LOW} to {BLEND_HIGH}), keep-clear keeps the input where s2cloudless sees no cloud, "
+        "raw is the network alone (default: %(default)s, measured in docs/evaluation.md)",
+    )  # fmt: skip
     parser.add_argument(
         "--cloud-resolution", type=int, choices=CLOUD_RESOLUTIONS_M, default=SCENE_CLOUD_RESOLUTION_M,
-        help="metres at which s2cloudless runs for --keep-clear, upsampled to 10 m (default: %(default)s; "
+        help="metres at which s2cloudless runs for --postprocessing, upsampled to 10 m (default: %(default)s; "
         "bench/cloud_resolution.py measures speed-up and agreement with 10 m)",
     )  # fmt: skip
     parser.add_argument(
@@ -65,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cog-dir", type=Path,
         help="also write each finished scene here as <scene>.tif (COG) with its STAC item <scene>.json "
-        "(and <scene>_cloud_probability.tif with --keep-clear)",
+        "and <scene>_cloud_probability.tif (unless --postprocessing raw)",
     )  # fmt: skip
     add_actor_pool_options(parser, ray_default="on Ray")
     args = parser.parse_args(argv)
@@ -76,12 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     from equicr.decloud.settings import DecloudSettings
     from equicr.storage import redact
 
-    settings = DecloudSettings(args.tile_size, args.halo, args.keep_clear, args.precision, args.cloud_resolution,
+    settings = DecloudSettings(args.tile_size, args.halo, args.postprocessing, args.precision, args.cloud_resolution,
                                args.batch_size)  # fmt: skip
     summary = run_decloud(args.collection, args.model, settings, args.scenes, pool, args.overwrite)
     if args.cog_dir:
         for name in summary.scenes_done:
-            for path in export_scene(args.collection, name, args.cog_dir, with_probability=args.keep_clear):
+            with_probability = needs_clouds(args.postprocessing)
+            for path in export_scene(args.collection, name, args.cog_dir, with_probability=with_probability):
                 print(f"wrote {path}")
     print(summary.text())
     print(f"summary stored in the 'last_decloud_run' attribute of {redact(args.collection)}")

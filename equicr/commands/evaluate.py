@@ -3,7 +3,8 @@ r"""Evaluate a checkpoint or ONNX file on a split of a patches collection and wr
     equicr evaluate --model runs/equicr-demo --collection data/composites-default.zarr --split val \
         --out outputs/eval
 
-Writes per_image.csv, summary.json, summary.md, cover_bins.png (median metrics per cloud-cover bin,
+Scores what jobs/decloud.py writes (the prediction after the same --postprocessing) and, beside it,
+the network alone. Writes per_image.csv, summary.json, summary.md, cover_bins.png (median metrics per cloud-cover bin,
 the paper's Fig. 3) and samples.png (cloudy input, SAR, prediction, target) to --out.
 
 Compare evaluated runs side by side (Table I: architecture x input mode; Table II: x training-set size):
@@ -19,6 +20,7 @@ from pathlib import Path
 from equicr.cli import actor_pool_from_args, add_actor_pool_options, parser_for
 from equicr.executors import AUTO_RAY_MIN_ITEMS
 from equicr.models import CLOUDY_INPUT, PRECISION_CHOICES
+from equicr.postprocessing import DEFAULT_POSTPROCESSING, POSTPROCESSING
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         "--precision", choices=PRECISION_CHOICES, default="auto",
         help="checkpoints: fp32, bf16, or auto (default): bfloat16 only where the device computes it natively",
     )  # fmt: skip
+    parser.add_argument(
+        "--postprocessing", choices=POSTPROCESSING, default=DEFAULT_POSTPROCESSING,
+        help="score what jobs/decloud.py writes with this post-processing (default: %(default)s, decloud's own); "
+        "the report shows the network alone (raw) beside it",
+    )  # fmt: skip
     add_actor_pool_options(parser, ray_default=f"when the split has {AUTO_RAY_MIN_ITEMS} patches or more")
     args = parser.parse_args(argv)
     if args.compare:
@@ -58,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     pool = actor_pool_from_args(
         args, ray_by_default=len(PatchDataset(args.collection, args.split)) >= AUTO_RAY_MIN_ITEMS
     )
-    records = evaluate_split(args.model, args.collection, args.split, pool, precision=args.precision)
+    records = evaluate_split(
+        args.model, args.collection, args.split, pool, precision=args.precision, postprocessing=args.postprocessing
+    )
     chosen = [i for i in args.samples if i < len(records)]
 
     def samples(folder: Path) -> None:

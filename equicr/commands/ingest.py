@@ -132,13 +132,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command in ("composite", "testbench"):
         from equicr.data.real import load_real_data
+        from equicr.storage import private_cache_dir
 
         real = load_real_data(require_real_data(args.root))
         if args.command == "testbench":
             for name, location in write_test_bench(real, args.out).items():
                 print(f"{name}: {location}")
             return 0
-        report = write_composites(real.backgrounds, args.out, args.count, args.size, args.seed)
+        virginia = real.virginia(private_cache_dir() / "virginia-training", "training")  # real land, when there
+        report = write_composites(real.backgrounds + virginia, args.out, args.count, args.size, args.seed)
     elif args.command == "stac":
         from equicr.ingest.stac import ingest_stac
         from equicr.stac.catalog import CatalogSource, is_api

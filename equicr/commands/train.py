@@ -42,6 +42,6 @@ def main(argv: list[str] | None = None) -> int:
     if best is not None:
         local = local_path(best)  # a copy in the local cache when the run's storage is an object store
         panels = save_validation_panels(local, config.data, local.parent / "validation_samples.png")
-        print(f"validation samples (cloudy, SAR, prediction, target): {panels}")
+        print(f"validation samples (cloudy input, prediction, target; SAR too where the model reads it): {panels}")
     print(f"metric history: {redact(join(config.storage_path, config.run_name, HISTORY_FILE))}")
     return 0

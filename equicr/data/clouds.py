@@ -7,6 +7,7 @@ the project's (bands, H, W) layout.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -96,3 +97,44 @@ def _resize(image: np.ndarray, size: tuple[int, int], interpolation: int) -> np.
     import cv2
 
     return cv2.resize(image, size, interpolation=interpolation)
+
+
+def window_clouds(
+    read: Callable[[slice, slice], np.ndarray], height: int, width: int, rows: slice, cols: slice,
+    resolution_m: int = SCENE_CLOUD_RESOLUTION_M,
+) -> CloudResult:  # fmt: skip
+    """s2cloudless's probability and mask of the window ``rows, cols`` of a (13, height, width) image, tile-free.
+
+    The same pixels come out whichever window asks for them: the detector runs on a larger window
+    aligned to the coarse grid of ``resolution_m`` (so area averaging takes the same blocks), with
+    a margin that covers its averaging, dilation and the bilinear upsampling, padded at the image's
+    edge to whole coarse pixels; then it is cropped back. ``read(rows, cols)`` gives the DN of any
+    window of the image. Declouding, evaluation and the standalone ONNX script rely on this to be
+    exact under tiling.
+    """
+    factor, margin = resolution_m // NATIVE_RESOLUTION_M, window_margin(resolution_m)
+    top, left = max(0, rows.start - margin) // factor * factor, max(0, cols.start - margin) // factor * factor
+    bottom, right = min(height, rows.stop + margin), min(width, cols.stop + margin)
+    dn = read(slice(top, bottom), slice(left, right))
+    pad_rows, pad_cols = -(bottom - top) % factor, -(right - left) % factor
+    if pad_rows or pad_cols:  # only where the window meets the image's edge: the same padding for every window
+        dn = np.pad(dn, ((0, 0), (0, pad_rows), (0, pad_cols)), mode="edge")
+    found = detect_clouds(dn, resolution_m)
+    crop = (slice(None), slice(rows.start - top, rows.stop - top), slice(cols.start - left, cols.stop - left))
+    mask = found.mask[crop]
+    return CloudResult(found.probability[crop], mask, mask.reshape(len(mask), -1).mean(axis=1))
+
+
+def window_margin(resolution_m: int) -> int:
+    """Pixels (10 m) around a window that s2cloudless's averaging, dilation and upsampling at ``resolution_m`` reach."""
+    detector = cloud_detector(resolution_m)
+    return (detector.average_over + detector.dilation_size + 2) * (resolution_m // NATIVE_RESOLUTION_M)
+
+
+def image_clouds(dn: np.ndarray, resolution_m: int = SCENE_CLOUD_RESOLUTION_M) -> CloudResult:
+    """:func:`window_clouds` of a whole (13, H, W) or (N, 13, H, W) image: what declouding computes for its pixels."""
+    batch = dn[None] if dn.ndim == 3 else dn
+    height, width = batch.shape[-2:]
+    found = [window_clouds(lambda r, c, i=i: batch[i][:, r, c], height, width, slice(0, height), slice(0, width),
+                           resolution_m) for i in range(len(batch))]  # fmt: skip
+    return CloudResult(*(np.concatenate([getattr(f, key) for f in found]) for key in ("probability", "mask", "cover")))

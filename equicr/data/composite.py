@@ -80,6 +80,8 @@ CLOUD_KINDS: dict[str, CloudKind] = {
     "haze": CloudKind(0.15, {"min_lvl": [0.3, 0.6], "max_lvl": [0.6, 0.7], "decay_factor": 1.0, "clear_threshold": 0.0,
                              "locality_degree": 1, "channel_offset": 0, "blur_scaling": 2},
                       THIN_CLOUD_REFLECTANCE, False),
+    # No cloud at all: the network learns to leave clear ground as it is (do no harm).
+    "clear": CloudKind(0.1, {}, THIN_CLOUD_REFLECTANCE, False),
     "cirrus": CloudKind(0.15, {"min_lvl": [0.0, 0.1], "max_lvl": [0.5, 1.0], "decay_factor": 1.5,
                                "clear_threshold": 0.0, "locality_degree": [1, 2], "channel_offset": 0,
                                "blur_scaling": 1},
@@ -165,14 +167,16 @@ def make_composite(background: RealPatch, size: int, seed: int, index: int, kind
         raise UserError(f"cloud kind {kind_name!r} is not one of {names}")
     settings = CLOUD_KINDS[kind_name]
     torch.manual_seed(int(rng.integers(0, 2**31 - 1)))  # the generator draws from torch's global generator
+    a, b, c, d, e, f = clear.geo.transform
+    geo = GeoReference(clear.geo.crs, (a, b, c + col * a + row * b, d, e, f + col * d + row * e))
+    if not settings.settings:  # a clear sample: the target itself
+        return Composite(s1, s2.copy(), s2, geo, kind_name)
     reflectance = torch.from_numpy(s2.astype(np.float32) / OPTICAL_DN_MAX)[None]
     magnitude = torch.tensor(settings.reflectance, dtype=torch.float32)[None, :, None, None]
     add = scg.add_cloud_and_shadow if settings.shadow else scg.add_cloud
     cloudy, *_ = add(reflectance, **settings.settings, channel_magnitude=magnitude, cloud_color=False,
                      const_scale=True, return_cloud=True)  # fmt: skip
     cloudy_dn = np.clip(np.rint(cloudy[0].numpy() * OPTICAL_DN_MAX), 0, OPTICAL_DN_STORABLE_MAX)
-    a, b, c, d, e, f = clear.geo.transform
-    geo = GeoReference(clear.geo.crs, (a, b, c + col * a + row * b, d, e, f + col * d + row * e))
     return Composite(s1, cloudy_dn.astype(np.uint16), s2, geo, kind_name)
 
 

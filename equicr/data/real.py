@@ -51,6 +51,19 @@ class RealData:
     do_no_harm_pairs: list[RealPatch] = field(default_factory=list)
     triplets: list[RealPatch] = field(default_factory=list)
     backgrounds: list[RealPatch] = field(default_factory=list)
+    root: Path | None = None  # the folder, for the Virginia product (equicr.data.virginia), when it holds one
+
+    def virginia(self, folder: Path, area: str) -> list[RealPatch]:
+        """The Virginia product's land patches of ``area`` as GeoTIFFs written under ``folder``.
+
+        "training": backgrounds for composites; "unseen": the test bench's clear land. None when the
+        folder holds no Virginia product.
+        """
+        from equicr.data.virginia import VIRGINIA_DIR, virginia_geotiffs
+
+        if self.root is None or not (self.root / VIRGINIA_DIR).is_dir():
+            return []
+        return virginia_geotiffs(self.root, Path(folder), area)
 
     @property
     def test_bench(self) -> list[RealPatch]:
@@ -86,7 +99,7 @@ def _read_tsv(path: Path) -> list[dict[str, str]]:
 
 def load_real_data(root: Path) -> RealData:
     """Sort the shared folder at ``root`` into test bench and clear backgrounds; the split is checked."""
-    data = RealData()
+    data = RealData(root=Path(root))
     pairs_root = root / "real-pairs"
     flags: dict[Path, str] = {}
     for row in _read_tsv(pairs_root / "PAIRS.tsv"):
@@ -148,7 +161,7 @@ def scenes(patches: Iterable[RealPatch]) -> set[str]:
 
 
 #: The collections of the real-cloud test bench, by name: what each holds is in the module docstring.
-REAL_CLOUDS, TRIPLETS, DO_NO_HARM = "real-clouds", "triplets", "do-no-harm"
+REAL_CLOUDS, TRIPLETS, DO_NO_HARM, VIRGINIA_UNSEEN = "real-clouds", "triplets", "do-no-harm", "virginia-unseen"
 
 
 def triplet_records(patches: Iterable[RealPatch], split: str = "test") -> list[tuple[str, dict[str, Path], str]]:

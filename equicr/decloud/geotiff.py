@@ -68,11 +68,13 @@ def export_cog(collection_path: str | Path, scene_name: str, out: str | Path) ->
 
 
 def export_probability_cog(collection_path: str | Path, scene_name: str, out: str | Path) -> Path:
-    """Write the cloud probability that ``--keep-clear`` used as a one-band float32 COG (nodata NaN)."""
+    """Write the cloud probability the post-processing used as a one-band float32 COG (nodata NaN)."""
     collection = open_collection(collection_path, "scenes")
     scene = collection["scenes"][scene_name]
     if not is_complete(scene) or PROBABILITY_ARRAY not in scene:
-        raise DecloudError(f"scene {scene_name} has no complete cloud probability (decloud with --keep-clear)")
+        raise DecloudError(
+            f"scene {scene_name} has no complete cloud probability (it was declouded with --postprocessing raw)"
+        )
     array = scene[PROBABILITY_ARRAY]
     resolution = scene.attrs[RECORD_ATTRIBUTE].get("cloud_resolution_m")
     return _write_cog(array, scene_georeference(collection, scene_name), out, float("nan"), ["cloud_probability"],

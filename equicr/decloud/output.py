@@ -24,6 +24,7 @@ from equicr.data.scenes import pixel_attributes
 from equicr.decloud.settings import DecloudSettings
 from equicr.decloud.tiling import tile_grid
 from equicr.errors import UserError
+from equicr.postprocessing import needs_clouds
 
 OUTPUT_ARRAY, DONE_ARRAY, PROBABILITY_ARRAY = "s2_decloud", "decloud_done", "cloud_probability"
 #: The scene attribute that records how the output was made, and whether it is complete.
@@ -64,7 +65,7 @@ def prepare_output(
         compressors=PIXEL_COMPRESSORS, overwrite=True, attributes=pixel_attributes(geo, optical.dtype, optical.fill),
     )  # fmt: skip
     CompletionMarkers.create(scene, DONE_ARRAY, (rows, cols), ["tile_row", "tile_col"])
-    if settings.keep_clear:
+    if needs_clouds(settings.postprocessing):
         scene.create_array(
             PROBABILITY_ARRAY, shape=(height, width), chunks=(tile_size, tile_size), dtype="float32",
             fill_value=np.nan, dimension_names=["y", "x"], overwrite=True,

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from equicr.bands import S2_BANDS, has_optical_input, has_sar_input
-from equicr.data.clouds import detect_clouds
+from equicr.data.clouds import SCENE_CLOUD_RESOLUTION_M, image_clouds, window_clouds
 from equicr.data.collection import HAS_SAR_ATTRIBUTE, open_collection, read_pixels, write_pixels
 from equicr.data.scenes import VALID_ARRAYS, scene_names, stored_scene_problem
 from equicr.decloud.output import (
@@ -38,6 +38,7 @@ from equicr.decloud.tiling import plan_units, unit_at
 from equicr.deploy.predictors import ModelReference, describe, load_predictor, resolve_model
 from equicr.executors import ActorPool, claim_cores, map_with_actors
 from equicr.lease import LeaseHeld, LeaseKeeper, check_lease, lease_location
+from equicr.postprocessing import DEFAULT_POSTPROCESSING, combine, needs_clouds
 from equicr.scaling import (
     OPTICAL_FILL_DN,
     network_inputs,
@@ -135,16 +136,17 @@ class DecloudActor:
             )
             prediction = self.predictor.predict(network_input[None])[0]
             output = predicted_optical_dn(prediction[:, crop_rows, crop_cols], valid)
-            if settings.keep_clear:
-                s2_cloudy = inputs.get("s2_cloudy")
-                if s2_cloudy is None:  # a SAR-only model did not read it
-                    s2_cloudy = read_pixels(scene["s2_cloudy"], (slice(None), rows, cols), where)
-                clouds = detect_clouds(s2_cloudy, settings.cloud_resolution_m)
-                cloudy = clouds.mask[0][crop_rows, crop_cols]
-                output = np.where(cloudy[None] | ~valid[None], output, s2_cloudy[:, crop_rows, crop_cols])
-                probability = np.where(valid, clouds.probability[0][crop_rows, crop_cols], np.nan)
+            if needs_clouds(settings.postprocessing):  # read the cloudy image even if a SAR-only model did not
+
+                def read_cloudy(window_rows: slice, window_cols: slice) -> np.ndarray:
+                    return read_pixels(scene["s2_cloudy"], (slice(None), window_rows, window_cols), where)
+
+                clouds = window_clouds(read_cloudy, height, width, core_rows, core_cols, settings.cloud_resolution_m)
+                output = combine(output, read_cloudy(core_rows, core_cols), valid, settings.postprocessing,
+                                 clouds.probability[0], clouds.mask[0])  # fmt: skip
+                probability = np.where(valid, clouds.probability[0], np.nan)
         check_lease(*self.leases[scene_name])
-        if settings.keep_clear:
+        if needs_clouds(settings.postprocessing):
             write_pixels(scene[PROBABILITY_ARRAY], (core_rows, core_cols), probability)
         write_pixels(scene[OUTPUT_ARRAY], (slice(None), core_rows, core_cols), output)
         check_lease(*self.leases[scene_name])
@@ -262,10 +264,20 @@ def _plan(
     return todo, units_per_scene
 
 
-def decloud_whole_image(model: str | Path, s1: np.ndarray, s2_cloudy: np.ndarray) -> np.ndarray:
-    """Reference: the whole scene through the model at once (no tiling), as DN, nodata where an input is invalid."""
+def decloud_whole_image(
+    model: str | Path, s1: np.ndarray | None, s2_cloudy: np.ndarray, postprocessing: str = DEFAULT_POSTPROCESSING,
+    cloud_resolution_m: int = SCENE_CLOUD_RESOLUTION_M,
+) -> np.ndarray:  # fmt: skip
+    """Reference: the whole scene through the model at once (no tiling), as DN, nodata where an input is invalid.
+
+    Post-processed as declouding does (s2cloudless on the whole image at once), unless "raw".
+    """
     predictor = load_predictor(model)
     mode = predictor.reference.input_mode
     inputs = network_inputs(s1, s2_cloudy, mode)
     valid = valid_input_mask(s1, s2_cloudy, mode)
-    return predicted_optical_dn(predictor.predict(inputs[None])[0], valid)
+    output = predicted_optical_dn(predictor.predict(inputs[None])[0], valid)
+    if not needs_clouds(postprocessing):
+        return output
+    clouds = image_clouds(s2_cloudy, cloud_resolution_m)
+    return combine(output, s2_cloudy, valid, postprocessing, clouds.probability[0], clouds.mask[0])

@@ -10,6 +10,7 @@ from equicr.data.clouds import CLOUD_RESOLUTIONS_M, SCENE_CLOUD_RESOLUTION_M
 from equicr.decloud.tiling import DEFAULT_TILE_SIZE
 from equicr.errors import UserError
 from equicr.models import PRECISION_CHOICES
+from equicr.postprocessing import DEFAULT_POSTPROCESSING, POSTPROCESSING
 
 
 @dataclass(frozen=True)
@@ -18,9 +19,9 @@ class DecloudSettings:
 
     tile_size: int = DEFAULT_TILE_SIZE  # output tile side: one work unit and one output chunk
     halo: int | None = None  # pixels read around each tile; None: the model's receptive-field radius (exact)
-    keep_clear: bool = False  # keep the input's pixels where s2cloudless sees no cloud
+    postprocessing: str = DEFAULT_POSTPROCESSING  # how prediction and cloudy input meet (equicr.postprocessing)
     precision: str = "auto"  # "fp32", "bf16", or "auto" (what the device runs natively), as jobs/decloud.py
-    cloud_resolution_m: int = SCENE_CLOUD_RESOLUTION_M  # metres at which s2cloudless runs for keep_clear
+    cloud_resolution_m: int = SCENE_CLOUD_RESOLUTION_M  # metres at which s2cloudless runs for the post-processing
     batch_size: int = 1  # tiles per actor call: how work is grouped, not what the output is
 
     def __post_init__(self) -> None:
@@ -28,6 +29,8 @@ class DecloudSettings:
             raise UserError(f"tile_size and batch_size must be at least 1, got {self.tile_size}, {self.batch_size}")
         if self.halo is not None and self.halo < 0:
             raise UserError(f"halo must not be negative, got {self.halo}")
+        if self.postprocessing not in POSTPROCESSING:
+            raise UserError(f"post-processing must be one of {POSTPROCESSING}, not {self.postprocessing!r}")
         if self.precision not in PRECISION_CHOICES:
             raise UserError(f"precision must be one of {PRECISION_CHOICES}, not {self.precision!r}")
         if self.cloud_resolution_m not in CLOUD_RESOLUTIONS_M:

@@ -68,7 +68,7 @@ def scene_item(collection_path: str | Path, scene_name: str, cog: str, probabili
         "equicr:model": record.get("model"), "equicr:model_sha256": record.get("model_sha256"),
         "equicr:architecture": config.get("architecture"), "equicr:group": config.get("group"),
         "equicr:input_mode": config.get("input_mode"), "equicr:tile_size": record.get("tile_size"),
-        "equicr:keep_clear": record.get("keep_clear"),
+        "equicr:postprocessing": record.get("postprocessing"),
         "equicr:source_items": [item for item in (source.get("s2_item"), source.get("s1_item")) if item],
         "processing:software": {"equicr": version("equicr")},
     }  # fmt: skip

@@ -52,6 +52,24 @@ def scaling_constants() -> dict[str, Any]:
     }
 
 
+def postprocessing_constants() -> dict[str, Any]:
+    """How declouding combines prediction and cloudy input (:mod:`equicr.postprocessing`), for runtimes without equicr.
+
+    The s2cloudless settings are those of :func:`equicr.data.clouds.cloud_detector` at the scene
+    resolution, which :func:`equicr.data.clouds.window_clouds` runs aligned to its coarse grid.
+    """
+    from equicr.data.clouds import SCENE_CLOUD_RESOLUTION_M, cloud_detector, window_margin
+    from equicr.postprocessing import BLEND_HIGH, BLEND_LOW, DEFAULT_POSTPROCESSING
+
+    detector = cloud_detector(SCENE_CLOUD_RESOLUTION_M)
+    return {
+        "default": DEFAULT_POSTPROCESSING, "blend_ramp": [BLEND_LOW, BLEND_HIGH],
+        "cloud_resolution_m": SCENE_CLOUD_RESOLUTION_M, "cloud_threshold": detector.threshold,
+        "cloud_average_over": detector.average_over, "cloud_dilation": detector.dilation_size,
+        "cloud_window_margin_px": window_margin(SCENE_CLOUD_RESOLUTION_M),
+    }  # fmt: skip
+
+
 def library_versions() -> dict[str, str]:
     """Installed versions of the libraries that produced the file."""
     versions = {}
@@ -79,6 +97,7 @@ def build_metadata(
         "input_bands": list(input_bands(config.input_mode)),
         "output_bands": list(S2_BANDS),
         "scaling": scaling_constants(),
+        "postprocessing": postprocessing_constants(),
         "symmetry_group": config.group,
         "rotation_equivariant": config.architecture == "equicr",
         "receptive_field_radius": config.receptive_field_radius,

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from equicr.data.clouds import image_clouds
 from equicr.deploy.metadata import parse_metadata, scaling_constants
 from equicr.errors import UserError
+from equicr.postprocessing import DEFAULT_POSTPROCESSING, combine, needs_clouds
 from equicr.scaling import network_inputs, predicted_optical_dn, valid_input_mask
 
 #: Execution providers in order of preference.
@@ -60,13 +62,25 @@ class CloudRemovalSession:
         """Stack and scale the sensor images this model's input mode needs, (..., C, H, W) float32."""
         return network_inputs(s1_db, s2_cloudy_dn, self.metadata["model_config"]["input_mode"])
 
-    def predict_dn(self, s1_db: np.ndarray | None, s2_cloudy_dn: np.ndarray | None) -> np.ndarray:
+    def predict_dn(
+        self, s1_db: np.ndarray | None, s2_cloudy_dn: np.ndarray | None, postprocessing: str = DEFAULT_POSTPROCESSING
+    ) -> np.ndarray:
         """Cloud-free Sentinel-2 DN (uint16) from S1 dB and cloudy S2 DN, each (N, bands, H, W) or (bands, H, W).
 
-        Pixels where an input holds no measurement are nodata (DN 0), as in declouding.
+        What declouding writes: pixels where an input holds no measurement are nodata (DN 0), and
+        the prediction meets the cloudy input as ``postprocessing`` says (:mod:`equicr.postprocessing`;
+        every choice but "raw" needs ``s2_cloudy_dn``, even for a model that reads only SAR).
         """
         inputs = self.network_inputs(s1_db, s2_cloudy_dn)
         batched = inputs[None] if inputs.ndim == 3 else inputs
         prediction = self.run_network(batched)
         valid = valid_input_mask(s1_db, s2_cloudy_dn, self.metadata["model_config"]["input_mode"])
-        return predicted_optical_dn(prediction[0] if inputs.ndim == 3 else prediction, valid)
+        output = predicted_optical_dn(prediction[0] if inputs.ndim == 3 else prediction, valid)
+        if not needs_clouds(postprocessing):
+            return output
+        if s2_cloudy_dn is None:
+            raise UserError(f"post-processing {postprocessing!r} needs the cloudy image: pass it, or choose 'raw'")
+        clouds = image_clouds(s2_cloudy_dn)
+        probability, mask = (clouds.probability[0], clouds.mask[0]) if inputs.ndim == 3 else (clouds.probability,
+                                                                                              clouds.mask)  # fmt: skip
+        return combine(output, s2_cloudy_dn, valid, postprocessing, probability, mask)

@@ -18,6 +18,9 @@ from equicr.metrics import HIGHER_IS_BETTER, mean_metrics
 #: Edges of the cloud-cover bins, as fractions.
 COVER_BIN_EDGES = np.linspace(0.0, 1.0, 11)
 METRICS = tuple(HIGHER_IS_BETTER)
+#: Per-image records carry the metrics of what declouding writes, and of the network alone under this prefix.
+RAW_PREFIX = "raw_"
+RECORD_COLUMNS = ["patch_id", "cloud_cover", *METRICS, *(RAW_PREFIX + name for name in METRICS)]
 
 
 def cover_bin_index(cover: float) -> int:
@@ -32,9 +35,12 @@ def cover_bin_label(index: int) -> str:
     return f"{round(COVER_BIN_EDGES[index] * 100)}-{round(COVER_BIN_EDGES[index + 1] * 100)}%"
 
 
-def mean_of_records(records: list[dict]) -> dict[str, float]:
-    """Mean of each metric over per-image records, with the image count (see :func:`equicr.metrics.mean_metrics`)."""
-    per_image = {name: torch.tensor([r[name] for r in records], dtype=torch.float64) for name in METRICS}
+def mean_of_records(records: list[dict], prefix: str = "") -> dict[str, float]:
+    """Mean of each metric over per-image records, with the image count (see :func:`equicr.metrics.mean_metrics`).
+
+    ``prefix`` :data:`RAW_PREFIX` gives the network alone's means (keyed without the prefix).
+    """
+    per_image = {name: torch.tensor([r[prefix + name] for r in records], dtype=torch.float64) for name in METRICS}
     return {**mean_metrics(per_image), "images": len(records)}
 
 

@@ -13,12 +13,19 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from equicr.bands import optical_channels, sar_channels
+from equicr.bands import has_sar_input, optical_channels, sar_channels
 from equicr.data.collection import collection_has_sar
 from equicr.data.dataset import PatchDataset
 from equicr.deploy.predictors import load_predictor
 from equicr.errors import UserError
-from equicr.evaluation.aggregate import METRICS, cover_bin_medians, markdown_table, mean_of_records
+from equicr.evaluation.aggregate import (
+    METRICS,
+    RAW_PREFIX,
+    RECORD_COLUMNS,
+    cover_bin_medians,
+    markdown_table,
+    mean_of_records,
+)  # fmt: skip
 from equicr.plots import plot_cover_bins, sar_false_colour, save_panels, true_colour
 from equicr.scaling import network_to_optical_dn, network_to_sar_db
 from equicr.storage import atomic_output, write_json, write_text
@@ -50,17 +57,23 @@ def write_report(
 
 
 def _write_report_files(records: list[dict], out: Path, title: str) -> dict:
+    with_raw = bool(records) and all(RAW_PREFIX + METRICS[0] in record for record in records)
+    columns = RECORD_COLUMNS if with_raw else RECORD_COLUMNS[: 2 + len(METRICS)]
     with open(out / "per_image.csv", "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=["patch_id", "cloud_cover", *METRICS])
+        writer = csv.DictWriter(stream, fieldnames=columns)
         writer.writeheader()
         writer.writerows(records)
     summary = {"title": title, "mean": mean_of_records(records), "cover_bins": cover_bin_medians(records)}
+    rows = [{"output": "what declouding writes", **summary["mean"]}]
+    if with_raw:
+        summary["raw_mean"] = mean_of_records(records, RAW_PREFIX)
+        rows.append({"output": "the network alone (raw)", **summary["raw_mean"]})
     markdown = [
         f"# {title}",
         "",
         "Mean over images:",
         "",
-        markdown_table([summary["mean"]], ["images", *METRICS]),
+        markdown_table(rows, ["output", "images", *METRICS]),
         "",
         "Median per cloud-cover bin (s2cloudless cover of the cloudy input):",
         "",
@@ -82,17 +95,19 @@ def read_summary(folder: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: the evaluation behind it has not finished")
     summary = json.loads(path.read_text())
-    summary["mean"] = {k: math.nan if v is None else v for k, v in summary["mean"].items()}
+    for key in ("mean", "raw_mean"):
+        if key in summary:
+            summary[key] = {k: math.nan if v is None else v for k, v in summary[key].items()}
     summary["cover_bins"] = [{k: math.nan if v is None else v for k, v in row.items()} for row in summary["cover_bins"]]
     return summary
 
 
 def save_samples(model: str | Path, collection: str | Path, split: str, indices: list[int], path: Path) -> Path:
-    """Panels of cloudy input, SAR (where the collection has it), prediction and target for chosen samples (Fig. 2)."""
+    """Panels of cloudy input, SAR (where the model reads it), prediction and target for chosen samples (Fig. 2)."""
     predictor = load_predictor(model)
     everything = PatchDataset(collection, split, input_mode=BOTH_SENSORS)
     mode_inputs = PatchDataset(collection, split, input_mode=predictor.reference.input_mode)
-    with_sar = collection_has_sar(collection)
+    with_sar = collection_has_sar(collection) and has_sar_input(predictor.reference.input_mode)  # what it read
     rows, titles = [], []
     for index in indices:
         sample, inputs = everything[index], mode_inputs[index]["inputs"][None].numpy()

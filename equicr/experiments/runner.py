@@ -76,7 +76,8 @@ def prepare_data(preset: ExperimentPreset, work: Path, data: str | None, real_da
                                         spec.split_fractions)  # fmt: skip
         return str(path), {}
     assert isinstance(spec, CompositeData)
-    backgrounds = load_real_data(_real_data(preset, real_data)).backgrounds
+    real = load_real_data(_real_data(preset, real_data))
+    backgrounds = real.backgrounds + real.virginia(work / "data" / "virginia-training-tifs", "training")
     path = str(work / "data" / "composites.zarr")
     report = write_composites(backgrounds, path, spec.count, spec.size, spec.seed, progress=False)
     if report.failures:

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from equicr.data.collection import HAS_SAR_ATTRIBUTE, check_item_name
 from equicr.data.rasters import RasterError, open_raster, read_raster
-from equicr.data.real import DO_NO_HARM, REAL_CLOUDS, TRIPLETS, RealData, triplet_records
+from equicr.data.real import DO_NO_HARM, REAL_CLOUDS, TRIPLETS, VIRGINIA_UNSEEN, RealData, triplet_records
 from equicr.data.scenes import chunk_windows, scene_names
 from equicr.data.sen12mscr import SPLITS, index_tree, read_triplet
 from equicr.errors import UserError
@@ -110,7 +110,9 @@ def write_test_bench(data: RealData, out: Path) -> dict[str, str]:
 
     ``real-clouds``: the 25 fair real-cloud pairs (optical only); ``triplets``: the 12 real
     triplets (SAR + optical); ``do-no-harm``: the 19 pairs whose "cloudy" date is clear, scored
-    apart. Returns the collection locations by name; a pair or triplet that cannot be ingested is an
+    apart; ``virginia-unseen``: clear land of the Virginia product's unseen area, each patch its own
+    target (where the folder holds the product). Returns the collection locations by name; a pair
+    or triplet that cannot be ingested is an
     error naming its files (the test bench is complete or it is not a test bench).
     """
     out = Path(out)
@@ -121,6 +123,10 @@ def write_test_bench(data: RealData, out: Path) -> dict[str, str]:
         DO_NO_HARM: ingest_optical_pairs([(p.name, p.s2_cloudy, p.s2) for p in data.do_no_harm_pairs],
                                          out / f"{DO_NO_HARM}.zarr"),
     }  # fmt: skip
+    unseen = data.virginia(out / "virginia-unseen-tifs", "unseen")
+    if unseen:
+        reports[VIRGINIA_UNSEEN] = ingest_optical_pairs([(p.name, p.s2, p.s2) for p in unseen],
+                                                        out / f"{VIRGINIA_UNSEEN}.zarr")  # fmt: skip
     failures = [failure for report in reports.values() for failure in report.failures]
     if failures:
         raise UserError(f"the test bench under {out} is incomplete: {failures}")

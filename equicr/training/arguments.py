@@ -24,7 +24,8 @@ MODEL_FLAGS = {
 TRAIN_FLAGS = {
     "data": "data", "subset_size": "subset_size",
     "min_samples_per_epoch": "min_samples_per_epoch", "augment": "augment", "epochs": "epochs",
-    "batch_size": "batch_size", "lr": "learning_rate", "precision": "precision", "workers": "num_workers",
+    "batch_size": "batch_size", "lr": "learning_rate", "sam_weight": "sam_weight", "precision": "precision",
+    "workers": "num_workers",
     "activation_checkpointing": "activation_checkpointing",
     "gpu": "use_gpu", "cpus_per_worker": "cpus_per_worker", "loader_workers": "loader_workers",
     "max_failures": "max_failures", "seed": "seed", "run_name": "run_name", "storage": "storage_path",
@@ -56,6 +57,10 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--epochs", type=int)
     run.add_argument("--batch-size", type=int, help="global batch, split over workers")
     run.add_argument("--lr", type=float, help="Adam learning rate")
+    run.add_argument(
+        "--sam-weight", type=float,
+        help="add this times the mean spectral angle (radians) to the L1 loss: keeps the colours of the bands in step",
+    )  # fmt: skip
     run.add_argument("--precision", choices=PRECISIONS)
     run.add_argument(
         "--activation-checkpointing", action=argparse.BooleanOptionalAction, default=None,
@@ -100,12 +105,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         field: getattr(args, flag) for flag, field in MODEL_FLAGS.items() if getattr(args, flag) is not None
     }
     architecture = model_changes.pop("architecture", preset.model.architecture)
+    switching = architecture != preset.model.architecture
+    group = model_changes.pop("group", None) if switching else None  # a group of the other architecture
     model = dataclasses.replace(preset.model, **model_changes)
     if architecture != model.architecture:
         from equicr.models import equal_parameter_config  # builds networks: torch and escnn
 
         width = model_changes.get("width")
         model = equal_parameter_config(model, architecture)
-        model = dataclasses.replace(model, width=width or model.width, group=model_changes.get("group"))
+        model = dataclasses.replace(model, width=width or model.width, group=group)
     changes = {field: getattr(args, flag) for flag, field in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
     return dataclasses.replace(preset, model=model, **changes)

@@ -30,6 +30,7 @@ class TrainConfig:
     epochs: int = 10  # passes over the training subset
     batch_size: int = 8  # global batch, split evenly over the workers (paper: 8)
     learning_rate: float = 3e-4  # Adam (paper: 3e-4)
+    sam_weight: float = 0.0  # loss = L1 + sam_weight * mean spectral angle in radians (0: the paper's L1 alone)
     precision: Precision = "fp32"  # "bf16" trains under bfloat16 autocast
     activation_checkpointing: bool = False  # recompute block activations in backward: less memory, ~1/3 more compute
     num_workers: int = 1  # Ray Train workers (data-parallel replicas); 0 runs in this process
@@ -52,6 +53,8 @@ class TrainConfig:
                 raise UserError(f"{name} must be at least 1, got {value}")
         if self.num_workers < 0 or self.loader_workers < 0 or self.max_failures < 0:
             raise UserError("num_workers, loader_workers and max_failures must not be negative")
+        if self.sam_weight < 0:
+            raise UserError(f"sam_weight must not be negative, got {self.sam_weight}")
         if not self.learning_rate > 0:
             raise UserError(f"learning_rate must be positive, got {self.learning_rate}")
         if self.batch_size % max(self.num_workers, 1):
@@ -67,7 +70,7 @@ class TrainConfig:
         More epochs, other resources and another memory trade-off are fine.
         """
         fixed = ("model", "data", "subset_size", "augment", "min_samples_per_epoch", "batch_size", "learning_rate",
-                 "precision", "seed")  # fmt: skip
+                 "sam_weight", "precision", "seed")  # fmt: skip
         return {name: (getattr(previous, name), getattr(self, name)) for name in fixed
                 if getattr(previous, name) != getattr(self, name)}  # fmt: skip
 
@@ -90,9 +93,10 @@ class TrainConfig:
 
 #: Named starting points; command-line flags override single fields.
 PRESETS: dict[str, TrainConfig] = {
-    # A few minutes on 2 CPU cores: small EquiCR on small synthetic patches.
+    # A few minutes on 2 CPU cores: small EquiCR on composites of the shipped real backgrounds. Optical
+    # input: those backgrounds carry no Sentinel-1, so a SAR+optical model would learn from an empty column.
     "demo": TrainConfig(
-        model=ModelConfig("equicr", width=6, num_blocks=3),
+        model=ModelConfig("equicr", width=6, num_blocks=3, input_mode="opt"),
         epochs=15,
         learning_rate=1e-3,
         cpus_per_worker=2,

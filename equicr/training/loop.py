@@ -63,6 +63,12 @@ class StepProgress:
         )
 
 
+def spectral_angle(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean angle (radians) between predicted and true 13-band spectra, differentiable: the loss's colour term."""
+    cosine = F.cosine_similarity(prediction, target, dim=1, eps=1e-6)
+    return torch.arccos(cosine.clamp(-1 + 1e-6, 1 - 1e-6)).mean()
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: DataLoader,
@@ -70,8 +76,9 @@ def train_one_epoch(
     device: torch.device,
     precision: str = "fp32",
     progress: StepProgress | None = None,
+    sam_weight: float = 0.0,
 ) -> dict[str, float]:
-    """One pass of L1 training; returns the summed loss over samples and the number of samples."""
+    """One pass of training on L1 (plus ``sam_weight`` times the mean spectral angle); returns the summed loss."""
     model.train()
     loss_sum, samples = 0.0, 0
     for step, batch in enumerate(loader, start=1):
@@ -79,6 +86,8 @@ def train_one_epoch(
         with autocast(device, precision):
             prediction = model(inputs)
         loss = F.l1_loss(prediction.float(), target)
+        if sam_weight:
+            loss = loss + sam_weight * spectral_angle(prediction.float(), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -198,7 +207,15 @@ def train_loop_per_worker(loop_config: dict) -> None:
         started = time.perf_counter()
         progress = StepProgress(epoch, config.epochs, len(train_loader), config.progress_seconds, max(world, 1))
         train_sums = all_reduce_sums(
-            train_one_epoch(model, train_loader, optimizer, device, config.precision, progress if rank == 0 else None),
+            train_one_epoch(
+                model,
+                train_loader,
+                optimizer,
+                device,
+                config.precision,
+                progress if rank == 0 else None,
+                config.sam_weight,
+            ),
             device,
         )
         seconds = time.perf_counter() - started

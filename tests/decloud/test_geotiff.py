@@ -59,9 +59,7 @@ def test_a_stac_scene_declouds_around_its_no_data_corner(ingested, sar_model, tm
 
 def test_cogs_carry_what_a_gis_needs_and_the_scene_opens_in_xarray(sar_model, tmp_path):
     path = write_synthetic_scenes(tmp_path / "scenes.zarr", [(600, 520)], seed=3)
-    run_decloud(
-        path, sar_model, settings=DecloudSettings(tile_size=256, keep_clear=True), pool=IN_PROCESS, progress=False
-    )
+    run_decloud(path, sar_model, settings=DecloudSettings(tile_size=256), pool=IN_PROCESS, progress=False)
     name = scene_names(open_collection(path, "scenes"))[0]
     cog, probability, item_path = export_scene(path, name, tmp_path / "cogs", with_probability=True)
     scene = open_collection(path, "scenes")["scenes"][name]

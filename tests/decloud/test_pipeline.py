@@ -15,7 +15,7 @@ import torch
 import zarr
 
 from equicr.checkpoint import save_checkpoint
-from equicr.data.clouds import detect_clouds
+from equicr.data.clouds import image_clouds
 from equicr.data.collection import open_collection
 from equicr.data.sen12mscr import index_tree
 from equicr.data.synthetic import make_scene
@@ -29,6 +29,7 @@ from equicr.ingest.geotiffs import ingest_scenes
 from equicr.ingest.scenes import create_scenes, write_scene
 from equicr.ingest.simulated import write_synthetic_scenes
 from equicr.models import ModelConfig, build_model
+from equicr.postprocessing import POSTPROCESSING, combine, needs_clouds, network_weight
 from equicr.scaling import OPTICAL_MEASURED_MIN_DN, SAR_FILL_DB, optical_valid_mask
 from tests.fixtures.paths import REPO_ROOT
 
@@ -87,7 +88,7 @@ def test_a_dark_prediction_is_never_written_as_nodata(scenes, tmp_path):
     with torch.no_grad():
         model.tail.bias.fill_(-1000.0)
     dark = save_checkpoint(tmp_path / "dark.pt", model, config)
-    decloud_here(scenes, dark, tile_size=32, scenes=["scene_0"])
+    decloud_here(scenes, dark, tile_size=32, scenes=["scene_0"], postprocessing="raw")  # the network's own DN
     scene = scene_arrays(scenes, "scene_0")
     output = scene[OUTPUT_ARRAY][:]
     valid = scene["s1_valid"][:] & scene["s2_cloudy_valid"][:]
@@ -184,24 +185,33 @@ def test_ingest_and_decloud_share_one_scene_check(tmp_path, checkpoint):
         write_scene(collection, "few", scene.s1[:1], scene.s2_cloudy, scene.geo)
 
 
-def test_keep_clear_pixels_and_store_the_cloud_probability(tmp_path, checkpoint):
+@pytest.mark.parametrize("postprocessing", POSTPROCESSING)
+@pytest.mark.parametrize("resolution", [10, 60])
+def test_postprocessing_is_exact_under_tiling_and_leaves_clear_ground_as_it_was(
+    tmp_path, checkpoint, postprocessing, resolution
+):
+    """Tiles of 20 px (not a multiple of the 60 m grid) give what the whole scene gives: s2cloudless included."""
     path = tmp_path / "half.zarr"
     collection = create_scenes(path)
-    scene = make_scene(np.random.default_rng(4), (64, 64), cover=0.4)
+    scene = make_scene(np.random.default_rng(4), (70, 64), cover=0.4)
     write_scene(collection, "half", scene.s1, scene.s2_cloudy, scene.geo)
-    # at 10 m, tiles read with a halo give the whole scene's probability; coarser grids differ at tile edges
-    decloud_here(path, checkpoint, tile_size=32, keep_clear=True, cloud_resolution_m=10)
+    decloud_here(path, checkpoint, tile_size=20, postprocessing=postprocessing, cloud_resolution_m=resolution)
     stored = scene_arrays(path, "half")
-    probability = stored[PROBABILITY_ARRAY][:]
-    assert np.isfinite(probability).all() and probability.min() >= 0 and probability.max() <= 1
-    clouds = detect_clouds(scene.s2_cloudy)  # the whole scene at once: tiles read with a halo must agree
-    np.testing.assert_allclose(probability, clouds.probability[0], atol=1e-6)
-    clear, cloudy = ~clouds.mask[0], clouds.mask[0]
-    assert 0.1 < clear.mean() < 0.9
     output = stored[OUTPUT_ARRAY][:]
-    assert np.array_equal(output[:, clear], scene.s2_cloudy[:, clear])  # clear pixels kept as they were
-    predicted = decloud_whole_image(checkpoint, scene.s1, scene.s2_cloudy)
-    assert compare(output[:, cloudy], predicted[:, cloudy])[0] <= MAX_DN_DIFFERENCE  # cloudy ones predicted
+    predicted = decloud_whole_image(checkpoint, scene.s1, scene.s2_cloudy, postprocessing="raw")
+    if not needs_clouds(postprocessing):
+        assert PROBABILITY_ARRAY not in stored
+        assert compare(output, predicted)[0] <= MAX_DN_DIFFERENCE
+        return
+    clouds = image_clouds(scene.s2_cloudy, resolution)  # the whole scene at once
+    np.testing.assert_allclose(stored[PROBABILITY_ARRAY][:], clouds.probability[0], atol=1e-6)
+    valid = np.ones(output.shape[1:], bool)
+    expected = combine(predicted, scene.s2_cloudy, valid, postprocessing, clouds.probability[0], clouds.mask[0])
+    assert compare(output, expected)[0] <= MAX_DN_DIFFERENCE
+    weight = network_weight(postprocessing, clouds.probability[0], clouds.mask[0])
+    clear = weight == 0
+    assert 0.1 < clear.mean() < 0.9
+    assert np.array_equal(output[:, clear], scene.s2_cloudy[:, clear])  # clear ground exactly as it was
 
 
 def test_cog_export_keeps_the_georeference(scenes, checkpoint, tmp_path):

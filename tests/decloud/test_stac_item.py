@@ -25,7 +25,7 @@ def test_the_item_describes_projection_bands_and_provenance_and_validates(tmp_pa
     (tmp_path / "models").mkdir()
     shutil.copy(SHIPPED_MODEL, tmp_path / "models" / "mine.pt")
     write_synthetic_scenes("scenes.zarr", [(70, 90)], seed=3)
-    settings = DecloudSettings(tile_size=64, precision="fp32", keep_clear=True)
+    settings = DecloudSettings(tile_size=64, precision="fp32")
     run_decloud("scenes.zarr", "models/mine.pt", settings, pool=ActorPool(use_ray=False), progress=False)
     written = export_scene("scenes.zarr", "scene_0", tmp_path / "out", with_probability=True)
     document = json.loads(next(p for p in written if p.suffix == ".json").read_text())

@@ -137,7 +137,7 @@ def test_runtime_loader_gives_the_pytorch_dn_on_real_patches(tmp_path, mini_dir)
     session = CloudRemovalSession(export_onnx(model, config, tmp_path / "model.onnx"))
     records, _ = index_tree(mini_dir)
     triplet = read_triplet(records[0].paths)
-    dn = session.predict_dn(triplet.s1, triplet.s2_cloudy)
+    dn = session.predict_dn(triplet.s1, triplet.s2_cloudy, postprocessing="raw")  # the network alone
     assert dn.dtype == np.uint16 and dn.shape == (13, 256, 256)
     with torch.no_grad():
         expected = network_to_optical_dn(
@@ -195,14 +195,19 @@ def test_cli_exports_verifies_and_refuses_a_foreign_checkpoint(tmp_path):
 
 @pytest.mark.slow
 def test_standalone_deployment_script_matches_the_runtime_loader(tmp_path, mini_dir):
-    """docs/run_onnx_standalone.py uses only numpy, rasterio and onnxruntime, and gives the same DN."""
+    """docs/run_onnx_standalone.py uses only numpy, rasterio, onnxruntime and s2cloudless, and gives the same DN.
+
+    With the default post-processing, whole and in tiles (s2cloudless aligned to its grid: tile-free).
+    """
     source = (REPO_ROOT / "docs" / "run_onnx_standalone.py").read_text()
     assert "equicr" not in source.replace("equicr.", "").replace("EquiCR", "")  # no import of this project
     model, config = small_model()
     path = export_onnx(model, config, tmp_path / "model.onnx")
     record = index_tree(mini_dir)[0][0]
     triplet = read_triplet(record.paths)
-    expected = CloudRemovalSession(path).predict_dn(triplet.s1, triplet.s2_cloudy)
+    expected = CloudRemovalSession(path).predict_dn(triplet.s1, triplet.s2_cloudy)  # the default post-processing
+    raw = CloudRemovalSession(path).predict_dn(triplet.s1, triplet.s2_cloudy, postprocessing="raw")
+    assert (raw != expected).mean() > 0.1  # the post-processing is what is being compared, not a no-op
     valid = valid_input_mask(triplet.s1, triplet.s2_cloudy, config.input_mode)
     import rasterio
 

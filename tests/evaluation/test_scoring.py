@@ -88,7 +88,18 @@ def test_report_of_a_tiny_run(tmp_path):
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = list(csv.DictReader((out / "per_image.csv").read_text().splitlines()))
-    assert len(rows) == 2 and set(rows[0]) == {"patch_id", "cloud_cover", "psnr", "mae", "ssim", "sam"}
+    assert len(rows) == 2 and set(rows[0]) == {
+        "patch_id",
+        "cloud_cover",
+        "psnr",
+        "mae",
+        "ssim",
+        "sam",
+        "raw_psnr",
+        "raw_mae",
+        "raw_ssim",
+        "raw_sam",
+    }
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mean"]["images"] == 2 and len(summary["cover_bins"]) == 10
     assert summary["mean"]["psnr"] == pytest.approx(sum(float(r["psnr"]) for r in rows) / 2)
@@ -114,3 +125,26 @@ def test_comparison_tables_from_stored_results(tmp_path):
     assert path.read_text().startswith("# Table I") and (tmp_path / "table" / "cover_bins.png").stat().st_size > 5_000
     with pytest.raises(FileNotFoundError, match="run jobs/evaluate.py for EquiCR / sar"):
         load_runs([("EquiCR", "sar", str(tmp_path / "missing"))])
+
+
+def test_evaluation_scores_exactly_what_decloud_writes(tmp_path):
+    """The scored image is decloud's output of the patch (post-processing included), to the DN; raw is the network."""
+    import numpy as np
+
+    from equicr.data.collection import open_collection
+    from equicr.decloud.pipeline import decloud_whole_image
+    from equicr.evaluation.scoring import PatchScorer
+    from equicr.paths import SHIPPED_MODEL
+
+    collection = write_synthetic_patches(tmp_path / "patches.zarr", count=12, size=48, seed=5)
+    scorer = PatchScorer(str(SHIPPED_MODEL), str(collection), "test", precision="fp32")
+    sample = scorer.dataset[0]
+    cloudy = open_collection(collection, "patches")["s2_cloudy"][sample["index"]]
+    raw = scorer.predictor.predict(sample["inputs"].numpy()[None])
+    written = scorer.written_dn(raw, cloudy[None])[0]
+    expected = decloud_whole_image(SHIPPED_MODEL, None, cloudy)  # what jobs/decloud.py writes for this image
+    assert np.abs(written.astype(int) - expected.astype(int)).max() <= 1
+    raw_dn = decloud_whole_image(SHIPPED_MODEL, None, cloudy, postprocessing="raw")
+    assert (written != raw_dn).any()  # the post-processing changed something: both numbers mean something
+    batch = scorer({"position": np.array([0])})
+    assert batch["psnr"][0] != batch["raw_psnr"][0]

@@ -59,9 +59,9 @@ def test_tiny_real_preset_end_to_end_and_resume(tmp_path, capsys, mini_dir, loca
     manifest = run_experiments(TINY_REAL, work, real_data=SHARED_DATA_DIR)
     assert set(manifest["runs"]) == {run.name for run in TINY_REAL.runs()}
     scored = sorted(target.name for target in (work / "eval").iterdir() if (target / "equicr-opt-all-s0").is_dir())
-    assert scored == sorted([AGAINST_INPUT, "do-no-harm", "real-clouds", "triplets"])
+    assert scored == sorted([AGAINST_INPUT, "do-no-harm", "real-clouds", "triplets", "virginia-unseen"])
     assert targets_for("sar+opt", manifest["targets"]) == ["triplets"]  # SAR models: never optical-only pairs
-    assert targets_for("opt", manifest["targets"]) == ["real-clouds", "triplets", "do-no-harm"]
+    assert targets_for("opt", manifest["targets"]) == ["real-clouds", "triplets", "do-no-harm", "virginia-unseen"]
     summary = json.loads((work / "eval" / "real-clouds" / "dsen2cr-aug-opt-all-s0" / "summary.json").read_text())
     assert summary["mean"]["images"] == 25
 

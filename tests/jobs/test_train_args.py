@@ -26,6 +26,12 @@ def test_switching_architecture_keeps_the_parameter_budget():
     assert abs(counts[0] - counts[1]) / counts[0] < 0.1, counts
 
 
+def test_switching_architecture_accepts_a_group_of_the_new_architecture():
+    """--architecture dsen2cr --group trivial: the group belongs to DSen2-CR, not to the preset's EquiCR."""
+    model = config_for("--architecture", "dsen2cr", "--width", "19", "--group", "trivial").model
+    assert (model.architecture, model.width, model.group) == ("dsen2cr", 19, "trivial")
+
+
 def test_paper_preset_with_overrides():
     config = config_for("--preset", "paper", "--epochs", "2", "--storage", "s3://bucket/runs", "--subset-size", "1000")
     assert config.model.width == 156 and config.num_workers == 4 and config.use_gpu and config.batch_size == 8
@@ -50,4 +56,4 @@ def test_help_shows_what_each_preset_sets():
     text = " ".join(parser.format_help().split())
     assert "residual blocks (demo: 3; paper: 16)" in text
     assert "--epochs EPOCHS (demo: 15; paper: 30)" in text
-    assert "--input-mode {sar+opt,opt,sar} (every preset: sar+opt)" in text
+    assert "--input-mode {sar+opt,opt,sar} (demo: opt; paper: sar+opt)" in text
