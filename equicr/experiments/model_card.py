@@ -73,7 +73,6 @@ def ship_model(preset: ExperimentPreset, work: str | Path, out: Path) -> Path:
     The card's scores are measured on the test-bench collections the run was scored on.
     """
     from equicr.checkpoint import load_model, save_checkpoint
-    from equicr.storage import file_sha256
 
     work = Path(work)
     manifest = json.loads((work / MANIFEST).read_text())
@@ -84,39 +83,81 @@ def ship_model(preset: ExperimentPreset, work: str | Path, out: Path) -> Path:
     save_checkpoint(out, model, config, source_run=run)
 
     variant = VARIANTS[entry["variant"]]
-    architecture, augment = variant.architecture, variant.augment
+    model_line = (
+        f"{variant.label} ({variant.architecture}, width {config.width}, {config.num_blocks} blocks, group "
+        f"{config.group}), {entry['parameters']:,} parameters; input `{config.input_mode}`. Run `{run}` of preset "
+        f"`{preset.name}` (the best of its headline runs on the real-cloud pairs), {entry['epochs']} epochs"
+        f"{', trained with rotations and flips' if variant.augment else ''}."
+    )
+    scenes = ", ".join(manifest["background_scenes"])
+    training_line = (
+        f"{manifest['train_size']} composites of {preset.data.size} px: SatelliteCloudGenerator clouds and shadows "
+        f"over {manifest['backgrounds']} real clear Sentinel-2 patches (scenes {scenes}), none of them from a "
+        "test-bench scene."
+    )
+    return write_card(out, model_line, training_line, manifest["targets"])
+
+
+def ship_trained(run: str | Path, bench: dict[str, str], out: Path) -> Path:
+    """Copy the model of a ``jobs/train.py`` run to ``out`` (weights and config only) and write its card beside it.
+
+    What the card says of the model and its training is read from the checkpoint (its training
+    config) and from the composites collection it trained on (their provenance); the scores are
+    measured on ``bench``.
+    """
+    from equicr.checkpoint import load_model, resolve_checkpoint, save_checkpoint
+    from equicr.data.collection import open_collection
+    from equicr.models import count_parameters
+
+    model, checkpoint = load_model(resolve_checkpoint(run))
+    config, training = checkpoint.config, checkpoint.metadata["train_config"]
+    save_checkpoint(out, model, config, source_run=training["run_name"])
+    composite = dict(open_collection(training["data"], "patches").attrs["composite"])
+    loss = "L1" + (f" + {training['sam_weight']} x spectral angle" if training.get("sam_weight") else "")
+    model_line = (
+        f"{'EquiCR' if config.architecture == 'equicr' else 'DSen2-CR'} ({config.architecture}, width {config.width}, "
+        f"{config.num_blocks} blocks, group {config.group}), {count_parameters(model):,} parameters; input "
+        f"`{config.input_mode}`. Run `{training['run_name']}` of `jobs/train.py`: {training['epochs']} epochs, batch "
+        f"{training['batch_size']}, learning rate {training['learning_rate']}, loss {loss}, seed {training['seed']}"
+        f"{', rotations and flips' if training['augment'] else ''}; chosen without looking at the test bench."
+    )
+    kinds = ", ".join(f"{name} {weight:.0%}" for name, weight in sorted(composite["kinds"].items()))
+    training_line = (
+        f'composites of {composite["size"]} px (seed {composite["seed"]}; cloud kinds {kinds}, "clear" '
+        f"having none): SatelliteCloudGenerator clouds over {len(composite['backgrounds'])} real clear Sentinel-2 "
+        "patches, the shared folder's backgrounds and the land of the Virginia product's training area; no "
+        "test-bench scene, and none of the Virginia product's unseen area."
+    )
+    return write_card(out, model_line, training_line, bench)
+
+
+def write_card(out: Path, model_line: str, training_line: str, bench: dict[str, str]) -> Path:
+    """Write MODEL_CARD.md beside the model ``out``: what it is, what it trained on, what it scores, its limits."""
+    from equicr.storage import file_sha256
+
     card = f"""# Model card: `{out.name}`
 
 A small cloud-removal network for Sentinel-2 L1C, shipped for a first look
 (`jobs/decloud.py` uses it when no `--model` is given; `jobs/demo.py` scores it on a real patch).
 
-- **Model**: {variant.label} ({architecture}, width {config.width}, {config.num_blocks} blocks, group
-  {config.group}), {entry["parameters"]:,} parameters; input `{config.input_mode}` (the cloudy 13-band image
-  only; Sentinel-1 is not used). Run `{run}` of preset `{preset.name}` (the best of its headline runs on the
-  real-cloud pairs), {entry["epochs"]} epochs{", trained with rotations and flips" if augment else ""}.
+- **Model**: {model_line}
 - **SHA-256**: `{file_sha256(out)}`.
-- **Training data**: {manifest["train_size"]} composites of {preset.data.size} px: SatelliteCloudGenerator
-  clouds and shadows over {manifest["backgrounds"]} real clear Sentinel-2 patches of SEN12MS-CR
-  (scenes {", ".join(manifest["background_scenes"])}), none of them from a test-bench scene.
-{card_scores(out, manifest["targets"])}
-- **Limits**: trained on {manifest["backgrounds"]} backgrounds from {len(manifest["background_scenes"])} scenes
-  with simulated clouds. The network alone changes clear ground it should leave alone (unseen clear land
-  comes back darker and bluer), which the default post-processing prevents: it keeps the input where
-  s2cloudless sees no cloud and blends in the prediction only where it does (cloud probability
-  {BLEND_LOW} to {BLEND_HIGH}).
-  It thins haze and thin cloud and dims thick cloud, but cannot recover ground under thick cloud over land
-  it has never seen; under cloud its colours are off (SAM worse than the cloudy input's, written and raw)
-  and bright farmland gets a bluish, textured cast; overcast becomes invented texture (see the report panels).
-  44 thousand parameters, 8 epochs on two CPU
-  cores: a demonstration of the pipeline on real imagery, not the paper's model (18.7 million parameters,
-  SEN12MS-CR). The full report is `docs/results-real.md`.
+- **Training data**: {training_line}
+{card_scores(out, bench)}
+- **Limits**: simulated clouds over little real ground (a few hundred square kilometres). The default
+  post-processing keeps the input where s2cloudless sees no cloud and blends in the prediction only where
+  it does (cloud probability {BLEND_LOW} to {BLEND_HIGH}), so clear ground comes back as it was; where
+  s2cloudless misses a cloud, the cloud stays. It thins haze and thin cloud and dims thick cloud, but
+  cannot recover ground under thick cloud over land it has never seen (an optical-only model cannot know
+  what is there), and overcast becomes invented texture. A demonstration of the pipeline on real imagery,
+  not the paper's model (18.7 million parameters, SEN12MS-CR).
 """
     (out.parent / "MODEL_CARD.md").write_text(card)
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Measure the shipped model's scores again and rewrite its card (the real-data folder is needed)."""
+    """Measure the shipped model's scores again and rewrite its card, or ship a run's model (needs the real data)."""
     from equicr.data.real import load_real_data
     from equicr.ingest.geotiffs import write_test_bench
     from equicr.paths import SHIPPED_MODEL
@@ -124,11 +165,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--root", type=Path, required=True, help="the real-data folder (../shared/data)")
     parser.add_argument("--model", type=Path, default=SHIPPED_MODEL)
+    parser.add_argument("--ship", help="a jobs/train.py run folder: copy its model to --model and write a new card")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as work:
         bench = write_test_bench(load_real_data(args.root), Path(work))
-        write_card_scores(args.model.parent / "MODEL_CARD.md", args.model, bench)
-    print(f"{args.model.parent / 'MODEL_CARD.md'}: scores measured again")
+        if args.ship:
+            ship_trained(args.ship, bench, args.model)
+        else:
+            write_card_scores(args.model.parent / "MODEL_CARD.md", args.model, bench)
+    print(f"{args.model.parent / 'MODEL_CARD.md'}: scores measured")
 
 
 if __name__ == "__main__":
