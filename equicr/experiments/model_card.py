@@ -2,7 +2,7 @@
 
 Every score on the card is measured on the real test bench by :func:`card_scores`, for what
 ``jobs/decloud.py`` writes (the default post-processing) and for the network alone, so the card says
-what the model does, not what it should; ``python -m equicr.experiments.model_card --root DATA``
+what the model does, not what it should; ``python -m equicr.experiments.model_card --root REAL_DATA_DIR``
 measures them again and rewrites the card's scores (tests/deploy/test_shipped_model.py re-measures).
 """
 
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     from equicr.paths import SHIPPED_MODEL
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--root", type=Path, required=True, help="the real-data folder (../shared/data)")
+    parser.add_argument("--root", type=Path, required=True, help="the folder of real Sentinel data")
     parser.add_argument("--model", type=Path, default=SHIPPED_MODEL)
     parser.add_argument("--ship", help="a jobs/train.py run folder: copy its model to --model and write a new card")
     args = parser.parse_args(argv)
