@@ -54,6 +54,7 @@ def test_a_stac_scene_declouds_around_its_no_data_corner(ingested, sar_model, tm
     assert item["properties"]["equicr:source_items"] == [name, scene.attrs["source"]["s1_item"]]
     assert item["properties"]["equicr:model_sha256"] == scene.attrs["decloud"]["model_sha256"]
     assert item["properties"]["equicr:input_mode"] == "sar+opt" and item["properties"]["equicr:group"] == "trivial"
+    assert item["properties"]["equicr:postprocessing"] == scene.attrs["decloud"]["postprocessing"] == "blend"
     assert item["properties"]["datetime"].startswith(scene.attrs["source"]["s2_datetime"][:19])
 
 
