@@ -125,10 +125,10 @@ def main() -> None:
         write_composites(real.backgrounds, work / "composites.zarr", args.composites, 128, seed=11, progress=False)
         training = collection_cases(predictor, str(work / "composites.zarr"), "train")
         training += collection_cases(predictor, str(work / "composites.zarr"), "val")
-        clear = [_clear_case(predictor, background.s2, background.name) for background in real.backgrounds]
+        clear = [clear_case(predictor, background.s2, background.name) for background in real.backgrounds]
         bench = write_test_bench(real, work / "bench")
         sets = {name: collection_cases(predictor, location, "test") for name, location in bench.items()}
-    virginia = {area: [case(predictor, _optical_inputs(patch.dn, mode), patch.dn, patch.dn, patch.name)
+    virginia = {area: [case(predictor, optical_inputs(patch.dn, mode), patch.dn, patch.dn, patch.name)
                        for patch in virginia_patches(args.root, area)] for area in ("training", "unseen")}  # fmt: skip
     clear += virginia["training"]
     sets["virginia-unseen"] = virginia["unseen"]
@@ -154,16 +154,16 @@ def main() -> None:
     write_results("postprocessing", results, args.out)
 
 
-def _clear_case(predictor, path: Path, name: str) -> dict:
+def clear_case(predictor, path: Path, name: str) -> dict:
     """A clear real background as its own target: the network should leave it as it is."""
     import rasterio
 
     with rasterio.open(path) as source:
         dn = source.read()
-    return case(predictor, _optical_inputs(dn, predictor.reference.input_mode), dn, dn, name)
+    return case(predictor, optical_inputs(dn, predictor.reference.input_mode), dn, dn, name)
 
 
-def _optical_inputs(dn: np.ndarray, mode: str) -> np.ndarray:
+def optical_inputs(dn: np.ndarray, mode: str) -> np.ndarray:
     """The network input of an optical-only model for a clear patch (the Virginia land has no Sentinel-1)."""
     from equicr.scaling import network_inputs
 

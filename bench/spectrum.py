@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from benchlib import SHARED_DATA_DIR, print_table, write_results
-from postprocessing import _optical_inputs, case, collection_cases
+from postprocessing import case, collection_cases, optical_inputs
 
 from equicr.bands import S2_BANDS
 from equicr.data.real import load_real_data
@@ -71,7 +71,7 @@ def main() -> None:
         clouded += collection_cases(predictor, bench["triplets"], "test")
     mode = predictor.reference.input_mode
     unseen = virginia_patches(args.root, "unseen")
-    land = [case(predictor, _optical_inputs(p.dn, mode), p.dn, p.dn, p.name) for p in unseen]
+    land = [case(predictor, optical_inputs(p.dn, mode), p.dn, p.dn, p.name) for p in unseen]
     results = {"model": args.model, "sets": {}}
     for name, cases, keys in (("real clouds (pairs and triplets)", clouded, ("prediction", "cloudy")),
                               ("unseen clear land (Virginia)", land, ("prediction",))):  # fmt: skip
