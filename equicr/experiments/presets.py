@@ -22,7 +22,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from equicr.bands import INPUT_MODES
-from equicr.models import ModelConfig
+from equicr.models import GROUPS, ModelConfig
 from equicr.training.config import PRESETS as TRAINING_PRESETS
 from equicr.training.config import TrainConfig
 
@@ -48,16 +48,23 @@ class CompositeData:
 
 @dataclass(frozen=True)
 class Variant:
-    """A model variant: how it is named in reports, its architecture, and whether training rotates and flips."""
+    """A model variant: its name in reports, architecture, symmetry group, and whether training rotates and flips."""
 
     label: str
     architecture: str
     augment: bool = False
+    group: str | None = None  # None: the architecture's default (p4 for EquiCR)
+
+    @property
+    def model_group(self) -> str:
+        """The symmetry group its model config has."""
+        return self.group or GROUPS[self.architecture][0]
 
 
 #: Every variant the presets train, by the key that starts its run names.
 VARIANTS: dict[str, Variant] = {
     "equicr": Variant("EquiCR", "equicr"),
+    "equicr-p4m": Variant("EquiCR p4m", "equicr", group="p4m"),
     "dsen2cr": Variant("DSen2-CR", "dsen2cr"),
     "dsen2cr-aug": Variant("DSen2-CR + rot/flip", "dsen2cr", augment=True),
 }
@@ -85,7 +92,7 @@ class ExperimentPreset:
 
     name: str
     description: str
-    models: tuple[ModelConfig, ModelConfig]  # EquiCR, then DSen2-CR at (about) its parameter count
+    models: tuple[ModelConfig, ...]  # EquiCR, then DSen2-CR at (about) its parameter count, then any other group
     training: TrainConfig  # epochs, batch, learning rate, workers, seed; model, data and run name are set per run
     subset_sizes: tuple[int, ...]  # Table II's small training sets ("all" is always added)
     data: SyntheticData | CompositeData | None = None  # None: the data must be given (an ingested collection)
@@ -101,17 +108,21 @@ class ExperimentPreset:
 
     def model(self, variant: str, input_mode: str) -> ModelConfig:
         """The model config of ``variant`` with ``input_mode``."""
-        (config,) = [m for m in self.models if m.architecture == VARIANTS[variant].architecture]
+        kind = VARIANTS[variant]
+        (config,) = [m for m in self.models if (m.architecture, m.group) == (kind.architecture, kind.model_group)]
         return dataclasses.replace(config, input_mode=input_mode)
 
     def runs(self) -> list[ExperimentRun]:
-        """Every run the experiments need, each once: Table I (first seed), the headline's other seeds, the sweep."""
+        """Every run the experiments need, each once: the headline's seeds, Table I's modes, then the size sweep.
+
+        The headline comes first so that an interrupted run has its main table soonest.
+        """
         first = self.seeds[0]
+        headline = [ExperimentRun(v, self.headline_mode, None, seed) for seed in self.seeds for v in self.variants]
         table = [ExperimentRun(v, mode, None, first) for v in self.variants for mode in self.input_modes]
-        repeats = [ExperimentRun(v, self.headline_mode, None, seed) for seed in self.seeds[1:] for v in self.variants]
         sweep = [ExperimentRun(v, self.sweep_mode, size, first) for size in (*self.subset_sizes, None)
                  for v in self.variants]  # fmt: skip
-        return list(dict.fromkeys(table + repeats + sweep))
+        return list(dict.fromkeys(headline + table + sweep))
 
     def headline_runs(self, variant: str) -> list[str]:
         """Names of ``variant``'s headline runs, one per seed."""
@@ -156,8 +167,13 @@ PRESETS: dict[str, ExperimentPreset] = {
         name="real",
         description="2 CPU cores, about an hour: small models at equal parameter counts trained on composites of "
         "real clear Sentinel-2 under simulated clouds, tested on real clouds",
-        # The cpu preset's models: 43,657 and 44,036 trainable parameters.
-        models=(ModelConfig("equicr", width=12, num_blocks=6), ModelConfig("dsen2cr", width=19, num_blocks=6)),
+        # Optical input: 43,513 (EquiCR p4), 43,694 (DSen2-CR) and 44,389 (EquiCR p4m) trainable parameters. No
+        # p4m width matches at 6 blocks (38,229 at width 8, 48,190 at 9), so p4m is one block deeper.
+        models=(
+            ModelConfig("equicr", width=12, num_blocks=6),
+            ModelConfig("dsen2cr", width=19, num_blocks=6),
+            ModelConfig("equicr", width=8, num_blocks=7, group="p4m"),
+        ),
         training=TrainConfig(epochs=8, batch_size=8, learning_rate=1e-3, cpus_per_worker=2, seed=0),
         subset_sizes=(40,),
         data=CompositeData(count=400, size=64, seed=0),
