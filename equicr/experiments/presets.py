@@ -184,18 +184,19 @@ PRESETS: dict[str, ExperimentPreset] = {
         sweep_mode="opt",
         test_bench=True,
         caveats=(
-            "Little ground: 23 clear backgrounds from 5 scenes (the rest of the real data is the test bench, and the "
-            "Rome tile is held out entirely). Most of it is sea, snow and dark forest; only two "
-            "scenes show farmland or open land. Random crops give 400 different composites, not 400 different "
-            "places: a model can learn the look of these few scenes, and validation (every tenth composite, the same "
-            "scenes) cannot tell; only the test bench can.",
+            "Little ground: 36 clear backgrounds, 23 from 5 SEN12MS-CR scenes (mostly sea, snow and dark forest), 13 "
+            "from the north of the real Virginia L1C product (farmland and villages; its south is held out as unseen "
+            "land, and the rest of the real data is the test bench). Random crops give 400 different composites, not "
+            "400 different places: a model can learn the look of these few scenes, and validation (every tenth "
+            "composite, the same scenes) cannot tell; only the test bench can.",
             "Simulated clouds: SatelliteCloudGenerator's shapes and our per-band brightness are close to real L1C "
             "clouds but not the same; the test bench measures how far that carries. Thick cloud hides the ground "
             "completely, and an optical-only model cannot know what is under it: it can only fill in plausible ground, "
             "so its scores under thick cloud are bounded.",
             "Small models and short training: 44 thousand parameters (the paper: 18.7 million), 8 epochs on 2 CPU "
-            "cores. Differences of a few tenths of a dB between variants are within the seed spread shown.",
-            "SAR+optical models saw real Sentinel-1 for only 3 of the 23 backgrounds; the others carry the SAR fill "
+            "cores. Differences of a few tenths of a dB between variants are within the seed spread shown. EquiCR p4m "
+            "is one block deeper than the others: no p4m width matches their parameter count at 6 blocks.",
+            "SAR+optical models saw real Sentinel-1 for only 3 of the 36 backgrounds; the others carry the SAR fill "
             "value (no measurement). Every test triplet has real SAR, which these models have hardly learnt to use, so "
             "their triplet scores measure that gap rather than what SAR can add.",
             "Real pairs are not perfect targets: the clear date differs from the cloudy one by days to weeks (the Rome "

@@ -269,7 +269,8 @@ def _variant_models(preset: ExperimentPreset) -> str:
 def _test_bench_setup(preset: ExperimentPreset, work: Path, manifest: dict) -> list[str]:
     """What was trained, on what, and how it is judged."""
     spec = preset.data
-    kinds = ", ".join(f"{name} {kind.weight:.0%}" for name, kind in CLOUD_KINDS.items())
+    total = sum(kind.weight for kind in CLOUD_KINDS.values())  # the weights are drawn relative to each other
+    kinds = ", ".join(f"{name} {kind.weight / total:.0%}" for name, kind in CLOUD_KINDS.items())
     count = {target: _summary(work, target, CLOUDY_INPUT)["mean"]["images"] for target in manifest["targets"]}
     unseen = (f", {count[VIRGINIA_UNSEEN]} patches of unseen Virginia farmland (each its own target: do no harm "
               "on land no background came from)") if VIRGINIA_UNSEEN in count else ""  # fmt: skip
