@@ -9,9 +9,10 @@ r"""Reproduce the paper's experiments (Table I, Table II, Fig. 3) end to end fro
 Trains every run of the preset with Ray Train, evaluates each, and writes the report. Presets
 `cpu` and `paper` train 2 architectures x 3 input modes plus 2 training-set sizes and score the
 test split (and the real triplets of --real-data when given): tables, cover-bin chart, sample
-panels. Preset `real` trains three variants on composites of the real clear backgrounds of
---real-data under simulated clouds and judges them on its real-cloud test bench. Rerunning the
-same command resumes where it stopped.
+panels. Preset `real` trains four arms (EquiCR p4, EquiCR p4m, DSen2-CR, DSen2-CR with
+rotations and flips) on composites of the real clear ground of --real-data under simulated
+clouds and judges them on its real-cloud test bench. Rerunning the same command resumes where
+it stopped.
 """
 
 from __future__ import annotations

@@ -11,9 +11,10 @@ The paper's experiments:
 
 ``cpu`` runs all of it on 2 CPU cores in well under an hour on synthetic data; ``paper`` is the
 full-scale run for a GPU cluster on an ingested SEN12MS-CR collection; ``real`` trains on real
-clear ground under simulated clouds and judges on the real-cloud test bench, with a third variant
-(DSen2-CR trained with rotations and flips: built-in equivariance against augmentation) and
-repeated seeds. One preset type describes all three; :mod:`equicr.experiments.runner` runs any.
+clear ground under simulated clouds and judges on the real-cloud test bench, with two more arms
+(DSen2-CR trained with rotations and flips: built-in equivariance against augmentation; EquiCR
+with reflections, p4m) and repeated seeds. One preset type describes all three presets;
+:mod:`equicr.experiments.runner` runs any.
 """
 
 from __future__ import annotations
