@@ -3,7 +3,6 @@
 import importlib.util
 import sys
 
-import numpy as np
 import pytest
 
 from tests.fixtures.paths import REPO_ROOT
@@ -41,20 +40,3 @@ def test_the_capacity_plan_is_computed_from_the_committed_measurements(monkeypat
     )
     assert bf16["USD"] == pytest.approx(bf16["machine-hours"] * spec_["usd_per_hour"])
     assert "on AMX CPU nodes" in text and (REPO_ROOT / "docs" / "capacity.md").read_text() == text  # committed as made
-
-
-def test_cloud_thickness_classes_pixels_by_how_much_the_cloud_brightened_them(monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO_ROOT / "bench"))
-    spec = importlib.util.spec_from_file_location("bench_cloud_thickness", REPO_ROOT / "bench" / "cloud_thickness.py")
-    thickness = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, thickness)
-    spec.loader.exec_module(thickness)
-    clear = np.full((13, 8, 8), 800, dtype=np.uint16)  # DN / 10000: reflectance 0.08
-    cloudy = clear.copy()
-    cloudy[:, :4, :4] += 3000  # +0.3 reflectance: the ground is hidden
-    cloudy[:, 4:, :4] += 1000  # +0.1: the ground shows through
-    classes = thickness.thickness_classes(cloudy, clear)
-    assert classes["thick"].sum() == classes["thin"].sum() == 16 and classes["clear"].sum() == 32
-    assert not (classes["thick"] & classes["thin"]).any()
-    assert thickness.masked_psnr(cloudy, clear, classes["thin"]) == pytest.approx(20.0, abs=1e-6)  # RMSE 0.1
-    assert thickness.masked_psnr(cloudy, clear, classes["clear"]) == thickness.PSNR_CAP_DB

@@ -51,8 +51,12 @@ class PatchScorer:
         self.dataset = PatchDataset(collection, split, input_mode=self.predictor.reference.input_mode)
         self.against_input = against_input
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        samples = [self.dataset[int(position)] for position in batch["position"]]
+    def outputs(self, positions: np.ndarray) -> dict[str, np.ndarray]:
+        """A batch of positions predicted: ids, cover, cloudy input, target, network output and what decloud writes.
+
+        Images are in network units, (N, 13, H, W); ``valid`` (N, H, W) marks pixels the cloudy input measured.
+        """
+        samples = [self.dataset[int(position)] for position in positions]
         inputs = np.stack([sample["inputs"].numpy() for sample in samples])
         cloudy = np.stack([read_pixels(self.group["s2_cloudy"], (s["index"],), s["patch_id"]) for s in samples])
         if self.against_input:  # does the model leave its input alone? (the do-no-harm question)
@@ -60,13 +64,24 @@ class PatchScorer:
         else:
             target = np.stack([sample["target"].numpy() for sample in samples])
         raw = self.predictor.predict(inputs)
-        written = optical_dn_to_network(self.written_dn(raw, cloudy))
         return {
-            "position": np.asarray(batch["position"]),
             "patch_id": np.array([sample["patch_id"] for sample in samples]),
             "cloud_cover": np.array([sample["cloud_cover"] for sample in samples], dtype=np.float64),
-            **batch_metrics(written, target),
-            **{f"{RAW_PREFIX}{name}": values for name, values in batch_metrics(raw, target).items()},
+            "cloudy": optical_dn_to_network(cloudy), "valid": optical_valid_mask(cloudy), "target": target, "raw": raw,
+            "written": optical_dn_to_network(self.written_dn(raw, cloudy)),
+        }  # fmt: skip
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outputs = self.outputs(batch["position"])
+        return {
+            "position": np.asarray(batch["position"]),
+            "patch_id": outputs["patch_id"],
+            "cloud_cover": outputs["cloud_cover"],
+            **batch_metrics(outputs["written"], outputs["target"]),
+            **{
+                f"{RAW_PREFIX}{name}": values
+                for name, values in batch_metrics(outputs["raw"], outputs["target"]).items()
+            },
         }
 
     def written_dn(self, prediction: np.ndarray, cloudy: np.ndarray) -> np.ndarray:

@@ -41,6 +41,27 @@ def test_the_card_states_what_the_model_and_its_written_output_score(real_test_b
         assert float(stated[3]) == pytest.approx(measured["sam"], abs=0.006), (collection, stated_as)
 
 
+@pytest.mark.slow
+def test_the_card_states_the_gains_under_thick_and_thin_cloud(real_test_bench):
+    """The card's thick/thin line for the real-cloud pairs, measured again: images, and each output's PSNR."""
+    from equicr.evaluation.thickness import thickness_scores
+
+    lines = CARD.read_text().splitlines()
+    pairs = next(i for i, line in enumerate(lines) if line.strip().startswith(f"- {BENCH_LABELS['real-clouds']},"))
+    stated = lines[pairs + 1]
+    measured = thickness_scores(SHIPPED_MODEL, real_test_bench["real-clouds"])
+    for kind in ("thick", "thin"):
+        pattern = (
+            r" (\d+) images \(\d+% of their pixels\): written PSNR ([\d.]+) dB, network ([\d.]+) dB, cloudy ([\d.]+)"
+        )
+        found = re.search(kind + pattern, stated)
+        assert found, (kind, stated)
+        assert int(found[1]) == measured[kind]["images"] > 0
+        for group, output in ((2, "written"), (3, "raw"), (4, "cloudy")):
+            assert float(found[group]) == pytest.approx(measured[kind][output], abs=0.006), (kind, output)
+    assert measured["thick"]["written"] - measured["thick"]["cloudy"] > 3  # thick cloud is where the model earns most
+
+
 def test_decloud_uses_the_shipped_model_when_none_is_named(tmp_path):
     scenes = write_synthetic_scenes(tmp_path / "scenes.zarr", [(40, 48)], seed=1)
     result = subprocess.run([sys.executable, "jobs/decloud.py", "--collection", str(scenes), "--no-ray"],
