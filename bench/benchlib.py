@@ -7,6 +7,7 @@ and the ratios between rows are the figures to quote.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -26,6 +27,17 @@ from tests.fixtures.paths import REPO_ROOT, SHARED_DATA_DIR  # noqa: E402, F401 
 
 #: Where the scripts write their JSON unless told otherwise.
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def real_bench_parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments of a benchmark that scores a model on the real data: --model, --root, --out."""
+    from equicr.paths import SHIPPED_MODEL
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(SHIPPED_MODEL))
+    parser.add_argument("--root", type=Path, default=SHARED_DATA_DIR, help="the shared real-data folder")
+    parser.add_argument("--out", type=Path, default=None, help="the JSON to write (default: bench/results/NAME.json)")
+    return parser
 
 
 def interleaved_medians(variants: dict[str, Callable[[], object]], rounds: int, warmup: int = 1) -> dict[str, float]:

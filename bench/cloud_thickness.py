@@ -13,24 +13,19 @@ Prints a table per set, writes bench/results/cloud_thickness.json; the targets (
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
-from benchlib import SHARED_DATA_DIR, print_table, write_results
+from benchlib import print_table, real_bench_parser, write_results
 
 from equicr.data.real import REAL_CLOUDS, TRIPLETS, load_real_data
 from equicr.evaluation.thickness import MIN_CLASS_FRACTION, THICK_EXCESS, THIN_EXCESS, thickness_scores
 from equicr.ingest.geotiffs import write_test_bench
-from equicr.paths import SHIPPED_MODEL
 from equicr.postprocessing import DEFAULT_POSTPROCESSING
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(SHIPPED_MODEL))
-    parser.add_argument("--root", type=Path, default=SHARED_DATA_DIR, help="the shared real-data folder")
-    parser.add_argument("--out", type=Path, default=None)
+    parser = real_bench_parser(__doc__)
     args = parser.parse_args()
     results = {"model": args.model, "postprocessing": DEFAULT_POSTPROCESSING, "thick_excess": THICK_EXCESS,
                "thin_excess": THIN_EXCESS, "min_class_fraction": MIN_CLASS_FRACTION, "sets": {}}  # fmt: skip

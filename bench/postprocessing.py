@@ -19,14 +19,13 @@ follows it.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
-from benchlib import SHARED_DATA_DIR, print_table, write_results
+from benchlib import print_table, real_bench_parser, write_results
 
 from equicr.bands import optical_channels
 from equicr.data.clouds import SCENE_CLOUD_RESOLUTION_M, image_clouds
@@ -40,7 +39,6 @@ from equicr.evaluation.scoring import batch_metrics
 from equicr.ingest.geotiffs import write_test_bench
 from equicr.ingest.simulated import write_composites
 from equicr.metrics import psnr
-from equicr.paths import SHIPPED_MODEL
 from equicr.postprocessing import BLEND, KEEP_CLEAR, RAW, combine
 from equicr.scaling import optical_dn_to_network, optical_dn_to_reflectance, optical_valid_mask, predicted_optical_dn
 
@@ -109,11 +107,8 @@ def choose_ramp(composites: list[dict], clear: list[dict]) -> tuple[tuple[float,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(SHIPPED_MODEL))
-    parser.add_argument("--root", type=Path, default=SHARED_DATA_DIR, help="the shared real-data folder")
+    parser = real_bench_parser(__doc__)
     parser.add_argument("--composites", type=int, default=120, help="training composites to choose the ramp on")
-    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     predictor = load_predictor(args.model, "cpu", "fp32")
     mode = predictor.reference.input_mode

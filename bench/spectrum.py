@@ -12,13 +12,12 @@ the clouds or on the ground around them. Prints the tables, writes bench/results
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
-from benchlib import SHARED_DATA_DIR, print_table, write_results
+from benchlib import print_table, real_bench_parser, write_results
 from postprocessing import case, collection_cases, optical_inputs
 
 from equicr.bands import S2_BANDS
@@ -26,7 +25,6 @@ from equicr.data.real import load_real_data
 from equicr.data.virginia import virginia_patches
 from equicr.deploy.predictors import load_predictor
 from equicr.ingest.geotiffs import write_test_bench
-from equicr.paths import SHIPPED_MODEL
 from equicr.scaling import optical_dn_to_reflectance
 
 
@@ -58,10 +56,7 @@ def sam_by_cloudiness(cases: list[dict], key: str) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(SHIPPED_MODEL))
-    parser.add_argument("--root", type=Path, default=SHARED_DATA_DIR, help="the shared real-data folder")
-    parser.add_argument("--out", type=Path, default=None)
+    parser = real_bench_parser(__doc__)
     args = parser.parse_args()
     predictor = load_predictor(args.model, "cpu", "fp32")
     real = load_real_data(args.root)
