@@ -48,7 +48,7 @@ NOT_RUN_HERE = {
     "security-group": "needs an AWS account",
     "bench/": "a benchmark: run by hand, its results are committed in bench/results",
     "--preset cpu": "the paper's experiments at CPU scale: about 30 minutes here",
-    "--preset real": "preset real: about an hour here",
+    "--preset real": "preset real: about 1.5 hours here",
     "--preset paper": "the paper's scale: a GPU cluster",
 }
 BLOCK_TIMEOUT_S = 1800

@@ -2,7 +2,7 @@ r"""Reproduce the paper's experiments (Table I, Table II, Fig. 3) end to end fro
 
     equicr experiments                                  # cpu preset here: ~30 min on 2 cores
     equicr experiments --preset cpu --real-data REAL_DATA_DIR --report docs/results.md
-    equicr experiments --preset real --real-data REAL_DATA_DIR --report docs/results-real.md   # ~1 h
+    equicr experiments --preset real --real-data REAL_DATA_DIR --report docs/results-real.md   # ~1.5 h
     ray job submit --working-dir . -- python jobs/experiments.py --preset paper \
         --data s3://bucket/sen12mscr.zarr --storage s3://bucket/runs --work /mnt/experiments
 

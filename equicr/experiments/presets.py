@@ -166,7 +166,7 @@ PRESETS: dict[str, ExperimentPreset] = {
     ),
     "real": ExperimentPreset(
         name="real",
-        description="2 CPU cores, about an hour: small models at equal parameter counts trained on composites of "
+        description="2 CPU cores, about 1.5 hours: small models at equal parameter counts trained on composites of "
         "real clear Sentinel-2 under simulated clouds, tested on real clouds",
         # Optical input: 43,513 (EquiCR p4), 43,694 (DSen2-CR) and 44,389 (EquiCR p4m) trainable parameters. No
         # p4m width matches at 6 blocks (38,229 at width 8, 48,190 at 9), so p4m is one block deeper.
