@@ -89,6 +89,15 @@ CLOUD_KINDS: dict[str, CloudKind] = {
 }  # fmt: skip
 
 
+def kind_shares(weights: dict[str, float]) -> str:
+    """The cloud kinds with the share of composites each gets ("cirrus 14%, ..."): weights count relative to their sum.
+
+    ``weights``: kind name to weight, as a composites collection records them (``attrs["composite"]["kinds"]``).
+    """
+    total = sum(weights.values())
+    return ", ".join(f"{name} {weight / total:.0%}" for name, weight in sorted(weights.items()))
+
+
 @dataclass(frozen=True)
 class Composite:
     """One generated patch: inputs, target, where it came from and what was drawn."""

@@ -124,6 +124,7 @@ def ship_trained(run: str | Path, bench: dict[str, str], out: Path) -> Path:
     """
     from equicr.checkpoint import load_model, resolve_checkpoint, save_checkpoint
     from equicr.data.collection import open_collection
+    from equicr.data.composite import kind_shares
     from equicr.models import count_parameters
 
     model, checkpoint = load_model(resolve_checkpoint(run))
@@ -138,7 +139,7 @@ def ship_trained(run: str | Path, bench: dict[str, str], out: Path) -> Path:
         f"{training['batch_size']}, learning rate {training['learning_rate']}, loss {loss}, seed {training['seed']}"
         f"{', rotations and flips' if training['augment'] else ''}; chosen without looking at the test bench."
     )
-    kinds = ", ".join(f"{name} {weight:.0%}" for name, weight in sorted(composite["kinds"].items()))
+    kinds = kind_shares(composite["kinds"])
     training_line = (
         f'composites of {composite["size"]} px (seed {composite["seed"]}; cloud kinds {kinds}, "clear" '
         f"having none): SatelliteCloudGenerator clouds over {len(composite['backgrounds'])} real clear Sentinel-2 "
@@ -164,8 +165,8 @@ A small cloud-removal network for Sentinel-2 L1C, shipped for a first look
 - **Limits**: simulated clouds over little real ground (a few hundred square kilometres). The default
   post-processing keeps the input where s2cloudless sees no cloud and blends in the prediction only where
   it does (cloud probability {BLEND_LOW} to {BLEND_HIGH}), so clear ground comes back as it was; where
-  s2cloudless misses a cloud, the cloud stays, so thin cloud gains less in what is written than in the
-  network's own output (the lines on thick and thin cloud above). It thins haze and dims thick cloud, but
+  s2cloudless misses a cloud, as it misses some thin cloud, the cloud stays (compare "written" and
+  "network" on thin cloud above). It thins haze and dims thick cloud, but
   cannot recover ground under thick cloud over land it has never seen (an optical-only model cannot know
   what is there), and overcast becomes invented texture. A demonstration of the pipeline on real imagery,
   not the paper's model (18.7 million parameters, SEN12MS-CR).

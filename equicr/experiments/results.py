@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from equicr.data.composite import CLOUD_KINDS
+from equicr.data.collection import open_collection
+from equicr.data.composite import kind_shares
 from equicr.data.real import DO_NO_HARM, REAL_CLOUDS, TRIPLETS, VIRGINIA_UNSEEN
 from equicr.deploy.predictors import CLOUDY_INPUT
 from equicr.evaluation.aggregate import markdown_table
@@ -269,8 +270,7 @@ def _variant_models(preset: ExperimentPreset) -> str:
 def _test_bench_setup(preset: ExperimentPreset, work: Path, manifest: dict) -> list[str]:
     """What was trained, on what, and how it is judged."""
     spec = preset.data
-    total = sum(kind.weight for kind in CLOUD_KINDS.values())  # the weights are drawn relative to each other
-    kinds = ", ".join(f"{name} {kind.weight / total:.0%}" for name, kind in CLOUD_KINDS.items())
+    kinds = kind_shares(dict(open_collection(manifest["data"], "patches").attrs["composite"])["kinds"])
     count = {target: _summary(work, target, CLOUDY_INPUT)["mean"]["images"] for target in manifest["targets"]}
     unseen = (f", {count[VIRGINIA_UNSEEN]} patches of unseen Virginia farmland (each its own target: do no harm "
               "on land no background came from)") if VIRGINIA_UNSEEN in count else ""  # fmt: skip
@@ -279,7 +279,8 @@ def _test_bench_setup(preset: ExperimentPreset, work: Path, manifest: dict) -> l
         "",
         f"- Models at (about) equal parameter counts, {preset.headline_mode} input: {_variant_models(preset)}.",
         f"- Training data: {spec.count} composites of {spec.size} px "
-        f"({manifest['train_size']} train): SatelliteCloudGenerator clouds and shadows (kinds by weight: {kinds}; "
+        f"({manifest['train_size']} train): SatelliteCloudGenerator clouds and shadows (share of composites by kind: "
+        f"{kinds}; "
         f"band brightness measured on real L1C clouds) over {manifest['backgrounds']} real clear Sentinel-2 "
         f"backgrounds from {', '.join(manifest['background_scenes'])}; every tenth composite "
         "validates (checkpoint selection).",
@@ -301,6 +302,8 @@ def _who_wins(work: Path, headline: dict[str, list[str]], target: str, metric: s
     """The variant with the best mean, the runner-up, their gap and whether it exceeds the seed spread."""
     higher = {m: h for m, _, h in REPORT_METRICS}[metric]
     stats = {label: cell(work, runs, target, metric, output) for label, runs in headline.items()}
+    if len(stats) < 2:
+        return "one arm only: nothing to compare"
     best, second = sorted(stats, key=lambda label: stats[label][0], reverse=higher)[:2]
     gap = abs(stats[best][0] - stats[second][0])
     spread = max((stats[label][1] for label in (best, second) if not math.isnan(stats[label][1])), default=math.nan)

@@ -15,6 +15,7 @@ from equicr.data.composite import (
     THICK_CLOUD_REFLECTANCE,
     THIN_CLOUD_REFLECTANCE,
     composite_split,
+    kind_shares,
     make_composite,
     measure_cloud_reflectance,
 )
@@ -140,3 +141,9 @@ def test_without_the_cloud_generator_composites_say_exactly_what_to_install(real
     pinned = set((REPO_ROOT / "constraints.txt").read_text().split())
     for package in CLOUD_GENERATOR_PACKAGES:  # the line a user copies installs what CI tests
         assert package in pinned and package in str(refused.value)
+
+
+def test_kind_shares_are_the_shares_composites_are_drawn_with():
+    # weights count relative to their sum, as make_composite draws them: 0.1 of 1.1 is one composite in eleven
+    assert kind_shares({"thin": 0.3, "clear": 0.1, "thick": 0.7}) == "clear 9%, thick 64%, thin 27%"
+    assert kind_shares({"haze": 1.0, "thin": 1.0}) == "haze 50%, thin 50%"

@@ -124,3 +124,6 @@ def test_who_wins_names_the_best_mean_and_calls_a_gap_within_the_seed_spread_no_
     assert close.startswith("B (21.50 ± 0.10) ahead of A (21.00 ± 1.00) by 0.50") and "no clear winner" in close
     lower_is_better = _who_wins(tmp_path, headline, "real-clouds", "sam", WRITTEN)
     assert lower_is_better.startswith("A (18.00 ± 0.10) ahead of B")
+    assert (
+        _who_wins(tmp_path, {"A": headline["A"]}, "real-clouds", "psnr", WRITTEN) == "one arm only: nothing to compare"
+    )
